@@ -1,0 +1,78 @@
+// swift-tools-version:6.0
+// Auth service: a TLS binary-RPC authentication server, its schema compiler, clients and tools.
+// Layers (dependencies point one way): executables -> AuthService -> AuthCore -> store protocol;
+// MariaDBStore and RPCTransport are plugged in at the edges. See ../README.md "How it works".
+import PackageDescription
+
+/// C system libraries, found through pkg-config, with the Debian package that provides each.
+let cTargets: [Target] = [
+    .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+    .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+    .systemLibrary(name: "CEpoll"),
+]
+
+let package = Package(
+    name: "auth-service",
+    products: [
+        .executable(name: "authd", targets: ["authd"]),
+        .executable(name: "authctl", targets: ["authctl"]),
+        .executable(name: "rpcgen", targets: ["rpcgen"]),
+        .library(name: "AuthAPI", targets: ["AuthAPI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: cTargets + [
+        // RPC core: status codes, errors, metadata, protobuf wire codec, method tables. No I/O.
+        .target(name: "RPCCore"),
+        // Schema compiler library (parser + Swift/Python emitters), no I/O, and its executable.
+        .target(name: "RPCGenKit"),
+        .executableTarget(name: "rpcgen", dependencies: [
+            "RPCGenKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Transport: framing, compression, TLS on OpenSSL, epoll server, client connection.
+        .target(name: "RPCTransport", dependencies: [
+            "RPCCore", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Auth domain: users, passwords, tokens, revocation; the store protocol and an in-memory store.
+        .target(name: "AuthCore", dependencies: ["COpenSSL", "CSodium"], resources: [.copy("Resources")]),
+        // The store protocol implemented on MariaDB Connector/C.
+        .target(name: "MariaDBStore", dependencies: ["AuthCore", "CMariaDB"]),
+        // Generated Auth messages, handler protocol and client (from schema/auth.proto).
+        .target(name: "AuthAPI", dependencies: ["RPCCore"], path: "clients/swift/AuthAPI"),
+        // The Auth service: maps the core onto the generated handler protocol.
+        .target(name: "AuthService", dependencies: [
+            "AuthAPI", "AuthCore", "RPCCore", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "authd", dependencies: [
+            "AuthService", "MariaDBStore", "RPCTransport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "authctl", dependencies: [
+            "AuthAPI", "RPCTransport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ], path: "clients/authctl"),
+
+        // Shared test helpers: private MariaDB settings, test certificates, temp dirs, processes.
+        .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
+        .testTarget(name: "SystemLibrariesTests", dependencies: [
+            "COpenSSL", "CMariaDB", "CZlib", "CSodium", "TestSupport",
+        ]),
+        .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"]),
+        .testTarget(name: "RPCGenKitTests", dependencies: ["RPCGenKit", "RPCCore", "TestSupport"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCCore", "TestSupport"]),
+        .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "TestSupport"]),
+        .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "AuthAPI", "RPCTransport", "RPCCore", "TestSupport",
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

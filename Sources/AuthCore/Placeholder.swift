@@ -1,0 +1,1 @@
+// AuthCore: filled in by its issue.

@@ -1,0 +1,1 @@
+// AuthService: filled in by its issue.

@@ -1,0 +1,1 @@
+// MariaDBStore: filled in by its issue.

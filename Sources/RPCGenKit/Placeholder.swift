@@ -1,0 +1,1 @@
+// RPCGenKit: filled in by its issue.

@@ -1,0 +1,1 @@
+// RPCTransport: filled in by its issue.

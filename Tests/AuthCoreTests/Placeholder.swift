@@ -1,0 +1,1 @@
+// AuthCoreTests: filled in by its issue.

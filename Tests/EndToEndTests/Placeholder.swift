@@ -1,0 +1,1 @@
+// EndToEndTests: filled in by its issue.

@@ -1,0 +1,1 @@
+// MariaDBStoreTests: filled in by its issue.

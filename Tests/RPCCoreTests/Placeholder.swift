@@ -1,0 +1,1 @@
+// RPCCoreTests: filled in by its issue.

@@ -1,0 +1,1 @@
+// RPCGenKitTests: filled in by its issue.

@@ -1,0 +1,1 @@
+// RPCTransportTests: filled in by its issue.

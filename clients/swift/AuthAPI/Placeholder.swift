@@ -1,0 +1,1 @@
+// AuthAPI: generated from schema/auth.proto by rpcgen.
