@@ -1,0 +1,58 @@
+import Foundation
+import RPCTransport
+
+/// Dev-mode material under `.data/dev/`, made on first use and kept between runs:
+/// `ca.pem` (+ `ca.key`), `server.pem` + `server.key` (for 127.0.0.1, ::1 and localhost, signed by
+/// the CA) and `jwt.secret` (32 random bytes, base64). Keys and the secret are mode 0600.
+struct DevMaterial {
+    let directory: URL
+
+    var caPath: String { directory.appendingPathComponent("ca.pem").path }
+    var caKeyPath: String { directory.appendingPathComponent("ca.key").path }
+    var certificatePath: String { directory.appendingPathComponent("server.pem").path }
+    var keyPath: String { directory.appendingPathComponent("server.key").path }
+    var secretPath: String { directory.appendingPathComponent("jwt.secret").path }
+
+    /// Makes whatever is missing; leaves what exists alone.
+    func ensure() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true,
+                               attributes: [.posixPermissions: 0o700])
+        if !fm.fileExists(atPath: caPath) || !fm.fileExists(atPath: certificatePath) || !fm.fileExists(atPath: keyPath) {
+            let ca = try CertificateFactory.makeAuthority(commonName: "authd dev CA")
+            let server = try CertificateFactory.makeLeaf(
+                commonName: "authd dev server", subjectAltNames: ["DNS:localhost", "IP:127.0.0.1", "IP:::1"],
+                authority: ca, serverAuth: true)
+            try CertificateFactory.write(ca.privateKeyPEM, to: caKeyPath, mode: 0o600)
+            try CertificateFactory.write(ca.certificatePEM, to: caPath, mode: 0o644)
+            try CertificateFactory.write(server.privateKeyPEM, to: keyPath, mode: 0o600)
+            try CertificateFactory.write(server.certificatePEM, to: certificatePath, mode: 0o644)
+        }
+        if !fm.fileExists(atPath: secretPath) {
+            var bytes = [UInt8](repeating: 0, count: 32)
+            guard SecureRandom.fill(&bytes) else { throw ConfigurationError("cannot read random bytes for the dev secret") }
+            try CertificateFactory.write(Data(bytes).base64EncodedString() + "\n", to: secretPath, mode: 0o600)
+        }
+    }
+}
+
+/// Random bytes from the kernel's CSPRNG (getrandom(2)).
+enum SecureRandom {
+    static func fill(_ bytes: inout [UInt8]) -> Bool {
+        bytes.withUnsafeMutableBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = getrandom(raw.baseAddress! + done, raw.count - done, 0)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                done += n
+            }
+            return true
+        }
+    }
+}
+
+/// A configuration problem that stops authd at start, with a message for the operator.
+struct ConfigurationError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+
+/// How authd writes its log: human-readable text or one JSON object a line, on standard error.
+enum LogFormat: String, CaseIterable, Sendable {
+    case text, json
+}
+
+/// Installs the process-wide log handler once, at start-up.
+enum LogSetup {
+    static func bootstrap(format: LogFormat, level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler
+            switch format {
+            case .text: handler = StreamLogHandler.standardError(label: label)
+            case .json: handler = JSONLineLogHandler(label: label)
+            }
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// Writes each record as one JSON object on a line of standard error:
+/// `{"ts":"…","level":"info","label":"authd","msg":"…",<metadata>}`.
+struct JSONLineLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    private static let lock = NSLock()
+
+    init(label: String) { self.label = label }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var fields = self.metadata
+        if let extra = event.metadata { fields.merge(extra) { _, new in new } }
+        var line = "{\"ts\":\(Self.quote(Self.timestamp())),\"level\":\(Self.quote(event.level.rawValue))"
+        line += ",\"label\":\(Self.quote(label)),\"msg\":\(Self.quote(event.message.description))"
+        for key in fields.keys.sorted() where !["ts", "level", "label", "msg"].contains(key) {
+            line += ",\(Self.quote(key)):\(Self.quote(fields[key]!.description))"
+        }
+        line += "}\n"
+        Self.lock.lock()
+        FileHandle.standardError.write(Data(line.utf8))
+        Self.lock.unlock()
+    }
+
+    private static func timestamp() -> String {
+        var formatter = Date.ISO8601FormatStyle()
+        formatter.includingFractionalSeconds = true
+        return Date().formatted(formatter)
+    }
+
+    /// A JSON string literal for `s` (RFC 8259 escaping).
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
