@@ -36,18 +36,14 @@ struct DevMaterial {
     }
 }
 
-/// Random bytes from the kernel's CSPRNG (getrandom(2)).
+/// Random bytes from the kernel's CSPRNG.
 enum SecureRandom {
     static func fill(_ bytes: inout [UInt8]) -> Bool {
-        bytes.withUnsafeMutableBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = getrandom(raw.baseAddress! + done, raw.count - done, 0)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                done += n
-            }
-            return true
-        }
+        guard let handle = FileHandle(forReadingAtPath: "/dev/urandom") else { return false }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: bytes.count), data.count == bytes.count else { return false }
+        bytes = Array(data)
+        return true
     }
 }
 

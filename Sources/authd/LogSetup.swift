@@ -51,9 +51,7 @@ struct JSONLineLogHandler: LogHandler {
     }
 
     private static func timestamp() -> String {
-        var formatter = Date.ISO8601FormatStyle()
-        formatter.includingFractionalSeconds = true
-        return Date().formatted(formatter)
+        Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
     /// A JSON string literal for `s` (RFC 8259 escaping).
