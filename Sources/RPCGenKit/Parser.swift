@@ -202,7 +202,7 @@ struct Parser {
             case .identifier("required"): throw error(t.location, "'required' is not allowed in proto3")
             case .identifier("extensions"), .identifier("extend"): throw error(t.location, "extensions are not supported")
             case .identifier("group"): throw error(t.location, "groups are not supported")
-            case .identifier: m.fields.append(try field())
+            case .identifier, .symbol("."): m.fields.append(try field())
             default: throw error(t.location, "expected a field, 'message', 'enum', 'reserved' or '}', found \(t.display)")
             }
         }
@@ -218,7 +218,7 @@ struct Parser {
         let (typeName, typeLocation) = try dottedName("a field type", allowLeadingDot: true)
         let (name, nameLocation) = try identifier("a field name")
         try expect("=", "after the field name '\(name)'")
-        let (number, _) = try integer("a field number")
+        let (number, numberLocation) = try integer("a field number")
         var packed = true
         var packedLocation: SourceLocation?
         if isSymbol("[") {
@@ -249,7 +249,7 @@ struct Parser {
         let type: FieldType = ScalarType(rawValue: typeName).map { .scalar($0) } ?? .unresolved(typeName)
         return Field(name: name, number: number, type: type, isRepeated: repeated,
                      isPacked: packed && repeated, comments: first.leadingComments + end.trailingComments,
-                     location: nameLocation, typeLocation: typeLocation, packedOptionLocation: packedLocation)
+                     location: nameLocation, numberLocation: numberLocation, typeLocation: typeLocation, packedOptionLocation: packedLocation)
     }
 
     /// `reserved 2, 15, 9 to 11, 40 to max;` or `reserved "foo", "bar";`

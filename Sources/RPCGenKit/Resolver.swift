@@ -104,20 +104,20 @@ struct Resolver {
         for i in m.fields.indices {
             let f = m.fields[i]
             if f.number <= 0 {
-                throw error(f.location, "field number \(f.number) of '\(f.name)' is not allowed: numbers start at 1")
+                throw error(f.numberLocation, "field number \(f.number) of '\(f.name)' is not allowed: numbers start at 1")
             }
             if f.number > Self.maxFieldNumber {
-                throw error(f.location, "field number \(f.number) of '\(f.name)' is above the maximum \(Self.maxFieldNumber) (2^29-1)")
+                throw error(f.numberLocation, "field number \(f.number) of '\(f.name)' is above the maximum \(Self.maxFieldNumber) (2^29-1)")
             }
             if Self.implementationReserved.contains(f.number) {
-                throw error(f.location, "field number \(f.number) of '\(f.name)' is in 19000 to 19999, reserved for the protobuf implementation")
+                throw error(f.numberLocation, "field number \(f.number) of '\(f.name)' is in 19000 to 19999, reserved for the protobuf implementation")
             }
             if let other = numbers[f.number] {
-                throw error(f.location, "field number \(f.number) of '\(f.name)' is already used by '\(other)' in '\(m.name)'")
+                throw error(f.numberLocation, "field number \(f.number) of '\(f.name)' is already used by '\(other)' in '\(m.name)'")
             }
             numbers[f.number] = f.name
             if m.reservedRanges.contains(where: { $0.lower <= f.number && f.number <= $0.upper }) {
-                throw error(f.location, "field number \(f.number) of '\(f.name)' is reserved in '\(m.name)'")
+                throw error(f.numberLocation, "field number \(f.number) of '\(f.name)' is reserved in '\(m.name)'")
             }
             if m.reservedNames.contains(f.name) {
                 throw error(f.location, "field name '\(f.name)' is reserved in '\(m.name)'")

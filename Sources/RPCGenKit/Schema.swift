@@ -26,6 +26,8 @@ public struct Field: Sendable, Equatable {
     public var isPacked: Bool
     public var comments: [String]
     public var location: SourceLocation
+    /// Where the field number was written.
+    public var numberLocation: SourceLocation
     /// Where the type name was written (for "unknown type" errors).
     public var typeLocation: SourceLocation
     /// Where `[packed = …]` was written, if it was (checked once the type is known).

@@ -24,9 +24,18 @@ struct SwiftMessageEmitter {
             if !m.fields.isEmpty {
                 w.line()
                 w.line("/// The given fields set, the others at their defaults.")
-                let params = m.fields.map { "\(name($0)): \(type($0)) = \(defaultValue($0))" }.joined(separator: ", ")
-                w.block("public init(\(params)) {") { w in
+                let params = m.fields.map { "\(name($0)): \(type($0)) = \(defaultValue($0))" }
+                let body: (inout CodeWriter) -> Void = { w in
                     for f in m.fields { w.line("self.\(name(f)) = \(name(f))") }
+                }
+                if params.joined(separator: ", ").count <= 90 {
+                    w.block("public init(\(params.joined(separator: ", "))) {", body)
+                } else {
+                    w.line("public init(")
+                    w.indent { w in
+                        for (i, p) in params.enumerated() { w.line(p + (i < params.count - 1 ? "," : "")) }
+                    }
+                    w.block(") {", body)
                 }
             }
             w.line()

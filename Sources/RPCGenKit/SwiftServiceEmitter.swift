@@ -52,8 +52,10 @@ struct SwiftServiceEmitter {
     private func emitService(_ s: Service, into w: inout CodeWriter) {
         w.line("/// The method table of `handler`, to give to a server. Methods in `inline` run on the")
         w.line("/// connection's I/O thread (only for short, non-blocking work); the others on the worker pool.")
-        w.line("///")
-        w.line("///     \(s.name).service(handler, inline: [\(s.name).Method.\(s.methods.first.map { method($0) } ?? "name")])")
+        if let first = s.methods.first {
+            w.line("///")
+            w.line("///     \(s.name).service(handler, inline: [\(s.name).Method.\(method(first))])")
+        }
         w.block("public static func service(_ handler: some Handler, inline: Set<MethodDescriptor> = []) -> Service {") { w in
             w.line("Service(handler, inline: inline)")
         }

@@ -310,7 +310,13 @@ public struct TokenReply: ProtoMessage {
     public init() {}
 
     /// The given fields set, the others at their defaults.
-    public init(token: String = "", expiresAt: Int64 = 0, refreshToken: String = "", refreshExpiresAt: Int64 = 0, userId: Int64 = 0) {
+    public init(
+        token: String = "",
+        expiresAt: Int64 = 0,
+        refreshToken: String = "",
+        refreshExpiresAt: Int64 = 0,
+        userId: Int64 = 0
+    ) {
         self.token = token
         self.expiresAt = expiresAt
         self.refreshToken = refreshToken
@@ -478,7 +484,15 @@ public struct ValidateReply: ProtoMessage {
     public init() {}
 
     /// The given fields set, the others at their defaults.
-    public init(valid: Bool = false, userId: Int64 = 0, admin: Bool = false, expiresAt: Int64 = 0, expiresIn: Int64 = 0, refusal: TokenRefusal = .none, message: String = "") {
+    public init(
+        valid: Bool = false,
+        userId: Int64 = 0,
+        admin: Bool = false,
+        expiresAt: Int64 = 0,
+        expiresIn: Int64 = 0,
+        refusal: TokenRefusal = .none,
+        message: String = ""
+    ) {
         self.valid = valid
         self.userId = userId
         self.admin = admin
