@@ -94,7 +94,7 @@ struct Lexer {
                 return tokens
             }
             var token: Token
-            if c.isLetter || c == "_" {
+            if c.isASCII, c.isLetter || c == "_" {
                 var s = ""
                 while let d = current, d.isLetter || d.isNumber || d == "_", d.isASCII { s.append(d); advance() }
                 token = Token(kind: .identifier(s), location: start)

@@ -62,11 +62,22 @@ enum Naming {
             return caseName(String(rest))
         }
         let names = stripped.compactMap { $0 }
-        if names.count == e.values.count, Set(names).count == names.count, !names.contains("unrecognized") {
+        if names.count == e.values.count, Set(names).count == names.count, reservedCaseNames.isDisjoint(with: names) {
             return names
         }
         return e.values.map { caseName($0.name) }
     }
+
+    /// Members every generated enum has, which a case must not take.
+    static let reservedCaseNames: Set<String> = ["unrecognized", "rawValue", "init"]
+
+    /// Types the generated Swift names unqualified: a message or enum of that name would shadow them.
+    static let shadowingTypeNames: Set<String> = [
+        "String", "Bool", "Int32", "Int64", "UInt32", "UInt64", "UInt8", "Float", "Double", "Set", "Sendable",
+        "ProtoMessage", "ProtoEnum", "ProtoReader", "ProtoWriter", "ProtoIndirect", "MethodDescriptor",
+        "ServerContext", "ServerMethod", "HandlerKind", "RPCServiceProvider", "ClientTransport", "CallOptions",
+        "RPCError", "Method", "Handler", "Service", "Client",
+    ]
 
     private static let swiftKeywords: Set<String> = [
         "associatedtype", "class", "deinit", "enum", "extension", "fileprivate", "func", "import", "init",

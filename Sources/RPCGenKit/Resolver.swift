@@ -53,7 +53,15 @@ struct Resolver {
         symbols[fullName] = kind
     }
 
+    /// Names the generated Swift uses unqualified (`String`, `Method`, …) cannot be type names.
+    private func checkTypeName(_ name: String, _ at: SourceLocation) throws {
+        if Naming.shadowingTypeNames.contains(name) {
+            throw error(at, "'\(name)' would shadow a type the generated Swift code uses; choose another name")
+        }
+    }
+
     private mutating func register(_ m: Message, scope: String) throws {
+        try checkTypeName(m.name, m.location)
         try define(m.fullName, .message, m.location, "'\(m.name)'")
         for f in m.fields { try define(qualified(m.fullName, f.name), .field, f.location, "'\(f.name)'") }
         for nested in m.messages { try register(nested, scope: m.fullName) }
@@ -61,6 +69,7 @@ struct Resolver {
     }
 
     private mutating func register(_ e: Enumeration, scope: String) throws {
+        try checkTypeName(e.name, e.location)
         try define(e.fullName, .enumeration, e.location, "'\(e.name)'")
         for v in e.values {
             // C++ scoping: the value is a sibling of its enum.
@@ -172,6 +181,9 @@ struct Resolver {
         }
         var cases: [String: String] = [:]
         for (v, c) in zip(e.values, Naming.enumCaseNames(e)) {
+            if Naming.reservedCaseNames.contains(c) {
+                throw error(v.location, "'\(v.name)' would become the Swift case '\(c)', which the generated enum uses itself")
+            }
             if let other = cases[c] {
                 throw error(v.location, "'\(v.name)' and '\(other)' both become the Swift case '\(c)'")
             }

@@ -67,6 +67,13 @@ final class SchemaErrorTests: XCTestCase {
         assertError("package p;\nmessage A {\n  message B {}\n  enum B {\n    Z = 0;\n  }\n}\n", "t.proto:5:3: 'B' is already defined in 'p.A'")
         assertError("enum A {\n  UNKNOWN = 0;\n}\nenum B {\n  UNKNOWN = 0;\n}\n",
                     "t.proto:6:3: enum value 'UNKNOWN' is already defined in this file")
+        assertError("message String {}\n", "t.proto:2:1: 'String' would shadow a type the generated Swift code uses; choose another name")
+        assertError("message A {\n  enum Method {\n    M = 0;\n  }\n}\n",
+                    "t.proto:3:3: 'Method' would shadow a type the generated Swift code uses; choose another name")
+        assertError("enum E {\n  E_ZERO = 0;\n  UNRECOGNIZED = 1;\n}\n",
+                    "t.proto:4:3: 'UNRECOGNIZED' would become the Swift case 'unrecognized', which the generated enum uses itself")
+        assertError("enum E {\n  A_B = 0;\n  A__B = 1;\n}\n", "t.proto:4:3: 'A__B' and 'A_B' both become the Swift case 'aB'")
+        assertError("message \u{E9} {}\n", "t.proto:2:9: unexpected character '\u{E9}'")
         assertError("message A {}\nservice S {\n  rpc Get(A) returns (A);\n  rpc get(A) returns (A);\n}\n",
                     "t.proto:5:3: rpc 'get' conflicts with rpc 'Get' in service 'S'")
     }
