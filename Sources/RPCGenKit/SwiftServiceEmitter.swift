@@ -50,12 +50,9 @@ struct SwiftServiceEmitter {
     }
 
     private func emitService(_ s: Service, into w: inout CodeWriter) {
-        w.line("/// The method table of `handler`, to give to a server. Methods in `inline` run on the")
-        w.line("/// connection's I/O thread (only for short, non-blocking work); the others on the worker pool.")
-        if let first = s.methods.first {
-            w.line("///")
-            w.line("///     \(s.name).service(handler, inline: [\(s.name).Method.\(method(first))])")
-        }
+        w.line("/// The method table of `handler`, to give to a server. Methods listed in `inline` (descriptors")
+        w.line("/// from `\(s.name).Method`) run on the connection's I/O thread, so only short, non-blocking work")
+        w.line("/// belongs there; the others run on the worker pool.")
         w.block("public static func service(_ handler: some Handler, inline: Set<MethodDescriptor> = []) -> Service {") { w in
             w.line("Service(handler, inline: inline)")
         }

@@ -36,10 +36,9 @@ public enum Echo {
         func fail(_ request: FailRequest, context: ServerContext) throws -> EchoReply
     }
 
-    /// The method table of `handler`, to give to a server. Methods in `inline` run on the
-    /// connection's I/O thread (only for short, non-blocking work); the others on the worker pool.
-    ///
-    ///     Echo.service(handler, inline: [Echo.Method.echo])
+    /// The method table of `handler`, to give to a server. Methods listed in `inline` (descriptors
+    /// from `Echo.Method`) run on the connection's I/O thread, so only short, non-blocking work
+    /// belongs there; the others run on the worker pool.
     public static func service(_ handler: some Handler, inline: Set<MethodDescriptor> = []) -> Service {
         Service(handler, inline: inline)
     }

@@ -69,10 +69,9 @@ public enum Auth {
         func health(_ request: HealthRequest, context: ServerContext) throws -> HealthReply
     }
 
-    /// The method table of `handler`, to give to a server. Methods in `inline` run on the
-    /// connection's I/O thread (only for short, non-blocking work); the others on the worker pool.
-    ///
-    ///     Auth.service(handler, inline: [Auth.Method.register])
+    /// The method table of `handler`, to give to a server. Methods listed in `inline` (descriptors
+    /// from `Auth.Method`) run on the connection's I/O thread, so only short, non-blocking work
+    /// belongs there; the others run on the worker pool.
     public static func service(_ handler: some Handler, inline: Set<MethodDescriptor> = []) -> Service {
         Service(handler, inline: inline)
     }
