@@ -53,7 +53,7 @@ struct Lexer {
     private var location: SourceLocation { SourceLocation(line: line, column: column) }
 
     private mutating func advance() {
-        if chars[index] == "\n" { line += 1; column = 1 } else { column += 1 }
+        if chars[index].isNewline { line += 1; column = 1 } else { column += 1 }
         index += 1
     }
 
@@ -67,9 +67,8 @@ struct Lexer {
         var newlinesSincePending = 0
         while true {
             // Whitespace and comments.
-            let lineBefore = line
             if let c = current, c.isWhitespace {
-                if c == "\n" { newlinesSincePending += 1 }
+                if c.isNewline { newlinesSincePending += 1 }
                 advance()
                 if newlinesSincePending >= 2 { pending = []; newlinesSincePending = 0 }
                 continue
@@ -77,9 +76,8 @@ struct Lexer {
             if current == "/", peek(1) == "/" || peek(1) == "*" {
                 let commentLine = line
                 let text = try comment()
-                if let last = tokens.last, last.location.line == commentLine, last.kind != .end,
-                   pending.isEmpty, lineBefore == commentLine, tokens.last?.trailingComments.isEmpty == true,
-                   Self.endsStatement(last) {
+                if let last = tokens.last, last.location.line == commentLine, Self.endsStatement(last),
+                   last.trailingComments.isEmpty, pending.isEmpty {
                     tokens[tokens.count - 1].trailingComments = text
                 } else {
                     if newlinesSincePending >= 2 { pending = [] }
@@ -115,7 +113,7 @@ struct Lexer {
         }
     }
 
-    /// A comment on the line of `;`, `{` or `}` documents the statement that token ends or opens.
+    /// A comment on the line of `;` or `{` documents the statement that token ends or opens.
     private static func endsStatement(_ token: Token) -> Bool {
         token.kind == .symbol(";") || token.kind == .symbol("{")
     }
@@ -127,7 +125,7 @@ struct Lexer {
         if current == "/" {
             advance()
             var text = ""
-            while let c = current, c != "\n" { text.append(c); advance() }
+            while let c = current, !c.isNewline { text.append(c); advance() }
             return [Self.strip(text)]
         }
         advance()  // the '*'
@@ -138,7 +136,7 @@ struct Lexer {
             text.append(c)
             advance()
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { line -> String in
             var l = Substring(line).drop(while: { $0 == " " || $0 == "\t" })
             if l.hasPrefix("*") { l = l.dropFirst() }
             return Self.strip(String(l))
@@ -180,7 +178,7 @@ struct Lexer {
         advance()
         var s = ""
         while true {
-            guard let c = current, c != "\n" else { throw error(start, "unterminated string literal") }
+            guard let c = current, !c.isNewline else { throw error(start, "unterminated string literal") }
             advance()
             if c == quote { return s }
             if c != "\\" { s.append(c); continue }

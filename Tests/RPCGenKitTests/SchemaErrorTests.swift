@@ -125,6 +125,10 @@ final class SchemaErrorTests: XCTestCase {
         XCTAssertEqual(schema.services.first?.methods.first?.output, "a.b.Outer.Inner")
     }
 
+    func testWindowsLineEndingsKeepPositions() {
+        assertError("message A {\r\n  // doc\r\n  Missing m = 1;\r\n}\r\n", "t.proto:4:3: unknown type 'Missing'")
+    }
+
     func testCommentsAttachToDeclarations() throws {
         let source = header + """
             // Detached: a blank line follows.
