@@ -5,6 +5,96 @@
 
 import RPCCore
 
+/// A service over the test messages, for the tests of the generated method table and client.
+///
+/// Serve it with `Mirror.service(handler)`; call it with `Mirror.Client(transport:)`.
+public enum Mirror {
+    /// The service's full name, as calls name it on the wire.
+    public static let name = "codec.test.Mirror"
+
+    /// The descriptors of `Mirror`'s methods (`"codec.test.Mirror/<Method>"`).
+    public enum Method {
+        /// Answers with the request.
+        public static let reflect = MethodDescriptor(service: Mirror.name, method: "Reflect")
+        /// Answers with the nested message's values summed into `a`.
+        public static let sum = MethodDescriptor(service: Mirror.name, method: "Sum")
+        /// Every method, in schema order.
+        public static let all: [MethodDescriptor] = [reflect, sum]
+    }
+
+    /// What a server implements to serve `Mirror`: one method per rpc. Throw `RPCError` to
+    /// answer with a status; any other error reaches the caller as INTERNAL.
+    public protocol Handler: Sendable {
+        /// Answers with the request.
+        func reflect(_ request: AllTypes, context: ServerContext) throws -> AllTypes
+
+        /// Answers with the nested message's values summed into `a`.
+        func sum(_ request: AllTypes.Nested, context: ServerContext) throws -> AllTypes.Nested
+    }
+
+    /// The method table of `handler`, to give to a server. Methods listed in `inline` (descriptors
+    /// from `Mirror.Method`) run on the connection's I/O thread, so only short, non-blocking work
+    /// belongs there; the others run on the worker pool.
+    public static func service(_ handler: some Handler, inline: Set<MethodDescriptor> = []) -> Service {
+        Service(handler, inline: inline)
+    }
+
+    /// A `Handler` as an `RPCServiceProvider`: each method decodes its request (a malformed one is
+    /// INVALID_ARGUMENT), calls the handler and encodes the reply.
+    public struct Service: RPCServiceProvider {
+        public let methods: [ServerMethod]
+
+        public init(_ handler: some Handler, inline: Set<MethodDescriptor> = []) {
+            func kind(_ method: MethodDescriptor) -> HandlerKind {
+                inline.contains(method) ? .inline : .blocking
+            }
+            methods = [
+                ServerMethod(descriptor: Method.reflect, kind: kind(Method.reflect)) { bytes, context in
+                    let request = try AllTypes(decodingRequest: bytes, for: Method.reflect)
+                    return try handler.reflect(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.sum, kind: kind(Method.sum)) { bytes, context in
+                    let request = try AllTypes.Nested(decodingRequest: bytes, for: Method.sum)
+                    return try handler.sum(request, context: context).serializedBytes()
+                },
+            ]
+        }
+    }
+
+    /// Calls `Mirror` through a transport, blocking or async. A failed call throws `RPCError`.
+    public struct Client: Sendable {
+        public let transport: any ClientTransport
+
+        public init(transport: any ClientTransport) {
+            self.transport = transport
+        }
+
+        /// Answers with the request.
+        public func reflect(_ request: AllTypes, options: CallOptions = CallOptions()) throws -> AllTypes {
+            let reply = try transport.unary(Method.reflect, request: request.serializedBytes(), options: options)
+            return try AllTypes(decodingReply: reply, for: Method.reflect)
+        }
+
+        /// Answers with the request.
+        public func reflect(_ request: AllTypes, options: CallOptions = CallOptions()) async throws -> AllTypes {
+            let reply = try await transport.unary(Method.reflect, request: request.serializedBytes(), options: options)
+            return try AllTypes(decodingReply: reply, for: Method.reflect)
+        }
+
+        /// Answers with the nested message's values summed into `a`.
+        public func sum(_ request: AllTypes.Nested, options: CallOptions = CallOptions()) throws -> AllTypes.Nested {
+            let reply = try transport.unary(Method.sum, request: request.serializedBytes(), options: options)
+            return try AllTypes.Nested(decodingReply: reply, for: Method.sum)
+        }
+
+        /// Answers with the nested message's values summed into `a`.
+        public func sum(_ request: AllTypes.Nested, options: CallOptions = CallOptions()) async throws -> AllTypes.Nested {
+            let reply = try await transport.unary(Method.sum, request: request.serializedBytes(), options: options)
+            return try AllTypes.Nested(decodingReply: reply, for: Method.sum)
+        }
+    }
+}
+
 /// One field of every scalar type, singular and repeated, plus enums and messages.
 public struct AllTypes: ProtoMessage {
     public var fDouble: Double = 0

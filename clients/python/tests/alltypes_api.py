@@ -12,7 +12,7 @@ from typing import Any as _Any, Optional as _Optional
 
 from authrpc import wire as _wire
 
-__all__ = ["Color", "AllTypes"]
+__all__ = ["Color", "AllTypes", "MirrorClient"]
 
 
 class Color(_enum.IntEnum):
@@ -261,3 +261,24 @@ class AllTypes:
                 self.f_large_number = r.int32(field, wt)
             else:
                 r.skip(field, wt)
+
+
+class MirrorClient:
+    """A service over the test messages, for the tests of the generated method table and client.
+
+    Calls go through `channel.unary(method, request_bytes, metadata=..., timeout=...)`;
+    a failed call raises `authrpc.RpcError`.
+    """
+
+    SERVICE = "codec.test.Mirror"
+
+    def __init__(self, channel: _Any) -> None:
+        self._channel = channel
+
+    def reflect(self, request: AllTypes, metadata: _Any = None, timeout: _Optional[float] = None) -> AllTypes:
+        """Answers with the request."""
+        return _wire.call(self._channel, "codec.test.Mirror/Reflect", request, AllTypes, metadata, timeout)
+
+    def sum(self, request: AllTypes.Nested, metadata: _Any = None, timeout: _Optional[float] = None) -> AllTypes.Nested:
+        """Answers with the nested message's values summed into `a`."""
+        return _wire.call(self._channel, "codec.test.Mirror/Sum", request, AllTypes.Nested, metadata, timeout)
