@@ -54,7 +54,7 @@ struct SwiftMessageEmitter {
             for f in m.fields.sorted(by: { $0.number < $1.number }) {
                 let kind = f.isRepeated ? "Repeated" + suffix(f) : suffix(f)
                 let packed = f.isRepeated && isPackable(f) && !f.isPacked ? ", packed: false" : ""
-                w.line("writer.write\(kind)(\(name(f)), field: \(f.number)\(packed))")
+                w.line("writer.write\(kind)(\(access(f)), field: \(f.number)\(packed))")
             }
         }
     }
@@ -68,7 +68,7 @@ struct SwiftMessageEmitter {
                 }
                 w.line("switch tag.fieldNumber {")
                 for f in m.fields.sorted(by: { $0.number < $1.number }) {
-                    let n = name(f)
+                    let n = access(f)
                     if f.isRepeated {
                         w.line("case \(f.number): try reader.readRepeated\(suffix(f))(tag, into: &\(n))")
                     } else if case .message = f.type {
@@ -115,6 +115,12 @@ struct SwiftMessageEmitter {
     // MARK: Field details
 
     func name(_ f: Field) -> String { Naming.swiftIdentifier(Naming.lowerCamel(f.name)) }
+
+    /// The field as encode/decode refer to it: through `self` when a local of theirs has its name.
+    private func access(_ f: Field) -> String {
+        let n = name(f)
+        return ["tag", "reader", "writer"].contains(n) ? "self.\(n)" : n
+    }
 
     private func isIndirect(_ f: Field, in m: Message) -> Bool {
         guard !f.isRepeated, case .message(let target) = f.type else { return false }
