@@ -149,7 +149,7 @@ struct SwiftMessageEmitter {
             case .string: "String"
             case .bytes: "[UInt8]"
             }
-        case .message(let n), .enumeration(let n), .unresolved(let n): index.localPath(n)
+        case .message(let n), .enumeration(let n), .unresolved(let n): index.swiftPath(n)
         }
     }
 

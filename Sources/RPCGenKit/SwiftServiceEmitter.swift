@@ -44,7 +44,7 @@ struct SwiftServiceEmitter {
             for (i, r) in s.methods.enumerated() {
                 if i > 0 { w.line() }
                 w.comments(docs(r))
-                w.line("func \(method(r))(_ request: \(index.localPath(r.input)), context: ServerContext) throws -> \(index.localPath(r.output))")
+                w.line("func \(method(r))(_ request: \(index.swiftPath(r.input)), context: ServerContext) throws -> \(index.swiftPath(r.output))")
             }
         }
     }
@@ -74,7 +74,7 @@ struct SwiftServiceEmitter {
                     for r in s.methods {
                         let d = "Method.\(method(r))"
                         w.block("ServerMethod(descriptor: \(d), kind: kind(\(d))) { bytes, context in", close: "},") { w in
-                            w.line("let request = try \(index.localPath(r.input))(decodingRequest: bytes, for: \(d))")
+                            w.line("let request = try \(index.swiftPath(r.input))(decodingRequest: bytes, for: \(d))")
                             w.line("return try handler.\(method(r))(request, context: context).serializedBytes()")
                         }
                     }
@@ -93,7 +93,7 @@ struct SwiftServiceEmitter {
             w.line("}")
             for r in s.methods {
                 let d = "Method.\(method(r))"
-                let input = index.localPath(r.input), output = index.localPath(r.output)
+                let input = index.swiftPath(r.input), output = index.swiftPath(r.output)
                 for isAsync in [false, true] {
                     w.line()
                     w.comments(docs(r))

@@ -26,6 +26,11 @@ struct TypeIndex {
         package.isEmpty ? fullName : String(fullName.dropFirst(package.count + 1))
     }
 
+    /// `localPath` with each component a Swift identifier (keywords in backticks).
+    func swiftPath(_ fullName: String) -> String {
+        localPath(fullName).split(separator: ".").map { Naming.swiftIdentifier(String($0)) }.joined(separator: ".")
+    }
+
     func enumeration(_ fullName: String) -> Enumeration? {
         if case .enumeration(let e)? = entries[fullName] { return e }
         return nil
