@@ -23,7 +23,14 @@ public struct PythonEmitter {
         w.line("from authrpc import wire as _wire")
         let names = schema.enums.map(\.name) + schema.messages.map(\.name) + schema.services.map { clientName($0) }
         w.line()
-        w.line("__all__ = [\(names.map { "\"\($0)\"" }.joined(separator: ", "))]")
+        let quoted = names.map { "\"\($0)\"" }
+        if quoted.joined(separator: ", ").count <= 80 {
+            w.line("__all__ = [\(quoted.joined(separator: ", "))]")
+        } else {
+            w.block("__all__ = [", close: "]") { w in
+                for q in quoted { w.line(q + ",") }
+            }
+        }
         for e in schema.enums {
             w.line()
             w.line()
@@ -162,8 +169,9 @@ public struct PythonEmitter {
             for r in s.methods {
                 let name = Naming.pythonIdentifier(Naming.snakeCase(r.name))
                 let input = index.localPath(r.input), output = index.localPath(r.output)
-                w.block("def \(name)(self, request: \(input), metadata: _Any = None, timeout: _Optional[float] = None) -> \(output):",
-                        close: "") { w in
+                w.line("def \(name)(")
+                w.line("    self, request: \(input), metadata: _Any = None, timeout: _Optional[float] = None")
+                w.block(") -> \(output):", close: "") { w in
                     Self.docstring(r.comments, fallback: "Calls `\(r.name)`.", into: &w)
                     w.line("return _wire.call(self._channel, \"\(s.fullName)/\(r.name)\", request, \(output), metadata, timeout)")
                 }

@@ -15,7 +15,24 @@ from typing import Any as _Any, Optional as _Optional
 
 from authrpc import wire as _wire
 
-__all__ = ["TokenRefusal", "RegisterRequest", "LoginRequest", "TokenReply", "StatusRequest", "StatusReply", "LogoutRequest", "LogoutReply", "ValidateRequest", "ValidateReply", "RefreshRequest", "RevokeAllRequest", "RevokeAllReply", "HealthRequest", "HealthReply", "AuthClient"]
+__all__ = [
+    "TokenRefusal",
+    "RegisterRequest",
+    "LoginRequest",
+    "TokenReply",
+    "StatusRequest",
+    "StatusReply",
+    "LogoutRequest",
+    "LogoutReply",
+    "ValidateRequest",
+    "ValidateReply",
+    "RefreshRequest",
+    "RevokeAllRequest",
+    "RevokeAllReply",
+    "HealthRequest",
+    "HealthReply",
+    "AuthClient",
+]
 
 
 class TokenRefusal(_enum.IntEnum):
@@ -519,38 +536,54 @@ class AuthClient:
     def __init__(self, channel: _Any) -> None:
         self._channel = channel
 
-    def register(self, request: RegisterRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> TokenReply:
+    def register(
+        self, request: RegisterRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
         """Creates an account (email + password) and logs it in.
         ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
         """
         return _wire.call(self._channel, "auth.v1.Auth/Register", request, TokenReply, metadata, timeout)
 
-    def login(self, request: LoginRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> TokenReply:
+    def login(
+        self, request: LoginRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
         """Exchanges email + password for tokens. A wrong password and an unknown email give the same
         UNAUTHENTICATED error; RESOURCE_EXHAUSTED when throttled.
         """
         return _wire.call(self._channel, "auth.v1.Auth/Login", request, TokenReply, metadata, timeout)
 
-    def status(self, request: StatusRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> StatusReply:
+    def status(
+        self, request: StatusRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> StatusReply:
         """The user behind the caller's token (from `authorization`)."""
         return _wire.call(self._channel, "auth.v1.Auth/Status", request, StatusReply, metadata, timeout)
 
-    def logout(self, request: LogoutRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> LogoutReply:
+    def logout(
+        self, request: LogoutRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> LogoutReply:
         """Revokes the caller's token (from `authorization`) until it expires."""
         return _wire.call(self._channel, "auth.v1.Auth/Logout", request, LogoutReply, metadata, timeout)
 
-    def validate(self, request: ValidateRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> ValidateReply:
+    def validate(
+        self, request: ValidateRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> ValidateReply:
         """Checks a token on behalf of another service. A refused token is an OK reply with valid = false."""
         return _wire.call(self._channel, "auth.v1.Auth/Validate", request, ValidateReply, metadata, timeout)
 
-    def refresh(self, request: RefreshRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> TokenReply:
+    def refresh(
+        self, request: RefreshRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
         """Exchanges a refresh token for new tokens; the old refresh token is used up."""
         return _wire.call(self._channel, "auth.v1.Auth/Refresh", request, TokenReply, metadata, timeout)
 
-    def revoke_all(self, request: RevokeAllRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> RevokeAllReply:
+    def revoke_all(
+        self, request: RevokeAllRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> RevokeAllReply:
         """Revokes every token of a user issued until now (admins only)."""
         return _wire.call(self._channel, "auth.v1.Auth/RevokeAll", request, RevokeAllReply, metadata, timeout)
 
-    def health(self, request: HealthRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> HealthReply:
+    def health(
+        self, request: HealthRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> HealthReply:
         """gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise."""
         return _wire.call(self._channel, "auth.v1.Auth/Health", request, HealthReply, metadata, timeout)

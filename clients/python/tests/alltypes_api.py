@@ -275,10 +275,14 @@ class MirrorClient:
     def __init__(self, channel: _Any) -> None:
         self._channel = channel
 
-    def reflect(self, request: AllTypes, metadata: _Any = None, timeout: _Optional[float] = None) -> AllTypes:
+    def reflect(
+        self, request: AllTypes, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> AllTypes:
         """Answers with the request."""
         return _wire.call(self._channel, "codec.test.Mirror/Reflect", request, AllTypes, metadata, timeout)
 
-    def sum(self, request: AllTypes.Nested, metadata: _Any = None, timeout: _Optional[float] = None) -> AllTypes.Nested:
+    def sum(
+        self, request: AllTypes.Nested, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> AllTypes.Nested:
         """Answers with the nested message's values summed into `a`."""
         return _wire.call(self._channel, "codec.test.Mirror/Sum", request, AllTypes.Nested, metadata, timeout)

@@ -171,14 +171,20 @@ class EchoClient:
     def __init__(self, channel: _Any) -> None:
         self._channel = channel
 
-    def echo(self, request: EchoRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> EchoReply:
+    def echo(
+        self, request: EchoRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> EchoReply:
         """Answers at once with what it was sent (runs inline on the I/O thread)."""
         return _wire.call(self._channel, "rpctest.v1.Echo/Echo", request, EchoReply, metadata, timeout)
 
-    def slow(self, request: SlowRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> EchoReply:
+    def slow(
+        self, request: SlowRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> EchoReply:
         """Sleeps `millis`, then answers (runs on the worker pool)."""
         return _wire.call(self._channel, "rpctest.v1.Echo/Slow", request, EchoReply, metadata, timeout)
 
-    def fail(self, request: FailRequest, metadata: _Any = None, timeout: _Optional[float] = None) -> EchoReply:
+    def fail(
+        self, request: FailRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> EchoReply:
         """Fails with the given status code and message."""
         return _wire.call(self._channel, "rpctest.v1.Echo/Fail", request, EchoReply, metadata, timeout)
