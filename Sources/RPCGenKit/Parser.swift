@@ -231,8 +231,9 @@ struct Parser {
                         throw error(o.location, "option 'packed' takes true or false")
                     }
                     packed = o.value == "true"
-                    packedLocation = o.location
-                    if !repeated || ScalarType(rawValue: typeName)?.isPackable == false {
+                    // As protoc: only `packed = true` needs a packable field; `false` is always accepted.
+                    packedLocation = packed ? o.location : nil
+                    if packed, !repeated || ScalarType(rawValue: typeName)?.isPackable == false {
                         throw error(o.location, "[packed] is only allowed on repeated numeric or enum fields")
                     }
                 case "default":

@@ -30,7 +30,7 @@ public struct Field: Sendable, Equatable {
     public var numberLocation: SourceLocation
     /// Where the type name was written (for "unknown type" errors).
     public var typeLocation: SourceLocation
-    /// Where `[packed = …]` was written, if it was (checked once the type is known).
+    /// Where `[packed = true]` was written, if it was (checked once the type is known).
     public var packedOptionLocation: SourceLocation?
 }
 

@@ -83,7 +83,9 @@ final class SchemaErrorTests: XCTestCase {
         assertError("message A {\n  A.B x = 1;\n}\n", "t.proto:3:3: unknown type 'A.B'")
         assertError("message A {\n  repeated string s = 1 [packed = true];\n}\n",
                     "t.proto:3:26: [packed] is only allowed on repeated numeric or enum fields")
-        assertError("message A {\n  A a = 1 [packed = false];\n}\n",
+        assertError("message A {\n  repeated A a = 1 [packed = true];\n}\n",
+                    "t.proto:3:21: [packed] is only allowed on repeated numeric or enum fields")
+        assertError("message A {\n  A a = 1 [packed = true];\n}\n",
                     "t.proto:3:12: [packed] is only allowed on repeated numeric or enum fields")
         assertError("enum E {\n  E_ZERO = 0;\n}\nservice S {\n  rpc Get(E) returns (E);\n}\n", "t.proto:6:11: 'E' is not a message type")
         assertError("message A {}\nservice S {\n  rpc Get(A) returns (Nope);\n}\n", "t.proto:4:23: unknown type 'Nope'")
@@ -115,12 +117,15 @@ final class SchemaErrorTests: XCTestCase {
               enum Kind { KIND_ZERO = 0; KIND_ONE = 1 [deprecated = true]; KIND_MINUS = -2; }
               reserved 10 to 20, 30;
               reserved "gone";
+              repeated string names = 4 [packed = false];
+              Inner single = 5 [packed = false];
             }
             service S { option deprecated = true; rpc M(Outer) returns (Outer.Inner) { option idempotency_level = NO_SIDE_EFFECTS; } }
             """
         let schema = try SchemaCompiler.compile(source: source, path: "ok.proto")
         let outer = try XCTUnwrap(schema.messages.first)
-        XCTAssertEqual(outer.fields.map(\.type), [.message("a.b.Outer.Inner"), .message("a.b.Outer.Inner"), .enumeration("a.b.Outer.Kind")])
+        XCTAssertEqual(outer.fields.map(\.type), [.message("a.b.Outer.Inner"), .message("a.b.Outer.Inner"),
+                                                   .enumeration("a.b.Outer.Kind"), .scalar(.string), .message("a.b.Outer.Inner")])
         XCTAssertFalse(outer.fields[2].isPacked)
         XCTAssertEqual(schema.services.first?.methods.first?.output, "a.b.Outer.Inner")
     }
