@@ -1,0 +1,385 @@
+/// Parses the proto3 subset into a `SchemaFile` (names not yet resolved; see `Resolver`).
+///
+/// Accepted: `syntax = "proto3";`, `package`, `option` (ignored, except a field's `packed`),
+/// messages with scalar, message- and enum-typed fields, `repeated`, nested messages and enums,
+/// `reserved`, enums, services with unary rpcs. Everything else protoc knows (`import`, `oneof`,
+/// `map`, `optional`, streaming, proto2) is refused with an error at its position.
+struct Parser {
+    private let file: String
+    private var tokens: [Token]
+    private var index = 0
+    private var schema: SchemaFile
+
+    init(file: String, source: String) throws {
+        self.file = file
+        tokens = try Lexer.tokenize(file: file, source: source)
+        schema = SchemaFile(path: file)
+    }
+
+    static func parse(file: String, source: String) throws -> SchemaFile {
+        var parser = try Parser(file: file, source: source)
+        return try parser.parseFile()
+    }
+
+    // MARK: Token helpers
+
+    private var token: Token { tokens[index] }
+    private func peek(_ n: Int = 1) -> Token { tokens[min(index + n, tokens.count - 1)] }
+
+    private mutating func next() -> Token {
+        let t = tokens[index]
+        if index < tokens.count - 1 { index += 1 }
+        return t
+    }
+
+    private func error(_ at: SourceLocation, _ message: String) -> SchemaError {
+        SchemaError(file: file, at, message)
+    }
+
+    private func isSymbol(_ c: Character) -> Bool { token.kind == .symbol(c) }
+    private func isKeyword(_ word: String) -> Bool { token.kind == .identifier(word) }
+
+    /// Consumes `c` or fails with "expected 'c' <context>".
+    @discardableResult
+    private mutating func expect(_ c: Character, _ context: String) throws -> Token {
+        guard isSymbol(c) else { throw error(token.location, "expected '\(c)' \(context), found \(token.display)") }
+        return next()
+    }
+
+    private mutating func identifier(_ what: String) throws -> (String, SourceLocation) {
+        guard case .identifier(let name) = token.kind else {
+            throw error(token.location, "expected \(what), found \(token.display)")
+        }
+        let location = next().location
+        return (name, location)
+    }
+
+    /// `a.b.c`, or with a leading dot for a fully qualified type name.
+    private mutating func dottedName(_ what: String, allowLeadingDot: Bool = false) throws -> (String, SourceLocation) {
+        let start = token.location
+        var name = ""
+        if allowLeadingDot, isSymbol(".") { _ = next(); name = "." }
+        name += try identifier(what).0
+        while isSymbol(".") {
+            _ = next()
+            name += "." + (try identifier(what).0)
+        }
+        return (name, start)
+    }
+
+    private mutating func integer(_ what: String) throws -> (Int, SourceLocation) {
+        let location = token.location
+        var negative = false
+        if isSymbol("-") { _ = next(); negative = true }
+        guard case .integer(let text) = token.kind else {
+            throw error(token.location, "expected \(what), found \(token.display)")
+        }
+        _ = next()
+        let value: Int?
+        if text.hasPrefix("0x") || text.hasPrefix("0X") {
+            value = Int(text.dropFirst(2), radix: 16)
+        } else if text.count > 1, text.hasPrefix("0") {
+            value = Int(text.dropFirst(), radix: 8)
+        } else {
+            value = Int(text)
+        }
+        guard let value, value <= Int(UInt32.max) else { throw error(location, "\(what) \(text) is out of range") }
+        return (negative ? -value : value, location)
+    }
+
+    // MARK: File
+
+    private mutating func parseFile() throws -> SchemaFile {
+        guard isKeyword("syntax") else {
+            throw error(token.location, "expected 'syntax = \"proto3\";' first (proto2 and editions are not supported)")
+        }
+        schema.comments = token.leadingComments
+        _ = next()
+        try expect("=", "after 'syntax'")
+        guard case .string(let syntax) = token.kind else { throw error(token.location, "expected \"proto3\", found \(token.display)") }
+        guard syntax == "proto3" else { throw error(token.location, "only syntax \"proto3\" is supported, not \"\(syntax)\"") }
+        _ = next()
+        try expect(";", "after the syntax statement")
+
+        var sawPackage = false
+        while token.kind != .end {
+            let t = token
+            switch t.kind {
+            case .symbol(";"):
+                _ = next()
+            case .identifier("import"):
+                throw error(t.location, "import is not supported: define every type in this file")
+            case .identifier("package"):
+                guard !sawPackage else { throw error(t.location, "a file has at most one 'package'") }
+                sawPackage = true
+                _ = next()
+                schema.package = try dottedName("a package name").0
+                try expect(";", "after the package name")
+            case .identifier("option"):
+                try option()
+            case .identifier("message"):
+                schema.messages.append(try message(scope: schema.package))
+            case .identifier("enum"):
+                schema.enums.append(try enumeration(scope: schema.package))
+            case .identifier("service"):
+                schema.services.append(try service())
+            case .identifier("extend"):
+                throw error(t.location, "extensions are not supported")
+            default:
+                throw error(t.location, "expected 'message', 'enum', 'service', 'package' or 'option', found \(t.display)")
+            }
+        }
+        return schema
+    }
+
+    private func qualified(_ scope: String, _ name: String) -> String { scope.isEmpty ? name : "\(scope).\(name)" }
+
+    // MARK: Options
+
+    /// `option name = value;` — read and ignored.
+    private mutating func option() throws {
+        _ = next()
+        _ = try optionAssignment()
+        try expect(";", "after the option")
+    }
+
+    /// `name = constant` or `(custom).name = constant`; returns the name and the value's text.
+    private mutating func optionAssignment() throws -> (name: String, value: String, location: SourceLocation) {
+        let location = token.location
+        var name = ""
+        if isSymbol("(") {
+            _ = next()
+            name = "(" + (try dottedName("an option name", allowLeadingDot: true).0) + ")"
+            try expect(")", "after the custom option name")
+        } else {
+            name = try identifier("an option name").0
+        }
+        while isSymbol(".") {
+            _ = next()
+            name += "." + (try identifier("an option name").0)
+        }
+        try expect("=", "after the option name")
+        let valueLocation = token.location
+        var value = ""
+        if isSymbol("-") || isSymbol("+") { value = isSymbol("-") ? "-" : ""; _ = next() }
+        switch token.kind {
+        case .identifier(let s), .integer(let s), .float(let s): value += s
+        case .string(let s):
+            value += s
+            while case .string(let more) = peek().kind { _ = next(); value += more }
+        case .symbol("{"):
+            throw error(valueLocation, "aggregate option values are not supported")
+        default:
+            throw error(valueLocation, "expected an option value, found \(token.display)")
+        }
+        _ = next()
+        return (name, value, location)
+    }
+
+    // MARK: Messages
+
+    private mutating func message(scope: String) throws -> Message {
+        let keyword = next()
+        let (name, _) = try identifier("a message name")
+        let fullName = qualified(scope, name)
+        let open = try expect("{", "after the message name")
+        var m = Message(name: name, fullName: fullName,
+                        comments: keyword.leadingComments + open.trailingComments, location: keyword.location)
+        while !isSymbol("}") {
+            let t = token
+            switch t.kind {
+            case .end: throw error(t.location, "expected '}' to close message '\(name)'")
+            case .symbol(";"): _ = next()
+            case .identifier("message"): m.messages.append(try message(scope: fullName))
+            case .identifier("enum"): m.enums.append(try enumeration(scope: fullName))
+            case .identifier("option"): try option()
+            case .identifier("reserved"):
+                try reserved(ranges: &m.reservedRanges, names: &m.reservedNames, max: Resolver.maxFieldNumber)
+            case .identifier("oneof"): throw error(t.location, "oneof is not supported")
+            case .identifier("map") where peek().kind == .symbol("<"): throw error(t.location, "map fields are not supported")
+            case .identifier("optional"):
+                throw error(t.location, "'optional' (explicit presence) is not supported: use a plain field")
+            case .identifier("required"): throw error(t.location, "'required' is not allowed in proto3")
+            case .identifier("extensions"), .identifier("extend"): throw error(t.location, "extensions are not supported")
+            case .identifier("group"): throw error(t.location, "groups are not supported")
+            case .identifier, .symbol("."): m.fields.append(try field())
+            default: throw error(t.location, "expected a field, 'message', 'enum', 'reserved' or '}', found \(t.display)")
+            }
+        }
+        _ = next()
+        return m
+    }
+
+    private mutating func field() throws -> Field {
+        let first = token
+        var repeated = false
+        if isKeyword("repeated") { _ = next(); repeated = true }
+        if isKeyword("map"), peek().kind == .symbol("<") { throw error(token.location, "map fields are not supported") }
+        let (typeName, typeLocation) = try dottedName("a field type", allowLeadingDot: true)
+        let (name, nameLocation) = try identifier("a field name")
+        try expect("=", "after the field name '\(name)'")
+        let (number, numberLocation) = try integer("a field number")
+        var packed = true
+        var packedLocation: SourceLocation?
+        if isSymbol("[") {
+            _ = next()
+            while true {
+                let o = try optionAssignment()
+                switch o.name {
+                case "packed":
+                    guard o.value == "true" || o.value == "false" else {
+                        throw error(o.location, "option 'packed' takes true or false")
+                    }
+                    packed = o.value == "true"
+                    // As protoc: only `packed = true` needs a packable field; `false` is always accepted.
+                    packedLocation = packed ? o.location : nil
+                    if packed, !repeated || ScalarType(rawValue: typeName)?.isPackable == false {
+                        throw error(o.location, "[packed] is only allowed on repeated numeric or enum fields")
+                    }
+                case "default":
+                    throw error(o.location, "explicit default values are not allowed in proto3")
+                default:
+                    break  // deprecated, json_name, custom options: no meaning for us
+                }
+                if isSymbol(",") { _ = next(); continue }
+                try expect("]", "after the field options")
+                break
+            }
+        }
+        let end = try expect(";", "after the field '\(name)'")
+        let type: FieldType = ScalarType(rawValue: typeName).map { .scalar($0) } ?? .unresolved(typeName)
+        return Field(name: name, number: number, type: type, isRepeated: repeated,
+                     isPacked: packed && repeated, comments: first.leadingComments + end.trailingComments,
+                     location: nameLocation, numberLocation: numberLocation, typeLocation: typeLocation, packedOptionLocation: packedLocation)
+    }
+
+    /// `reserved 2, 15, 9 to 11, 40 to max;` or `reserved "foo", "bar";`
+    private mutating func reserved(ranges: inout [ReservedRange], names: inout [String], max: Int) throws {
+        _ = next()
+        if case .string = token.kind {
+            while case .string(let s) = token.kind {
+                names.append(s)
+                _ = next()
+                if isSymbol(",") { _ = next() } else { break }
+            }
+        } else {
+            while true {
+                let (lower, location) = try integer("a reserved number")
+                var upper = lower
+                if isKeyword("to") {
+                    _ = next()
+                    if isKeyword("max") { _ = next(); upper = max } else { upper = try integer("a reserved number").0 }
+                }
+                guard lower <= upper else { throw error(location, "reserved range \(lower) to \(upper) is empty") }
+                ranges.append(ReservedRange(lower: lower, upper: upper, location: location))
+                if isSymbol(",") { _ = next() } else { break }
+            }
+        }
+        try expect(";", "after the reserved statement")
+    }
+
+    // MARK: Enums
+
+    private mutating func enumeration(scope: String) throws -> Enumeration {
+        let keyword = next()
+        let (name, _) = try identifier("an enum name")
+        let open = try expect("{", "after the enum name")
+        var e = Enumeration(name: name, fullName: qualified(scope, name),
+                            comments: keyword.leadingComments + open.trailingComments, location: keyword.location)
+        while !isSymbol("}") {
+            let t = token
+            switch t.kind {
+            case .end: throw error(t.location, "expected '}' to close enum '\(name)'")
+            case .symbol(";"): _ = next()
+            case .identifier("option"):
+                _ = next()
+                let o = try optionAssignment()
+                if o.name == "allow_alias", o.value == "true" {
+                    throw error(o.location, "enum value aliases (allow_alias) are not supported")
+                }
+                try expect(";", "after the option")
+            case .identifier("reserved"):
+                try reserved(ranges: &e.reservedRanges, names: &e.reservedNames, max: Int(Int32.max))
+            case .identifier(let valueName):
+                _ = next()
+                try expect("=", "after the enum value '\(valueName)'")
+                let (number, numberLocation) = try integer("an enum value number")
+                guard number >= Int(Int32.min), number <= Int(Int32.max) else {
+                    throw error(numberLocation, "enum value \(number) is out of the int32 range")
+                }
+                if isSymbol("[") {
+                    _ = next()
+                    while true {
+                        _ = try optionAssignment()
+                        if isSymbol(",") { _ = next(); continue }
+                        try expect("]", "after the enum value options")
+                        break
+                    }
+                }
+                let end = try expect(";", "after the enum value '\(valueName)'")
+                e.values.append(EnumValue(name: valueName, number: number,
+                                          comments: t.leadingComments + end.trailingComments, location: t.location))
+            default:
+                throw error(t.location, "expected an enum value or '}', found \(t.display)")
+            }
+        }
+        _ = next()
+        return e
+    }
+
+    // MARK: Services
+
+    private mutating func service() throws -> Service {
+        let keyword = next()
+        let (name, _) = try identifier("a service name")
+        let open = try expect("{", "after the service name")
+        var s = Service(name: name, fullName: qualified(schema.package, name),
+                        comments: keyword.leadingComments + open.trailingComments, location: keyword.location)
+        while !isSymbol("}") {
+            let t = token
+            switch t.kind {
+            case .end: throw error(t.location, "expected '}' to close service '\(name)'")
+            case .symbol(";"): _ = next()
+            case .identifier("option"): try option()
+            case .identifier("rpc"): s.methods.append(try rpc())
+            default: throw error(t.location, "expected 'rpc' or '}', found \(t.display)")
+            }
+        }
+        _ = next()
+        return s
+    }
+
+    private mutating func rpc() throws -> RPC {
+        let keyword = next()
+        let (name, _) = try identifier("an rpc name")
+        try expect("(", "after the rpc name")
+        if isKeyword("stream"), case .identifier = peek().kind {
+            throw error(token.location, "streaming rpcs are not supported")
+        }
+        let (input, inputLocation) = try dottedName("a request type", allowLeadingDot: true)
+        try expect(")", "after the request type")
+        guard isKeyword("returns") else { throw error(token.location, "expected 'returns', found \(token.display)") }
+        _ = next()
+        try expect("(", "after 'returns'")
+        if isKeyword("stream"), case .identifier = peek().kind {
+            throw error(token.location, "streaming rpcs are not supported")
+        }
+        let (output, outputLocation) = try dottedName("a reply type", allowLeadingDot: true)
+        try expect(")", "after the reply type")
+        var trailing: [String]
+        if isSymbol("{") {
+            trailing = next().trailingComments
+            while !isSymbol("}") {
+                if isSymbol(";") { _ = next(); continue }
+                guard isKeyword("option") else { throw error(token.location, "expected 'option' or '}', found \(token.display)") }
+                try option()
+            }
+            _ = next()
+            if isSymbol(";") { trailing += next().trailingComments }
+        } else {
+            trailing = try expect(";", "after the rpc '\(name)'").trailingComments
+        }
+        return RPC(name: name, input: input, output: output, comments: keyword.leadingComments + trailing,
+                   location: keyword.location, inputLocation: inputLocation, outputLocation: outputLocation)
+    }
+}

@@ -1,1 +1,0 @@
-// RPCGenKit: filled in by its issue.

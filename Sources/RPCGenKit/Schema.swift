@@ -1,0 +1,110 @@
+/// The scalar types of proto3.
+public enum ScalarType: String, Sendable, CaseIterable {
+    case double, float, int32, int64, uint32, uint64, sint32, sint64
+    case fixed32, fixed64, sfixed32, sfixed64, bool, string, bytes
+
+    /// Numeric types (and bool) are packed when repeated; string and bytes are not.
+    public var isPackable: Bool { self != .string && self != .bytes }
+}
+
+/// A field's type: a scalar, or a message or enum named by its full name (`auth.v1.TokenReply`).
+public enum FieldType: Sendable, Equatable {
+    case scalar(ScalarType)
+    case message(String)
+    case enumeration(String)
+    /// As written in the schema, before name resolution (never reaches an emitter).
+    case unresolved(String)
+}
+
+/// One field of a message.
+public struct Field: Sendable, Equatable {
+    public var name: String
+    public var number: Int
+    public var type: FieldType
+    public var isRepeated: Bool
+    /// Whether a repeated numeric field is packed (proto3's default; `[packed = false]` turns it off).
+    public var isPacked: Bool
+    public var comments: [String]
+    public var location: SourceLocation
+    /// Where the field number was written.
+    public var numberLocation: SourceLocation
+    /// Where the type name was written (for "unknown type" errors).
+    public var typeLocation: SourceLocation
+    /// Where `[packed = true]` was written, if it was (checked once the type is known).
+    public var packedOptionLocation: SourceLocation?
+}
+
+/// A `reserved` range (inclusive) of field or enum value numbers.
+public struct ReservedRange: Sendable, Equatable {
+    public var lower: Int
+    public var upper: Int
+    public var location: SourceLocation
+}
+
+/// A message, with its nested messages and enums.
+public struct Message: Sendable, Equatable {
+    public var name: String
+    /// `package.Outer.Name`.
+    public var fullName: String
+    public var fields: [Field] = []
+    public var messages: [Message] = []
+    public var enums: [Enumeration] = []
+    public var reservedRanges: [ReservedRange] = []
+    public var reservedNames: [String] = []
+    public var comments: [String]
+    public var location: SourceLocation
+}
+
+/// One value of an enum.
+public struct EnumValue: Sendable, Equatable {
+    public var name: String
+    public var number: Int
+    public var comments: [String]
+    public var location: SourceLocation
+}
+
+/// An enum (open, as in proto3: unknown values are kept).
+public struct Enumeration: Sendable, Equatable {
+    public var name: String
+    public var fullName: String
+    public var values: [EnumValue] = []
+    public var reservedRanges: [ReservedRange] = []
+    public var reservedNames: [String] = []
+    public var comments: [String]
+    public var location: SourceLocation
+}
+
+/// One unary rpc of a service.
+public struct RPC: Sendable, Equatable {
+    public var name: String
+    /// Full names of the request and reply messages.
+    public var input: String
+    public var output: String
+    public var comments: [String]
+    public var location: SourceLocation
+    public var inputLocation: SourceLocation
+    public var outputLocation: SourceLocation
+}
+
+/// A service: a set of unary rpcs.
+public struct Service: Sendable, Equatable {
+    public var name: String
+    public var fullName: String
+    public var methods: [RPC] = []
+    public var comments: [String]
+    public var location: SourceLocation
+}
+
+/// A parsed and checked schema file: what the emitters work from.
+public struct SchemaFile: Sendable, Equatable {
+    /// The path as given to the compiler (relative, as it appears in generated headers).
+    public var path: String
+    public var package: String = ""
+    /// The comment above `syntax`, the file's own documentation.
+    public var comments: [String] = []
+    public var messages: [Message] = []
+    public var enums: [Enumeration] = []
+    public var services: [Service] = []
+
+    public init(path: String) { self.path = path }
+}

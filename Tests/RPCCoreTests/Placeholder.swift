@@ -1,1 +1,0 @@
-// RPCCoreTests: filled in by its issue.

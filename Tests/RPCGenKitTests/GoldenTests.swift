@@ -1,0 +1,103 @@
+import Foundation
+import RPCGenKit
+import TestSupport
+import XCTest
+
+/// Small schemas in, expected files out. Set `UPDATE_GOLDEN=1` to rewrite the expected files
+/// after a deliberate change to the emitters (then review the diff).
+final class GoldenTests: XCTestCase {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    static let root = TestEnvironment.packageRoot
+
+    private func compile(_ relativePath: String) throws -> SchemaFile {
+        let source = try String(contentsOf: Self.root.appendingPathComponent(relativePath), encoding: .utf8)
+        return try SchemaCompiler.compile(source: source, path: relativePath)
+    }
+
+    private func assertGolden(_ actual: String, _ expectedFile: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
+            try Data(actual.utf8).write(to: expectedFile)
+            return
+        }
+        let expected = try String(contentsOf: expectedFile, encoding: .utf8)
+        if actual != expected {
+            let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
+            let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
+            let first = zip(a, e).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset ?? min(a.count, e.count)
+            let got = first < a.count ? String(a[first]) : "<end>"
+            let want = first < e.count ? String(e[first]) : "<end>"
+            XCTFail("\(expectedFile.lastPathComponent) differs at line \(first + 1):\n  got:  \(got)\n  want: \(want)",
+                    file: file, line: line)
+        }
+    }
+
+    func testGoldenSchemas() throws {
+        for name in ["basic", "nested"] {
+            let schema = try compile("Tests/RPCGenKitTests/Golden/\(name).proto")
+            try assertGolden(SwiftEmitter().emit(schema), Self.folder.appendingPathComponent("Golden/\(name).swift.golden"))
+            try assertGolden(PythonEmitter().emit(schema), Self.folder.appendingPathComponent("Golden/\(name).py.golden"))
+        }
+    }
+
+    /// The committed generated files are what the emitters make now (as `scripts/generate --check`).
+    func testCommittedGeneratedFilesAreCurrent() throws {
+        let outputs = [
+            ("schema/auth.proto", "clients/swift/AuthAPI/Auth.rpc.swift", "clients/python/auth_api.py"),
+            ("Tests/RPCTransportTests/Schema/echo.proto", "Tests/RPCTransportTests/Generated/Echo.rpc.swift",
+             "clients/python/tests/echo_api.py"),
+            ("Tests/RPCGenKitTests/Golden/alltypes.proto", "Tests/RPCGenKitTests/Generated/AllTypes.rpc.swift",
+             "clients/python/tests/alltypes_api.py"),
+        ]
+        for (schemaPath, swiftPath, pythonPath) in outputs {
+            let schema = try compile(schemaPath)
+            try assertGolden(SwiftEmitter().emit(schema), Self.root.appendingPathComponent(swiftPath))
+            try assertGolden(PythonEmitter().emit(schema), Self.root.appendingPathComponent(pythonPath))
+        }
+    }
+
+    func testOutputIsDeterministic() throws {
+        let a = try compile("Tests/RPCGenKitTests/Golden/alltypes.proto")
+        let b = try compile("Tests/RPCGenKitTests/Golden/alltypes.proto")
+        XCTAssertEqual(SwiftEmitter().emit(a), SwiftEmitter().emit(b))
+        XCTAssertEqual(PythonEmitter().emit(a), PythonEmitter().emit(b))
+    }
+
+    /// The golden Swift files compile against RPCCore (type-checked with the built module).
+    func testGoldenSwiftTypeChecks() throws {
+        let modules = Self.root.appendingPathComponent(".build/debug/Modules")
+        guard FileManager.default.fileExists(atPath: modules.appendingPathComponent("RPCCore.swiftmodule").path) else {
+            throw XCTSkip("no debug build of RPCCore at .build/debug/Modules")
+        }
+        let swiftc = URL(fileURLWithPath: "/opt/swift/usr/bin/swiftc")
+        guard FileManager.default.isExecutableFile(atPath: swiftc.path) else { throw XCTSkip("no swiftc at \(swiftc.path)") }
+        for name in ["basic", "nested"] {
+            let dir = try TestEnvironment.makeTemporaryDirectory("golden")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let file = dir.appendingPathComponent("\(name).swift")
+            try FileManager.default.copyItem(at: Self.folder.appendingPathComponent("Golden/\(name).swift.golden"), to: file)
+            let result = try ProcessRunner.run(swiftc, ["-typecheck", "-swift-version", "6", "-I", modules.path, file.path],
+                                               timeout: 120)
+            XCTAssertEqual(result.status, 0, "\(name).swift.golden does not type-check:\n\(result.stderr)")
+        }
+    }
+
+    /// The golden Python files are valid Python and import (with the authrpc runtime).
+    func testGoldenPythonImports() throws {
+        let python = try TestEnvironment.python()
+        for name in ["basic", "nested"] {
+            let path = Self.folder.appendingPathComponent("Golden/\(name).py.golden").path
+            let script = """
+                import importlib.util, sys
+                sys.path.insert(0, "\(Self.root.appendingPathComponent("clients/python").path)")
+                from importlib.machinery import SourceFileLoader
+                loader = SourceFileLoader("golden_\(name)", "\(path)")
+                spec = importlib.util.spec_from_loader(loader.name, loader)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[loader.name] = module
+                loader.exec_module(module)
+                """
+            let result = try ProcessRunner.run(python, ["-c", script])
+            XCTAssertEqual(result.status, 0, "\(name).py.golden does not import:\n\(result.stderr)")
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// RPCGenKitTests: filled in by its issue.

@@ -1,1 +1,0 @@
-// AuthAPI: generated from schema/auth.proto by rpcgen.
