@@ -45,6 +45,8 @@ class TokenRefusal(_enum.IntEnum):
     TOKEN_REFUSAL_INVALID = 2
     # "Token blacklisted. Please log in again."
     TOKEN_REFUSAL_REVOKED = 3
+    # "Provide a valid auth token." (the token field was empty)
+    TOKEN_REFUSAL_MISSING = 4
 
 
 @_dc.dataclass

@@ -700,6 +700,8 @@ public enum TokenRefusal: ProtoEnum {
     case invalid  // TOKEN_REFUSAL_INVALID = 2
     /// "Token blacklisted. Please log in again."
     case revoked  // TOKEN_REFUSAL_REVOKED = 3
+    /// "Provide a valid auth token." (the token field was empty)
+    case missing  // TOKEN_REFUSAL_MISSING = 4
     /// A value this version of the schema does not name, kept as it came.
     case unrecognized(Int32)
 
@@ -711,6 +713,7 @@ public enum TokenRefusal: ProtoEnum {
         case 1: self = .expired
         case 2: self = .invalid
         case 3: self = .revoked
+        case 4: self = .missing
         default: self = .unrecognized(rawValue)
         }
     }
@@ -721,6 +724,7 @@ public enum TokenRefusal: ProtoEnum {
         case .expired: 1
         case .invalid: 2
         case .revoked: 3
+        case .missing: 4
         case .unrecognized(let value): value
         }
     }
