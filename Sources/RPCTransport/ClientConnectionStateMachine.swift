@@ -33,6 +33,8 @@ struct ClientConnectionStateMachine<Waiter> {
     /// Whether the server can inflate zlib requests (known once its SETTINGS arrived).
     private(set) var peerAcceptsCompression = false
     private(set) var peerMaxCallsInFlight: UInt32 = 0
+    /// Largest frame the server accepts (the protocol default until its SETTINGS arrive).
+    private(set) var peerMaxFrameSize: UInt32 = 4 << 20
 
     init() {}
 
@@ -78,6 +80,7 @@ struct ClientConnectionStateMachine<Waiter> {
                 let settings = try ConnectionSettings.decode(frame.payload)
                 peerAcceptsCompression = settings.compression & ConnectionSettings.zlib != 0
                 peerMaxCallsInFlight = settings.maxCallsInFlight
+                peerMaxFrameSize = settings.maxFrameSize
                 receivedSettings = true
                 return .none
             } catch {

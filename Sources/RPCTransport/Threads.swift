@@ -7,6 +7,15 @@ final class OSThread: @unchecked Sendable {
     // @unchecked Sendable: `handle` is written once in init before the object is shared, then only read by join().
     private var handle = pthread_t()
 
+    /// Starts a thread nobody joins: its resources go back when it ends.
+    @discardableResult
+    static func detached(name: String, _ body: @escaping @Sendable () -> Void) -> OSThread {
+        let thread = OSThread(name: name, body)
+        // pthread_detach returns 0, or EINVAL/ESRCH for bugs of ours.
+        pthread_detach(thread.handle)
+        return thread
+    }
+
     init(name: String, _ body: @escaping @Sendable () -> Void) {
         let box = Unmanaged.passRetained(ThreadBody(name: name, body: body)).toOpaque()
         // pthread_create returns 0 or EAGAIN (resource limits): we cannot run without our threads.
