@@ -105,9 +105,10 @@ final class RawTLSClient: @unchecked Sendable {
     }
 
     /// The preface and a SETTINGS frame, as a well-behaved client starts.
-    func sendHello() throws {
+    func sendHello(compression: Bool = true) throws {
         var out = WireProtocol.preface
-        FrameEncoder.append(Frame(type: .settings, payload: ConnectionSettings().encode()), to: &out)
+        let settings = ConnectionSettings(compression: compression ? ConnectionSettings.zlib : 0)
+        FrameEncoder.append(Frame(type: .settings, payload: settings.encode()), to: &out)
         try send(out)
     }
 
