@@ -135,6 +135,12 @@ final class FrameCodecTests: XCTestCase {
         var reply: [UInt8] = []
         FrameEncoder.appendReply(callID: 1, status: .ok, message: Array("hi".utf8), to: &reply)
         XCTAssertEqual(hex(reply), "00000005020000000001000000" + "6869")
+        var failed: [UInt8] = []
+        FrameEncoder.appendReply(callID: 1, status: .notFound, statusMessage: "no", to: &failed)
+        XCTAssertEqual(hex(failed), "00000005020000000001" + "0500026e6f")
+        var settings: [UInt8] = []
+        FrameEncoder.append(Frame(type: .settings, payload: ConnectionSettings().encode()), to: &settings)
+        XCTAssertEqual(hex(settings), "00000018000000000000" + "000100400000" + "000200400000" + "000300000000" + "000400000001")
     }
 
     private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
