@@ -34,15 +34,25 @@ public final class ClientConnection: ClientTransport {
         return try waiter.wait().get()
     }
 
-    /// Async call: the task suspends; no thread is blocked.
+    /// Async call: the task suspends; no thread is blocked. Cancelling the task fails the call
+    /// with CANCELLED and sends CANCEL to the server.
     public func unary(_ method: MethodDescriptor, request: [UInt8], options: CallOptions) async throws -> [UInt8] {
-        try await withCheckedThrowingContinuation { continuation in
-            let waiter = CallWaiter(continuation)
-            do {
-                try start(method, request: request, options: options, waiter: waiter)
-            } catch {
-                continuation.resume(throwing: error)
+        let started = Mutex<(session: ClientSession, id: UInt32)?>(nil)
+        let cancelled = Atomic<Bool>(false)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let waiter = CallWaiter(continuation)
+                do {
+                    let call = try start(method, request: request, options: options, waiter: waiter)
+                    started.withLock { $0 = call }
+                    if cancelled.load(ordering: .acquiring) { call.session.cancel(callID: call.id) }
+                } catch {
+                    continuation.resume(throwing: error)
+                }
             }
+        } onCancel: {
+            cancelled.store(true, ordering: .releasing)
+            if let call = started.withLock({ $0 }) { call.session.cancel(callID: call.id) }
         }
     }
 
@@ -61,12 +71,13 @@ public final class ClientConnection: ClientTransport {
          counters.connectionsOpened.load(ordering: .relaxed))
     }
 
-    private func start(_ method: MethodDescriptor, request: [UInt8], options: CallOptions, waiter: CallWaiter) throws(RPCError) {
+    @discardableResult
+    private func start(_ method: MethodDescriptor, request: [UInt8], options: CallOptions,
+                       waiter: CallWaiter) throws(RPCError) -> (session: ClientSession, id: UInt32) {
         for attempt in 0..<2 {
             let session = try self.session()
             do {
-                try session.start(method, request: request, options: options, waiter: waiter)
-                return
+                return (session, try session.start(method, request: request, options: options, waiter: waiter))
             } catch where error.code == .unavailable && attempt == 0 {
                 continue  // the session went away between lookup and start: take a fresh one
             }

@@ -47,7 +47,8 @@ final class ClientSession: Sendable {
 
     /// Starts a call; `waiter` is resumed once with the reply or error. Throws (without resuming
     /// `waiter`) when this session takes no more calls, so the caller can retry on a new one.
-    func start(_ method: MethodDescriptor, request: [UInt8], options: CallOptions, waiter: CallWaiter) throws(RPCError) {
+    @discardableResult
+    func start(_ method: MethodDescriptor, request: [UInt8], options: CallOptions, waiter: CallWaiter) throws(RPCError) -> UInt32 {
         let timeout = options.timeout ?? configuration.defaultTimeout
         let deadline = timeout.map { ContinuousClock.now + $0 }
         var message = request
@@ -62,19 +63,32 @@ final class ClientSession: Sendable {
             }
         }
         let head = CallHead(method: method.fullName, timeoutMillis: timeout.map(Self.millis) ?? 0, metadata: options.metadata)
-        let wake: Bool = try state.withLock { (s: inout State) throws(RPCError) -> Bool in
+        let (id, wake): (UInt32, Bool) = try state.withLock { (s: inout State) throws(RPCError) -> (UInt32, Bool) in
             guard !s.finished, !s.closeRequested else { throw RPCError(.unavailable, "connection closed") }
             guard message.count + 64 + head.method.utf8.count <= Int(s.machine.peerMaxFrameSize) else {
                 throw RPCError(.resourceExhausted, "request larger than the server's frame limit")
             }
             let id = try s.machine.startCall(waiter, deadline: deadline).get()
             FrameEncoder.appendCall(callID: id, head: head, message: message, flags: flags, to: &s.outbound)
-            guard let until = s.sleepingUntil else { return false }
+            guard s.sleepingUntil != nil else { return (id, false) }
             s.sleepingUntil = nil
-            _ = until
-            return true
+            return (id, true)
         }
         if wake { self.wake() }
+        return id
+    }
+
+    /// The caller gave up (task cancelled): fail the call with CANCELLED and tell the server.
+    func cancel(callID: UInt32) {
+        let waiter = state.withLock { s -> CallWaiter? in
+            guard let waiter = s.machine.cancelCall(callID) else { return nil }
+            FrameEncoder.append(Frame(type: .cancel, callID: callID), to: &s.outbound)
+            s.sleepingUntil = nil
+            return waiter
+        }
+        guard let waiter else { return }
+        wake()
+        waiter.resume(.failure(RPCError(.cancelled, "call cancelled")))
     }
 
     /// Stops taking calls; closes once the calls in flight are answered.

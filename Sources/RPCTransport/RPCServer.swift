@@ -139,6 +139,9 @@ public final class RPCServer: Sendable {
         }
     }
 
+    /// The thread waiting for signals, once `shutdownOnSignals` started it (tests direct signals at it).
+    var signalWaiterThread: pthread_t? { signalThread.withLock { $0.tid } }
+
     private func stopSignalThread() {
         let tid = signalThread.withLock { s -> pthread_t? in
             s.exiting = true

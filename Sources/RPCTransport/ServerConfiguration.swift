@@ -36,7 +36,8 @@ public struct ServerLimits: Sendable {
     public var workerQueueCapacity: Int = 1_024
     /// Time to finish the TLS handshake and preface; then the connection is closed. Default 10 s.
     public var handshakeTimeout: Duration = .seconds(10)
-    /// A connection with no call in flight and nothing received this long gets GOAWAY and is closed. Default 5 min.
+    /// A connection with no call in flight and no call started or finished this long gets GOAWAY
+    /// and is closed (PINGs do not count). Default 5 min.
     public var idleTimeout: Duration = .seconds(300)
     /// Replies buffered for a peer above this stop the server reading its requests. Default 1 MiB.
     public var maxBufferedOutput: Int = 1 << 20

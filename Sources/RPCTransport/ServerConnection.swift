@@ -113,7 +113,6 @@ final class ServerConnection {
             }
             switch result {
             case .done(let n):
-                lastActivity = .now
                 decoder.append(UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<n]))
                 processFrames()
                 budget -= n
@@ -178,6 +177,7 @@ final class ServerConnection {
     // MARK: - Calls
 
     private func startCall(callID: UInt32, head: CallHead, message: ArraySlice<UInt8>, compressed: Bool) {
+        lastActivity = .now  // only calls count as activity: keepalive PINGs do not keep a connection open
         let deadline = head.timeoutMillis > 0 ? ContinuousClock.now + .milliseconds(head.timeoutMillis) : nil
         let request: [UInt8]
         if compressed {
@@ -227,6 +227,7 @@ final class ServerConnection {
     func finish(callID: UInt32, reply: HandlerReply) {
         guard !closed else { return }
         let action = machine.callCompleted(callID)
+        lastActivity = .now
         if action.sendReply { appendReply(callID: callID, reply) }
         if action.closeAfterFlush { closeAfterFlush = true }
         loop.markDirty(self)
