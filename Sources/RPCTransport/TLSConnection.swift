@@ -1,4 +1,5 @@
 import COpenSSL
+import CEpoll
 import Glibc
 
 /// One TLS session over a non-blocking socket. Owns the `SSL` and the file descriptor.

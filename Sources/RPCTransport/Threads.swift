@@ -1,3 +1,4 @@
+import CEpoll
 import Glibc
 
 /// A joinable OS thread running a closure, with SIGPIPE, SIGINT and SIGTERM blocked in it
