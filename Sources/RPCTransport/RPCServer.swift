@@ -139,6 +139,9 @@ public final class RPCServer: Sendable {
         }
     }
 
+    /// Blocking calls running and waiting on the worker pool (for tests and metrics).
+    var workerPoolLoad: (running: Int, queued: Int) { (core.pool.runningCount, core.pool.queuedCount) }
+
     /// The thread waiting for signals, once `shutdownOnSignals` started it (tests direct signals at it).
     var signalWaiterThread: pthread_t? { signalThread.withLock { $0.tid } }
 

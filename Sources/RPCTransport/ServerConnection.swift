@@ -50,12 +50,18 @@ final class ServerConnection {
 
     func handle(events: UInt32) {
         guard !closed else { return }
+        // HUP: the peer closed both directions; ERR: the socket failed. Nothing can reach it any
+        // more, and level-triggered epoll would report this again and again while reading is paused.
+        if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+            close()
+            return
+        }
         if handshaking {
             advanceHandshake()
             return
         }
         if events & EPOLLOUT.rawValue != 0 || writeBlocked { flush() }
-        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+        if events & EPOLLIN.rawValue != 0
             || (readWantsWrite && events & EPOLLOUT.rawValue != 0) {
             readAvailable()
         }

@@ -17,6 +17,7 @@ final class WorkerPool: Sendable {
     private let available = DispatchSemaphore(value: 0)
     private let capacity: Int
     private let threads: Mutex<[OSThread]> = Mutex([])
+    private let running = Atomic<Int>(0)
 
     /// `threadCount` workers and room for `capacity` waiting jobs.
     init(threadCount: Int, capacity: Int, name: String = "rpc-worker") {
@@ -41,6 +42,8 @@ final class WorkerPool: Sendable {
 
     /// Jobs waiting (not running).
     var queuedCount: Int { queue.withLock { $0.count } }
+    /// Jobs running now.
+    var runningCount: Int { running.load(ordering: .relaxed) }
 
     /// Drops waiting jobs, lets running ones finish, and joins the threads.
     func shutdown() {
@@ -69,7 +72,10 @@ final class WorkerPool: Sendable {
                 return (job, false)
             }
             if next.1 { return }
-            next.0?()
+            guard let job = next.0 else { continue }
+            running.add(1, ordering: .relaxed)
+            job()
+            running.subtract(1, ordering: .relaxed)
         }
     }
 }

@@ -76,14 +76,15 @@ final class ServerLimitsTests: XCTestCase {
         let client = try TestHarness.client(port: server.port)
         defer { client.close() }
         let group = DispatchGroup()
-        for _ in 0..<2 {
+        for expected in [(1, 0), (1, 1)] {
             group.enter()
             Thread {
-                _ = try? client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 1500), options: CallOptions())
+                _ = try? client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 800), options: CallOptions())
                 group.leave()
             }.start()
+            for _ in 0..<500 where server.workerPoolLoad != expected { Thread.sleep(forTimeInterval: 0.01) }
         }
-        Thread.sleep(forTimeInterval: 0.4)  // one running, one queued
+        XCTAssertTrue(server.workerPoolLoad == (1, 1), "one call running, one queued")
         XCTAssertThrowsError(try client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 0),
                                               options: CallOptions())) { error in
             XCTAssertEqual(error as? RPCError, RPCError(.resourceExhausted, "server overloaded, try again later"))
