@@ -20,6 +20,8 @@ public struct TLSConfiguration: Sendable {
     public var trustRootsFile: String?
     /// Default TLS 1.3; `.tls12` lets TLS 1.2 peers in.
     public var minimumVersion: MinimumVersion
+    /// Highest protocol version offered or accepted; nil: the newest OpenSSL has (for tests and odd peers).
+    public var maximumVersion: MinimumVersion?
     /// Server side: whether client certificates are asked for.
     public var clientCertificates: ClientCertificates
     /// Client side: whether the server's certificate and name are verified (default true; false only for tests).
@@ -34,6 +36,7 @@ public struct TLSConfiguration: Sendable {
         self.minimumVersion = minimumVersion
         self.clientCertificates = clientCertificates
         self.verifyPeer = verifyPeer
+        self.maximumVersion = nil
     }
 
     /// A server presenting `certificateChainFile` / `privateKeyFile`.

@@ -27,6 +27,10 @@ public final class TLSContext: @unchecked Sendable {
         let minimum = configuration.minimumVersion == .tls13 ? COpenSSL_TLS1_3_VERSION : COpenSSL_TLS1_2_VERSION
         // These macros return 1 on success; failure means a bug of ours.
         precondition(COpenSSL_SSL_CTX_set_min_proto_version(ctx, minimum) == 1)
+        if let maximum = configuration.maximumVersion {
+            let version = maximum == .tls13 ? COpenSSL_TLS1_3_VERSION : COpenSSL_TLS1_2_VERSION
+            precondition(COpenSSL_SSL_CTX_set_max_proto_version(ctx, version) == 1)
+        }
         _ = SSL_CTX_set_options(ctx, COpenSSL_SSL_OP_NO_COMPRESSION | COpenSSL_SSL_OP_NO_RENEGOTIATION)
         // Idle connections give their read/write buffers back; partial writes for non-blocking I/O.
         _ = COpenSSL_SSL_CTX_set_mode(ctx, COpenSSL_SSL_MODE_RELEASE_BUFFERS | COpenSSL_SSL_MODE_ENABLE_PARTIAL_WRITE

@@ -17,11 +17,16 @@ final class PythonChannelTests: XCTestCase {
         defer { server.shutdown(grace: .seconds(1)) }
         let mtls = try TestHarness.startServer(clientCertificates: .required)
         defer { mtls.shutdown(grace: .seconds(1)) }
+        let control = ControlTestService()
+        let doomed = try TestHarness.startServer(extraServices: [control])
+        control.server = doomed
+        defer { doomed.shutdown(grace: .seconds(1)) }
         let certs = try TestCertificates.shared()
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONPATH"] = TestEnvironment.packageRoot.appendingPathComponent("clients/python").path
         environment["AUTHRPC_TEST_PORT"] = String(server.port)
         environment["AUTHRPC_TEST_MTLS_PORT"] = String(mtls.port)
+        environment["AUTHRPC_TEST_SHUTDOWN_PORT"] = String(doomed.port)
         environment["AUTHRPC_TEST_CA"] = certs.caFile
         environment["AUTHRPC_TEST_CLIENT_CERT"] = certs.clientCertificateFile
         environment["AUTHRPC_TEST_CLIENT_KEY"] = certs.clientKeyFile

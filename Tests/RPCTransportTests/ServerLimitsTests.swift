@@ -1,3 +1,4 @@
+import COpenSSL
 import Foundation
 import RPCCore
 @testable import RPCTransport
@@ -146,5 +147,22 @@ final class ServerLimitsTests: XCTestCase {
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return fd
+    }
+}
+
+/// TLS versions: 1.3 by default, 1.2 as a configurable minimum.
+final class TLSVersionTests: XCTestCase {
+    func testTLS12RefusedByDefaultAndAcceptedWhenConfigured() throws {
+        let strict = try TestHarness.startServer()
+        defer { strict.shutdown(grace: .seconds(1)) }
+        XCTAssertThrowsError(try RawTLSClient(port: strict.port, maximumVersion: .tls12)) { error in
+            XCTAssertTrue("\(error)".contains("protocol version") || "\(error)".contains("alert"), "\(error)")
+        }
+        let lenient = try TestHarness.startServer(minimumVersion: .tls12)
+        defer { lenient.shutdown(grace: .seconds(1)) }
+        let raw = try RawTLSClient(port: lenient.port, maximumVersion: .tls12)
+        XCTAssertEqual(SSL_version(raw.connection.ssl), COpenSSL_TLS1_2_VERSION)
+        try raw.sendHello()
+        XCTAssertEqual(raw.readUntilClosed(timeout: .milliseconds(300)).frames.first?.type, .settings)
     }
 }

@@ -43,6 +43,22 @@ struct EchoTestService: RPCServiceProvider {
     }
 }
 
+/// A test-only control service: `rpctest.v1.Control/Shutdown` starts a graceful shutdown of the
+/// server it is given (so an outside client, the Python tests, can trigger one mid-call).
+final class ControlTestService: RPCServiceProvider, @unchecked Sendable {
+    // @unchecked Sendable: `server` is set once, before any client is told the port, and only read afterwards.
+    static let shutdown = MethodDescriptor(service: "rpctest.v1.Control", method: "Shutdown")
+    weak var server: RPCServer?
+
+    var methods: [ServerMethod] {
+        [ServerMethod(descriptor: Self.shutdown, kind: .inline) { [weak self] _, _ in
+            let server = self?.server
+            Thread { server?.shutdown(grace: .seconds(5)) }.start()
+            return []
+        }]
+    }
+}
+
 /// Starting test servers and clients over real TLS on loopback.
 enum TestHarness {
     static var logger: Logger {
@@ -52,14 +68,16 @@ enum TestHarness {
     }
 
     static func startServer(limits: ServerLimits = ServerLimits(), clientCertificates: TLSConfiguration.ClientCertificates = .none,
-                            ioThreads: Int = 2, workerThreads: Int = 4) throws -> RPCServer {
+                            ioThreads: Int = 2, workerThreads: Int = 4, minimumVersion: TLSConfiguration.MinimumVersion = .tls13,
+                            extraServices: [any RPCServiceProvider] = []) throws -> RPCServer {
         let certs = try TestCertificates.shared()
         let tls = TLSConfiguration.server(certificateChainFile: certs.serverCertificateFile, privateKeyFile: certs.serverKeyFile,
                                           clientCertificates: clientCertificates,
-                                          trustRootsFile: clientCertificates == .none ? nil : certs.caFile)
+                                          trustRootsFile: clientCertificates == .none ? nil : certs.caFile,
+                                          minimumVersion: minimumVersion)
         let server = try RPCServer(configuration: ServerConfiguration(host: "127.0.0.1", port: 0, tls: tls, ioThreads: ioThreads,
                                                                       workerThreads: workerThreads, limits: limits),
-                                   services: [EchoTestService()], logger: logger)
+                                   services: [EchoTestService()] + extraServices, logger: logger)
         try server.start()
         return server
     }
@@ -82,9 +100,11 @@ final class RawTLSClient: @unchecked Sendable {
     // @unchecked Sendable: tests use one instance from one thread at a time.
     let connection: TLSConnection
 
-    init(port: Int, receiveBufferSize: Int32? = nil) throws {
+    init(port: Int, receiveBufferSize: Int32? = nil, maximumVersion: TLSConfiguration.MinimumVersion? = nil) throws {
         let certs = try TestCertificates.shared()
-        let context = try TLSContext(configuration: .client(trustRootsFile: certs.caFile), isServer: false)
+        var configuration = TLSConfiguration.client(trustRootsFile: certs.caFile, minimumVersion: .tls12)
+        configuration.maximumVersion = maximumVersion
+        let context = try TLSContext(configuration: configuration, isServer: false)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         if var size = receiveBufferSize {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))

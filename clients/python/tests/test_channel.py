@@ -12,6 +12,7 @@ without it these tests are skipped.
 import os
 import struct
 import threading
+import time
 
 import pytest
 
@@ -117,4 +118,35 @@ def test_mtls_accepted_and_refused():
     with Channel("127.0.0.1", int(MTLS_PORT), ca_file=ca) as ch:
         with pytest.raises(RpcError) as e:
             ch.unary(ECHO, b"x", timeout=5)
+        assert e.value.code == StatusCode.UNAVAILABLE
+
+
+SHUTDOWN_PORT = os.environ.get("AUTHRPC_TEST_SHUTDOWN_PORT")
+
+
+@pytest.mark.skipif(SHUTDOWN_PORT is None, reason="needs the shutdown test server")
+def test_graceful_shutdown_finishes_in_flight_call():
+    """The server drains on Control/Shutdown: the slow call in flight completes, new calls get UNAVAILABLE."""
+    result = {}
+    with Channel("127.0.0.1", int(SHUTDOWN_PORT), ca_file=os.environ["AUTHRPC_TEST_CA"]) as ch:
+        assert ch.unary(ECHO, b"up") == b"up"
+
+        def slow():
+            try:
+                result["slow"] = ch.unary(SLOW, slow_request(500), timeout=10)
+            except RpcError as e:
+                result["slow"] = e
+
+        t = threading.Thread(target=slow)
+        t.start()
+        time.sleep(0.1)
+        ch.unary("rpctest.v1.Control/Shutdown", b"", timeout=5)
+        time.sleep(0.1)
+        with pytest.raises(RpcError) as e:
+            ch.unary(ECHO, b"late", timeout=5)
+        assert e.value.code == StatusCode.UNAVAILABLE
+        t.join(10)
+        assert result["slow"] == slow_request(500)
+        with pytest.raises(RpcError) as e:
+            ch.unary(ECHO, b"later", timeout=5)
         assert e.value.code == StatusCode.UNAVAILABLE
