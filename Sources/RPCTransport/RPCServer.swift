@@ -176,11 +176,11 @@ public final class RPCServer: Sendable {
         }
         var actual = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &actual) {
+        // getsockname fails only for a bad descriptor (a bug of ours).
+        let named = withUnsafeMutablePointer(to: &actual) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        let description = SocketAddress.describe(actual)
-        let actualPort = Int(description.split(separator: ":").last.flatMap { Int($0) } ?? port)
-        return (fd, actualPort)
+        precondition(named == 0, "getsockname failed")
+        return (fd, SocketAddress.port(actual))
     }
 }

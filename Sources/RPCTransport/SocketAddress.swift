@@ -13,7 +13,7 @@ enum SocketAddress {
                 $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
                     var addr = sin.pointee.sin_addr
                     inet_ntop(AF_INET, &addr, &text, socklen_t(text.count))
-                    return "\(String(cString: text)):\(UInt16(bigEndian: sin.pointee.sin_port))"
+                    return "\(Self.string(text)):\(UInt16(bigEndian: sin.pointee.sin_port))"
                 }
             }
         case AF_INET6:
@@ -21,12 +21,33 @@ enum SocketAddress {
                 $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
                     var addr = sin6.pointee.sin6_addr
                     inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count))
-                    return "[\(String(cString: text))]:\(UInt16(bigEndian: sin6.pointee.sin6_port))"
+                    return "[\(Self.string(text))]:\(UInt16(bigEndian: sin6.pointee.sin6_port))"
                 }
             }
         default:
             return "unknown"
         }
+    }
+
+    /// The port of an IPv4 or IPv6 address (0 for other families).
+    static func port(_ storage: sockaddr_storage) -> Int {
+        var storage = storage
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+        default:
+            return 0
+        }
+    }
+
+    private static func string(_ text: [CChar]) -> String {
+        String(decoding: text.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Resolves `host`:`port` (numeric or `localhost`) to the first address getaddrinfo gives.
