@@ -82,7 +82,8 @@ public final class RPCServer: Sendable {
 
     /// Graceful shutdown: stops accepting, sends GOAWAY on every connection, lets calls in flight
     /// finish for up to `grace`, closes everything and stops the threads. Blocks until done;
-    /// a second caller waits for the first one's shutdown.
+    /// a second caller waits for the first one's shutdown. Never call it from a handler (it joins
+    /// the threads handlers run on): hand it to another thread.
     public func shutdown(grace: Duration = .seconds(5)) {
         let taken = state.withLock { state -> (Int32, [EventLoop], [OSThread])? in
             guard case .running(let fd, let port, let loops, let threads) = state else { return nil }

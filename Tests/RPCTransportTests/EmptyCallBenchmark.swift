@@ -42,6 +42,7 @@ final class EmptyCallBenchmark: XCTestCase {
         for c in clients { _ = try await c.unary(EchoTestService.echo, request: [], options: CallOptions()) }
         let total = Tally()
         let end = clock.now + .milliseconds(Int(seconds * 1000))
+        let cpuBefore = Self.processCPUSeconds()
         let started = clock.now
         await withTaskGroup(of: Void.self) { group in
             for c in clients {
@@ -58,9 +59,19 @@ final class EmptyCallBenchmark: XCTestCase {
             }
         }
         let elapsed = clock.now - started
+        let cpu = Self.processCPUSeconds() - cpuBefore
         let rate = Double(total.value.load(ordering: .relaxed)) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         print("throughput: \(connections) connections × \(inFlight) in flight: \(Int(rate)) calls/s "
-              + "(\(total.value.load(ordering: .relaxed)) calls in \(micros(elapsed)))")
+              + "(\(total.value.load(ordering: .relaxed)) calls in \(micros(elapsed))); "
+              + String(format: "%.1f µs CPU per call, client and server together", cpu * 1e6 / Double(max(1, total.value.load(ordering: .relaxed)))))
+    }
+
+    /// User + system CPU time of this process so far.
+    private static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// Blocking calls one after another from this thread; the round trip of each.
