@@ -33,6 +33,9 @@ final class EventLoop: @unchecked Sendable {
     private var shuttingDown = false
     private var graceDeadline: ContinuousClock.Instant?
     private var lastTick = ContinuousClock.now
+    /// Out of file descriptors: the listener is taken out of the epoll set until the next tick,
+    /// so level-triggered readiness does not spin.
+    private var acceptPaused = false
     /// Shared receive buffer: connections copy only what a frame still lacks.
     let readBuffer: UnsafeMutableRawBufferPointer
 
@@ -170,7 +173,12 @@ final class EventLoop: @unchecked Sendable {
             if fd < 0 {
                 let e = CEpoll_errno()
                 if e == EINTR || e == ECONNABORTED { continue }
-                if e != EAGAIN && e != EWOULDBLOCK {
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
+                    core.logger.warning("accept failed, pausing accepts", metadata: ["errno": "\(e)"])
+                    var event = epoll_event()
+                    _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, &event)
+                    acceptPaused = true
+                } else if e != EAGAIN && e != EWOULDBLOCK {
                     core.logger.warning("accept failed", metadata: ["errno": "\(e)"])
                 }
                 return
@@ -235,6 +243,10 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func checkTimers(now: ContinuousClock.Instant) {
+        if acceptPaused && !shuttingDown {
+            acceptPaused = false
+            try? add(fd: listenFD, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, token: Self.listenToken)
+        }
         if let graceDeadline, now >= graceDeadline {
             for connection in Array(connections.values) {
                 core.logger.info("grace period over, closing", metadata: ["peer": "\(connection.peer)"])
