@@ -1,0 +1,103 @@
+import RPCCore
+import Synchronization
+
+/// A client of the RPC protocol: one TLS connection carrying many concurrent calls from any
+/// number of threads or tasks. A dropped connection fails its calls in flight with UNAVAILABLE;
+/// the next call connects again.
+///
+/// ```swift
+/// let client = try ClientConnection(configuration: ClientConfiguration(
+///     host: "127.0.0.1", port: 7443, tls: .client(trustRootsFile: "ca.pem")))
+/// let reply = try client.unary(method, request: bytes, options: .bearer(token, timeout: .seconds(2)))
+/// ```
+public final class ClientConnection: ClientTransport {
+    public let configuration: ClientConfiguration
+    private let tls: TLSContext
+    private let current = Mutex<ClientSession?>(nil)
+    private let closed = Atomic<Bool>(false)
+    private let counters = ClientCounters()
+
+    /// Makes the TLS context (throws `TLSError` for unreadable files); connects on the first call.
+    public init(configuration: ClientConfiguration) throws {
+        self.configuration = configuration
+        tls = try TLSContext(configuration: configuration.tls, isServer: false)
+    }
+
+    deinit {
+        current.withLock { $0?.shutdown() }
+    }
+
+    /// Blocking call for plain threads.
+    public func unary(_ method: MethodDescriptor, request: [UInt8], options: CallOptions) throws -> [UInt8] {
+        let waiter = CallWaiter()
+        try start(method, request: request, options: options, waiter: waiter)
+        return try waiter.wait().get()
+    }
+
+    /// Async call: the task suspends; no thread is blocked. Cancelling the task fails the call
+    /// with CANCELLED and sends CANCEL to the server.
+    public func unary(_ method: MethodDescriptor, request: [UInt8], options: CallOptions) async throws -> [UInt8] {
+        let started = Mutex<(session: ClientSession, id: UInt32)?>(nil)
+        let cancelled = Atomic<Bool>(false)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let waiter = CallWaiter(continuation)
+                do {
+                    let call = try start(method, request: request, options: options, waiter: waiter)
+                    started.withLock { $0 = call }
+                    if cancelled.load(ordering: .acquiring) { call.session.cancel(callID: call.id) }
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        } onCancel: {
+            cancelled.store(true, ordering: .releasing)
+            if let call = started.withLock({ $0 }) { call.session.cancel(callID: call.id) }
+        }
+    }
+
+    /// Closes the connection once the calls in flight are answered; later calls fail with UNAVAILABLE.
+    public func close() {
+        closed.store(true, ordering: .relaxed)
+        current.withLock { s in
+            s?.shutdown()
+            s = nil
+        }
+    }
+
+    /// Requests and replies sent or received compressed, and connections opened.
+    public var statistics: (compressedRequests: Int, compressedReplies: Int, connectionsOpened: Int) {
+        (counters.compressedRequests.load(ordering: .relaxed), counters.compressedReplies.load(ordering: .relaxed),
+         counters.connectionsOpened.load(ordering: .relaxed))
+    }
+
+    @discardableResult
+    private func start(_ method: MethodDescriptor, request: [UInt8], options: CallOptions,
+                       waiter: CallWaiter) throws(RPCError) -> (session: ClientSession, id: UInt32) {
+        for attempt in 0..<2 {
+            let session = try self.session()
+            do {
+                return (session, try session.start(method, request: request, options: options, waiter: waiter))
+            } catch where error.code == .unavailable && attempt == 0 {
+                continue  // the session went away between lookup and start: take a fresh one
+            }
+        }
+        throw RPCError(.unavailable, "connection unavailable")
+    }
+
+    private func session() throws(RPCError) -> ClientSession {
+        guard !closed.load(ordering: .relaxed) else { throw RPCError(.unavailable, "client closed") }
+        return try current.withLock { (current: inout ClientSession?) throws(RPCError) -> ClientSession in
+            if let s = current, s.acceptsCalls { return s }
+            current?.shutdown()
+            do {
+                let s = try ClientSession(configuration: configuration, tls: tls, counters: counters)
+                counters.connectionsOpened.increment()
+                current = s
+                return s
+            } catch {
+                throw RPCError(.unavailable, "cannot open a connection: \(error)", cause: error)
+            }
+        }
+    }
+}

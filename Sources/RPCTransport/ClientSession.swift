@@ -1,0 +1,351 @@
+import CEpoll
+import Glibc
+import RPCCore
+import Synchronization
+
+/// One TLS connection of a client and the I/O thread that owns it. Callers on any thread append
+/// CALL frames to `outbound` and wake the thread; it writes them in batches, reads replies and
+/// resumes the waiters. Ends (failing calls with UNAVAILABLE) when the connection drops.
+final class ClientSession: Sendable {
+    private struct State {
+        var machine = ClientConnectionStateMachine<CallWaiter>()
+        var outbound: [UInt8] = []
+        /// The I/O thread sleeps in poll until this instant (nil: not sleeping).
+        var sleepingUntil: ContinuousClock.Instant?
+        var closeRequested = false
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+    private let wakeFD: Int32
+    let configuration: ClientConfiguration
+    private let counters: ClientCounters
+
+    init(configuration: ClientConfiguration, tls: TLSContext, counters: ClientCounters) throws(TransportError) {
+        self.configuration = configuration
+        self.counters = counters
+        // eventfd returns -1 with EMFILE/ENOMEM.
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard wakeFD >= 0 else { throw TransportError.errno("eventfd") }
+        var hello = WireProtocol.preface
+        let settings = ConnectionSettings(maxFrameSize: UInt32(configuration.maxFrameSize),
+                                          maxDecompressedSize: UInt32(configuration.maxDecompressedSize),
+                                          compression: configuration.compression ? ConnectionSettings.zlib : 0)
+        FrameEncoder.append(Frame(type: .settings, payload: settings.encode()), to: &hello)
+        state.withLock { $0.outbound = hello }
+        OSThread.detached(name: "rpc-client-io") { [self] in
+            self.run(tls: tls)
+        }
+    }
+
+    deinit {
+        close(wakeFD)
+    }
+
+    /// Whether new calls can start here.
+    var acceptsCalls: Bool { state.withLock { !$0.finished && !$0.closeRequested && $0.machine.acceptsCalls } }
+
+    /// Starts a call; `waiter` is resumed once with the reply or error. Throws (without resuming
+    /// `waiter`) when this session takes no more calls, so the caller can retry on a new one.
+    @discardableResult
+    func start(_ method: MethodDescriptor, request: [UInt8], options: CallOptions, waiter: CallWaiter) throws(RPCError) -> UInt32 {
+        let timeout = options.timeout ?? configuration.defaultTimeout
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        var message = request
+        var flags: FrameFlags = []
+        if configuration.compression && request.count >= configuration.compressionThreshold
+            && state.withLock({ $0.machine.peerAcceptsCompression }) {
+            let deflated = MessageCompression.deflate(request)
+            if deflated.count < request.count {
+                message = deflated
+                flags = .compressed
+                counters.compressedRequests.increment()
+            }
+        }
+        let head = CallHead(method: method.fullName, timeoutMillis: timeout.map(Self.millis) ?? 0, metadata: options.metadata)
+        let (id, wake): (UInt32, Bool) = try state.withLock { (s: inout State) throws(RPCError) -> (UInt32, Bool) in
+            guard !s.finished, !s.closeRequested else { throw RPCError(.unavailable, "connection closed") }
+            guard message.count + 64 + head.method.utf8.count <= Int(s.machine.peerMaxFrameSize) else {
+                throw RPCError(.resourceExhausted, "request larger than the server's frame limit")
+            }
+            let id = try s.machine.startCall(waiter, deadline: deadline).get()
+            FrameEncoder.appendCall(callID: id, head: head, message: message, flags: flags, to: &s.outbound)
+            guard s.sleepingUntil != nil else { return (id, false) }
+            s.sleepingUntil = nil
+            return (id, true)
+        }
+        if wake { self.wake() }
+        return id
+    }
+
+    /// The caller gave up (task cancelled): fail the call with CANCELLED and tell the server.
+    func cancel(callID: UInt32) {
+        let waiter = state.withLock { s -> CallWaiter? in
+            guard let waiter = s.machine.cancelCall(callID) else { return nil }
+            FrameEncoder.append(Frame(type: .cancel, callID: callID), to: &s.outbound)
+            s.sleepingUntil = nil
+            return waiter
+        }
+        guard let waiter else { return }
+        wake()
+        waiter.resume(.failure(RPCError(.cancelled, "call cancelled")))
+    }
+
+    /// Stops taking calls; closes once the calls in flight are answered.
+    func shutdown() {
+        state.withLock { $0.closeRequested = true }
+        wake()
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    static func millis(_ d: Duration) -> UInt32 {
+        let (seconds, attoseconds) = d.components
+        guard seconds >= 0 else { return 1 }
+        let ms = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return UInt32(clamping: max(1, ms))
+    }
+
+    // MARK: - I/O thread
+
+    private func run(tls: TLSContext) {
+        let connection: TLSConnection
+        do {
+            connection = try connect(tls: tls)
+        } catch {
+            finish(RPCError(.unavailable, "cannot connect to \(configuration.host):\(configuration.port): \(error)"))
+            return
+        }
+        var decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize, expectsPreface: false)
+        var pending: [UInt8] = []
+        var pendingOffset = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        defer { buffer.deallocate() }
+        var lastReceived = ContinuousClock.now
+        var pingSentAt: ContinuousClock.Instant?
+        var failure: RPCError?
+
+        loop: while true {
+            // Take what callers queued.
+            let done = state.withLock { s -> Bool in
+                if !s.outbound.isEmpty {
+                    if pendingOffset == pending.count {
+                        swap(&pending, &s.outbound)
+                        pendingOffset = 0
+                    } else {
+                        pending.append(contentsOf: s.outbound)
+                    }
+                    s.outbound.removeAll(keepingCapacity: true)
+                }
+                return s.closeRequested && s.machine.callsInFlight == 0
+                    || s.machine.goingAway && s.machine.callsInFlight == 0
+            }
+            if done && pendingOffset == pending.count { break loop }
+            // Write as much as the socket takes.
+            var wantWrite = false
+            while pendingOffset < pending.count {
+                do {
+                    let r = try pending.withUnsafeBytes { try connection.write(UnsafeRawBufferPointer(rebasing: $0[pendingOffset...])) }
+                    switch r {
+                    case .done(let n): pendingOffset += n
+                    case .wantWrite, .wantRead: wantWrite = true
+                    case .closed: failure = RPCError(.unavailable, "server closed the connection"); break loop
+                    }
+                } catch {
+                    failure = RPCError(.unavailable, "connection failed: \(error)")
+                    break loop
+                }
+                if wantWrite { break }
+            }
+            if pendingOffset == pending.count {
+                if pending.capacity > 64 * 1024 { pending = [] } else { pending.removeAll(keepingCapacity: true) }
+                pendingOffset = 0
+            }
+            // Sleep until readable, woken, or the next deadline / keepalive.
+            let now = ContinuousClock.now
+            var until = now + .seconds(1)
+            if let interval = configuration.keepaliveInterval {
+                let next = pingSentAt.map { $0 + configuration.keepaliveTimeout } ?? lastReceived + interval
+                until = min(until, next)
+            }
+            let sleep = state.withLock { s -> Bool in
+                if let d = s.machine.earliestDeadline { until = min(until, d) }
+                guard s.outbound.isEmpty else { return false }
+                s.sleepingUntil = until
+                return true
+            }
+            var fds = [pollfd(fd: connection.fd, events: Int16(POLLIN) | (wantWrite ? Int16(POLLOUT) : 0), revents: 0),
+                       pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            if sleep && !connection.hasPendingBytes {
+                let ms = max(0, Int32(clamping: (until - now).components.seconds * 1000
+                                        + (until - now).components.attoseconds / 1_000_000_000_000_000 + 1))
+                // poll returns the ready count, 0 on timeout, or -1 with EINTR.
+                _ = poll(&fds, 2, ms)
+            } else {
+                fds[0].revents = Int16(POLLIN)
+            }
+            state.withLock { $0.sleepingUntil = nil }
+            if fds[1].revents != 0 {
+                var counter: UInt64 = 0
+                _ = read(wakeFD, &counter, 8)
+            }
+            // Read everything available.
+            if fds[0].revents != 0 || connection.hasPendingBytes {
+                reading: while true {
+                    let r: TLSConnection.IOResult
+                    do {
+                        r = try connection.read(into: buffer)
+                    } catch {
+                        failure = RPCError(.unavailable, "connection failed: \(error)")
+                        break loop
+                    }
+                    switch r {
+                    case .done(let n):
+                        lastReceived = .now
+                        pingSentAt = nil
+                        decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                        while true {
+                            let frame: Frame?
+                            do {
+                                frame = try decoder.next()
+                            } catch {
+                                var out: [UInt8] = []
+                                FrameEncoder.append(Frame(type: .error, payload: ErrorPayload(status: error.code, message: error.message).encode()), to: &out)
+                                _ = try? out.withUnsafeBytes { try connection.write($0) }
+                                failure = RPCError(.unavailable, "protocol error from server: \(error.message)")
+                                break loop
+                            }
+                            guard let frame else { break }
+                            if let error = handle(frame, pending: &pending) {
+                                failure = error
+                                break loop
+                            }
+                        }
+                    case .wantRead, .wantWrite:
+                        break reading
+                    case .closed:
+                        failure = RPCError(.unavailable, "server closed the connection")
+                        break loop
+                    }
+                }
+            }
+            // Deadlines and keepalive.
+            let after = ContinuousClock.now
+            let expired = state.withLock { s -> [(UInt32, CallWaiter)] in
+                let expired = s.machine.expireCalls(now: after)
+                for (id, _) in expired { FrameEncoder.append(Frame(type: .cancel, callID: id), to: &s.outbound) }
+                return expired
+            }
+            for (_, waiter) in expired { waiter.resume(.failure(RPCError(.deadlineExceeded, "deadline exceeded"))) }
+            if let interval = configuration.keepaliveInterval {
+                if let sent = pingSentAt {
+                    if after - sent > configuration.keepaliveTimeout {
+                        failure = RPCError(.unavailable, "server did not answer keepalive PING")
+                        break loop
+                    }
+                } else if after - lastReceived > interval {
+                    pingSentAt = after
+                    FrameEncoder.append(Frame(type: .ping, payload: [UInt8](repeating: 0, count: 8)), to: &pending)
+                }
+            }
+        }
+        connection.shutdown()
+        finish(failure ?? RPCError(.unavailable, "connection closed"))
+    }
+
+    /// Applies one frame; returns an error when the connection must end.
+    private func handle(_ frame: Frame, pending: inout [UInt8]) -> RPCError? {
+        let action = state.withLock { $0.machine.received(frame) }
+        switch action {
+        case .none:
+            return nil
+        case .complete(let waiter, let reply):
+            guard reply.head.status == .ok else {
+                waiter.resume(.failure(RPCError(reply.head.status, reply.head.message)))
+                return nil
+            }
+            if reply.compressed {
+                counters.compressedReplies.increment()
+                do {
+                    waiter.resume(.success(try MessageCompression.inflate(Array(reply.message), limit: configuration.maxDecompressedSize)))
+                } catch {
+                    waiter.resume(.failure(error))
+                }
+            } else {
+                waiter.resume(.success(Array(reply.message)))
+            }
+            return nil
+        case .sendPong(let payload):
+            FrameEncoder.append(Frame(type: .pong, payload: payload), to: &pending)
+            return nil
+        case .fail(let waiters, let error):
+            for waiter in waiters { waiter.resume(.failure(error)) }
+            return nil
+        case .close(let waiters, let error, _):
+            for waiter in waiters { waiter.resume(.failure(error)) }
+            return error
+        }
+    }
+
+    private func finish(_ error: RPCError) {
+        let waiters = state.withLock { s -> [CallWaiter] in
+            s.finished = true
+            return s.machine.connectionClosed(error)
+        }
+        for waiter in waiters { waiter.resume(.failure(error)) }
+    }
+
+    private func connect(tls: TLSContext) throws -> TLSConnection {
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        let address = try SocketAddress.resolve(host: configuration.host, port: configuration.port, passive: false)
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TransportError.errno("socket") }
+        var storage = address.storage
+        // connect on a non-blocking socket returns -1 with EINPROGRESS, then completes in the background.
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, address.length) }
+        }
+        if rc != 0 && CEpoll_errno() != EINPROGRESS {
+            let error = TransportError.errno("connect")
+            close(fd)
+            throw error
+        }
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let connection = try TLSConnection(context: tls, fd: fd, serverName: configuration.serverName ?? configuration.host,
+                                           verifyName: configuration.tls.verifyPeer)
+        var events = Int16(POLLOUT)
+        while true {
+            let remaining = deadline - .now
+            guard remaining > .zero else { throw TransportError("TLS handshake timed out") }
+            var p = pollfd(fd: fd, events: events, revents: 0)
+            let ms = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
+            _ = poll(&p, 1, ms)
+            if events == Int16(POLLOUT) && rc != 0 {
+                var soError: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
+                if soError != 0 { throw TransportError("connect failed: \(String(cString: strerror(soError)))") }
+            }
+            switch try connection.handshake() {
+            case .done:
+                if let alpn = connection.negotiatedALPN, alpn != WireProtocol.alpn {
+                    throw TransportError("server chose ALPN \(alpn)")
+                }
+                return connection
+            case .wantRead: events = Int16(POLLIN)
+            case .wantWrite: events = Int16(POLLOUT)
+            case .closed: throw TransportError("server closed the connection during the TLS handshake")
+            }
+        }
+    }
+}
+
+final class ClientCounters: Sendable {
+    let compressedRequests = Atomic<Int>(0)
+    let compressedReplies = Atomic<Int>(0)
+    let connectionsOpened = Atomic<Int>(0)
+}

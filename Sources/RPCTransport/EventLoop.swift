@@ -1,0 +1,272 @@
+import CEpoll
+import Glibc
+import Logging
+import Synchronization
+
+/// Messages other threads send to an event loop.
+enum LoopMessage: Sendable {
+    /// A `.blocking` call finished on a worker.
+    case completed(connection: UInt64, callID: UInt32, reply: HandlerReply)
+    /// Stop accepting, send GOAWAY everywhere, close connections as they drain, force-close at `deadline`.
+    case beginShutdown(deadline: ContinuousClock.Instant, accepted: @Sendable () -> Void)
+}
+
+/// One I/O thread: an epoll set holding the shared listening socket, an eventfd for messages,
+/// and the connections it accepted. Level-triggered; reads and writes are batched per connection.
+final class EventLoop: @unchecked Sendable {
+    // @unchecked Sendable: other threads touch only `post` (a Mutex'd mailbox plus an eventfd write).
+    // Every other member is used only on the loop's own thread after `run()` starts.
+    let index: Int
+    let core: ServerCore
+    private let epfd: Int32
+    private let wakeFD: Int32
+    private let listenFD: Int32
+    private let mailbox = Mutex<[LoopMessage]>([])
+
+    private static let listenToken: UInt64 = 0
+    private static let wakeToken: UInt64 = 1
+
+    private var connections: [UInt64: ServerConnection] = [:]
+    private var nextID: UInt64 = 2
+    private var dirty: [ServerConnection] = []
+    private var pendingReads: [ServerConnection] = []
+    private var shuttingDown = false
+    private var graceDeadline: ContinuousClock.Instant?
+    private var lastTick = ContinuousClock.now
+    /// Out of file descriptors: the listener is taken out of the epoll set until the next tick,
+    /// so level-triggered readiness does not spin.
+    private var acceptPaused = false
+    /// Shared receive buffer: connections copy only what a frame still lacks.
+    let readBuffer: UnsafeMutableRawBufferPointer
+
+    init(index: Int, core: ServerCore, listenFD: Int32) throws(TransportError) {
+        self.index = index
+        self.core = core
+        self.listenFD = listenFD
+        // epoll_create1 / eventfd return -1 with errno (EMFILE, ENOMEM).
+        epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epfd >= 0 else { throw TransportError.errno("epoll_create1") }
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard wakeFD >= 0 else { close(epfd); throw TransportError.errno("eventfd") }
+        readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        try add(fd: wakeFD, events: EPOLLIN.rawValue, token: Self.wakeToken)
+        try add(fd: listenFD, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, token: Self.listenToken)
+    }
+
+    deinit {
+        close(epfd)
+        close(wakeFD)
+        readBuffer.deallocate()
+    }
+
+    /// Hands a message to the loop from any thread.
+    func post(_ message: LoopMessage) {
+        let wasEmpty = mailbox.withLock { box -> Bool in
+            box.append(message)
+            return box.count == 1
+        }
+        if wasEmpty {
+            var one: UInt64 = 1
+            // write on an eventfd fails only with EAGAIN at a counter of 2^64-2: impossible here.
+            _ = write(wakeFD, &one, 8)
+        }
+    }
+
+    /// The thread body: runs until shut down and every connection is closed.
+    func run() {
+        let capacity = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        while !(shuttingDown && connections.isEmpty) {
+            let timeout: Int32 = !pendingReads.isEmpty ? 0 : (shuttingDown ? 20 : 250)
+            // epoll_wait returns the ready count, or -1 with EINTR (a signal) or a bug of ours.
+            let n = epoll_wait(epfd, events, Int32(capacity), timeout)
+            if n < 0 {
+                let e = CEpoll_errno()
+                precondition(e == EINTR, "epoll_wait failed: \(e)")
+                continue
+            }
+            let reads = pendingReads
+            pendingReads.removeAll(keepingCapacity: true)
+            for connection in reads { connection.resumeReading() }
+            for i in 0..<Int(n) {
+                let token = events[i].data.u64
+                let flags = events[i].events
+                switch token {
+                case Self.listenToken: acceptConnections()
+                case Self.wakeToken: drainMailbox()
+                default: connections[token]?.handle(events: flags)
+                }
+            }
+            flushDirty()
+            let now = ContinuousClock.now
+            if now - lastTick >= .milliseconds(shuttingDown ? 20 : 250) {
+                lastTick = now
+                checkTimers(now: now)
+                flushDirty()
+            }
+        }
+    }
+
+    // MARK: - Connections' requests
+
+    /// Queues a connection for a flush at the end of this loop iteration.
+    func markDirty(_ connection: ServerConnection) {
+        guard !connection.isQueuedForFlush else { return }
+        connection.isQueuedForFlush = true
+        dirty.append(connection)
+    }
+
+    /// Reads again next iteration (OpenSSL holds decrypted bytes the socket will not signal).
+    func scheduleRead(_ connection: ServerConnection) {
+        pendingReads.append(connection)
+    }
+
+    func updateInterest(_ connection: ServerConnection, events: UInt32) {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = connection.id
+        // EPOLL_CTL_MOD fails only for fds we did not add (a bug).
+        let rc = epoll_ctl(epfd, EPOLL_CTL_MOD, connection.fd, &event)
+        precondition(rc == 0, "epoll_ctl MOD failed: \(CEpoll_errno())")
+    }
+
+    func remove(_ connection: ServerConnection) {
+        guard connections.removeValue(forKey: connection.id) != nil else { return }
+        var event = epoll_event()
+        _ = epoll_ctl(epfd, EPOLL_CTL_DEL, connection.fd, &event)
+        _ = core.connectionCount.subtract(1, ordering: .relaxed)
+    }
+
+    // MARK: - Internals
+
+    private func add(fd: Int32, events: UInt32, token: UInt64) throws(TransportError) {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = token
+        // epoll_ctl ADD returns -1 with ENOMEM / ENOSPC (max_user_watches).
+        guard epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event) == 0 else { throw TransportError.errno("epoll_ctl ADD") }
+    }
+
+    private func flushDirty() {
+        while !dirty.isEmpty {
+            let batch = dirty
+            dirty.removeAll(keepingCapacity: true)
+            for connection in batch {
+                connection.isQueuedForFlush = false
+                connection.flush()
+            }
+        }
+    }
+
+    private func acceptConnections() {
+        guard !shuttingDown else { return }
+        while true {
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            // accept4 returns -1 with EAGAIN when none is waiting; EMFILE/ENFILE when out of descriptors.
+            let fd = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    CEpoll_accept4(listenFD, $0, &length, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+                }
+            }
+            if fd < 0 {
+                let e = CEpoll_errno()
+                if e == EINTR || e == ECONNABORTED { continue }
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
+                    core.logger.warning("accept failed, pausing accepts", metadata: ["errno": "\(e)"])
+                    var event = epoll_event()
+                    _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, &event)
+                    acceptPaused = true
+                } else if e != EAGAIN && e != EWOULDBLOCK {
+                    core.logger.warning("accept failed", metadata: ["errno": "\(e)"])
+                }
+                return
+            }
+            if core.connectionCount.add(1, ordering: .relaxed).newValue > core.limits.maxConnections {
+                _ = core.connectionCount.subtract(1, ordering: .relaxed)
+                core.counters.connectionsRefused.increment()
+                close(fd)
+                continue
+            }
+            var one: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let tls: TLSConnection
+            do {
+                tls = try TLSConnection(context: core.tls, fd: fd)
+            } catch {
+                _ = core.connectionCount.subtract(1, ordering: .relaxed)
+                core.logger.warning("cannot start TLS", metadata: ["error": "\(error)"])
+                continue
+            }
+            core.counters.connectionsAccepted.increment()
+            let id = nextID
+            nextID += 1
+            let connection = ServerConnection(id: id, loop: self, tls: tls, peer: SocketAddress.describe(address))
+            connections[id] = connection
+            do {
+                try add(fd: fd, events: EPOLLIN.rawValue, token: id)
+            } catch {
+                connections.removeValue(forKey: id)
+                _ = core.connectionCount.subtract(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    private func drainMailbox() {
+        var counter: UInt64 = 0
+        _ = read(wakeFD, &counter, 8)
+        let messages = mailbox.withLock { box -> [LoopMessage] in
+            defer { box.removeAll(keepingCapacity: true) }
+            return box
+        }
+        for message in messages {
+            switch message {
+            case .completed(let connectionID, let callID, let reply):
+                connections[connectionID]?.finish(callID: callID, reply: reply)
+            case .beginShutdown(let deadline, let accepted):
+                beginShutdown(deadline: deadline)
+                accepted()
+            }
+        }
+    }
+
+    private func beginShutdown(deadline: ContinuousClock.Instant) {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        graceDeadline = deadline
+        var event = epoll_event()
+        _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, &event)
+        for connection in Array(connections.values) {
+            connection.goAway(message: "server shutting down")
+        }
+    }
+
+    private func checkTimers(now: ContinuousClock.Instant) {
+        if acceptPaused && !shuttingDown {
+            acceptPaused = false
+            try? add(fd: listenFD, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, token: Self.listenToken)
+        }
+        if let graceDeadline, now >= graceDeadline {
+            for connection in Array(connections.values) {
+                core.logger.info("grace period over, closing", metadata: ["peer": "\(connection.peer)"])
+                connection.close()
+            }
+            return
+        }
+        for connection in Array(connections.values) {
+            connection.checkTimers(now: now)
+        }
+    }
+}
+
+/// A socket-level failure while setting up or running the server.
+public struct TransportError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    static func errno(_ operation: String) -> TransportError {
+        let code = CEpoll_errno()
+        return TransportError("\(operation) failed: \(String(cString: strerror(code))) (errno \(code))")
+    }
+    public var description: String { message }
+}

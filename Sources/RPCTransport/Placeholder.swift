@@ -1,1 +1,0 @@
-// RPCTransport: filled in by its issue.

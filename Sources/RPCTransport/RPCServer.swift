@@ -1,0 +1,187 @@
+import CEpoll
+import Dispatch
+import Glibc
+import Logging
+import RPCCore
+import Synchronization
+
+/// The RPC server: TLS over TCP, a few epoll I/O threads owning the connections, and a bounded
+/// worker pool for blocking handlers. No async runtime.
+///
+/// ```swift
+/// let server = try RPCServer(configuration: ServerConfiguration(port: 0, tls: .server(
+///     certificateChainFile: "cert.pem", privateKeyFile: "key.pem")), services: [MyService()], logger: logger)
+/// server.shutdownOnSignals(grace: .seconds(5))   // before start(): SIGTERM/SIGINT drain and stop
+/// try server.start()
+/// print(server.port)
+/// server.waitUntilStopped()
+/// ```
+public final class RPCServer: Sendable {
+    public let configuration: ServerConfiguration
+    private let core: ServerCore
+
+    private enum State {
+        case idle
+        case running(listenFD: Int32, port: Int, loops: [EventLoop], threads: [OSThread])
+        case stopping(port: Int)
+        case stopped(port: Int)
+    }
+    private let state = Mutex(State.idle)
+    private let stopped = DispatchGroup()
+    private let signalThread = Mutex<(thread: OSThread?, exiting: Bool, tid: pthread_t?)>((nil, false, nil))
+
+    /// Builds the method table and the TLS context (throws `TLSError` on bad certificates);
+    /// two methods with the same full name are a programming error.
+    public init(configuration: ServerConfiguration, services: [any RPCServiceProvider], logger: Logger) throws {
+        self.configuration = configuration
+        var table: [String: ServerMethod] = [:]
+        for service in services {
+            for method in service.methods {
+                precondition(table[method.descriptor.fullName] == nil, "method \(method.descriptor.fullName) served twice")
+                table[method.descriptor.fullName] = method
+            }
+        }
+        let tls = try TLSContext(configuration: configuration.tls, isServer: true)
+        let pool = WorkerPool(threadCount: configuration.workerThreads, capacity: configuration.limits.workerQueueCapacity)
+        core = ServerCore(methods: table, limits: configuration.limits, tls: tls, pool: pool, logger: logger)
+    }
+
+    /// Binds, listens and starts the I/O threads. Throws `TransportError` when the address cannot be bound.
+    public func start() throws {
+        try state.withLock { state throws in
+            guard case .idle = state else { throw TransportError("server already started") }
+            let (fd, port) = try Self.listen(host: configuration.host, port: configuration.port)
+            var loops: [EventLoop] = []
+            do {
+                for i in 0..<max(1, configuration.ioThreads) {
+                    loops.append(try EventLoop(index: i, core: core, listenFD: fd))
+                }
+            } catch {
+                close(fd)
+                throw error
+            }
+            stopped.enter()
+            let threads = loops.map { loop in OSThread(name: "rpc-io-\(loop.index)") { loop.run() } }
+            state = .running(listenFD: fd, port: port, loops: loops, threads: threads)
+            core.logger.info("listening", metadata: ["address": "\(configuration.host):\(port)"])
+        }
+    }
+
+    /// The bound port (the real one when 0 was asked); 0 before `start()`.
+    public var port: Int {
+        state.withLock {
+            switch $0 {
+            case .idle: 0
+            case .running(_, let port, _, _), .stopping(let port), .stopped(let port): port
+            }
+        }
+    }
+
+    /// Counters since start.
+    public var statistics: ServerStatistics { core.counters.snapshot }
+
+    /// Graceful shutdown: stops accepting, sends GOAWAY on every connection, lets calls in flight
+    /// finish for up to `grace`, closes everything and stops the threads. Blocks until done;
+    /// a second caller waits for the first one's shutdown. Never call it from a handler (it joins
+    /// the threads handlers run on): hand it to another thread.
+    public func shutdown(grace: Duration = .seconds(5)) {
+        let taken = state.withLock { state -> (Int32, [EventLoop], [OSThread])? in
+            guard case .running(let fd, let port, let loops, let threads) = state else { return nil }
+            state = .stopping(port: port)
+            return (fd, loops, threads)
+        }
+        guard let (listenFD, loops, threads) = taken else {
+            waitUntilStopped()
+            return
+        }
+        core.logger.info("shutting down", metadata: ["grace": "\(grace)"])
+        let deadline = ContinuousClock.now + grace
+        let acknowledged = DispatchSemaphore(value: 0)
+        for loop in loops {
+            loop.post(.beginShutdown(deadline: deadline, accepted: { acknowledged.signal() }))
+        }
+        for _ in loops { acknowledged.wait() }
+        close(listenFD)  // every loop has removed it from its epoll set
+        for thread in threads { thread.join() }
+        core.pool.shutdown()
+        state.withLock { state in
+            if case .stopping(let port) = state { state = .stopped(port: port) }
+        }
+        stopSignalThread()
+        core.logger.info("stopped")
+        stopped.leave()
+    }
+
+    /// Blocks until the server has stopped (returns at once if it never started).
+    public func waitUntilStopped() {
+        stopped.wait()
+    }
+
+    /// Makes SIGTERM and SIGINT start a graceful shutdown. Call it from the main thread before
+    /// `start()` and before creating other threads: it blocks both signals in the calling thread
+    /// (threads created afterwards inherit that) and waits for them on a thread of its own.
+    public func shutdownOnSignals(grace: Duration = .seconds(5)) {
+        OSThread.blockSignals([SIGTERM, SIGINT])
+        signalThread.withLock { s in
+            guard s.thread == nil else { return }
+            s.thread = OSThread(name: "rpc-signals") { [self] in
+                signalThread.withLock { $0.tid = pthread_self() }
+                var set = sigset_t()
+                sigemptyset(&set)
+                sigaddset(&set, SIGTERM)
+                sigaddset(&set, SIGINT)
+                var signal: Int32 = 0
+                // sigwait returns 0 with the signal number, or EINVAL for a bad set (a bug).
+                _ = sigwait(&set, &signal)
+                if signalThread.withLock({ $0.exiting }) { return }
+                core.logger.notice("signal received, shutting down", metadata: ["signal": "\(signal)"])
+                DispatchQueue.global().async { self.shutdown(grace: grace) }
+            }
+        }
+    }
+
+    /// Blocking calls running and waiting on the worker pool (for tests and metrics).
+    var workerPoolLoad: (running: Int, queued: Int) { (core.pool.runningCount, core.pool.queuedCount) }
+
+    /// The thread waiting for signals, once `shutdownOnSignals` started it (tests direct signals at it).
+    var signalWaiterThread: pthread_t? { signalThread.withLock { $0.tid } }
+
+    private func stopSignalThread() {
+        let tid = signalThread.withLock { s -> pthread_t? in
+            s.exiting = true
+            return s.tid
+        }
+        if let tid { pthread_kill(tid, SIGTERM) }
+    }
+
+    private static func listen(host: String, port: Int) throws(TransportError) -> (Int32, Int) {
+        let address = try SocketAddress.resolve(host: host, port: port, passive: true)
+        // socket/bind/listen return -1 with errno (EADDRINUSE, EACCES, EMFILE …).
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TransportError.errno("socket") }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var storage = address.storage
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
+        }
+        guard bound == 0 else {
+            let error = TransportError.errno("bind \(host):\(port)")
+            close(fd)
+            throw error
+        }
+        guard Glibc.listen(fd, 1024) == 0 else {
+            let error = TransportError.errno("listen")
+            close(fd)
+            throw error
+        }
+        var actual = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        // getsockname fails only for a bad descriptor (a bug of ours).
+        let named = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        precondition(named == 0, "getsockname failed")
+        return (fd, SocketAddress.port(actual))
+    }
+}

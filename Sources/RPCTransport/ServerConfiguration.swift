@@ -1,0 +1,50 @@
+/// Everything a server needs: where to listen, TLS, threads and limits.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind (an IP literal, `localhost`, `0.0.0.0` or `::`).
+    public var host: String
+    /// Port to bind; 0 picks a free one (read it back from `RPCServer.port`).
+    public var port: Int
+    public var tls: TLSConfiguration
+    /// Event-loop threads owning the connections (epoll, non-blocking TLS).
+    public var ioThreads: Int
+    /// Threads running `.blocking` handlers.
+    public var workerThreads: Int
+    public var limits: ServerLimits
+
+    public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration, ioThreads: Int = 2,
+                workerThreads: Int = 4, limits: ServerLimits = ServerLimits()) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.ioThreads = ioThreads
+        self.workerThreads = workerThreads
+        self.limits = limits
+    }
+}
+
+/// The server's limits, each with what happens when it is exceeded (see schema/PROTOCOL.md, "Limits").
+public struct ServerLimits: Sendable {
+    /// Largest frame payload accepted; a longer frame gets ERROR RESOURCE_EXHAUSTED and a close. Default 4 MiB.
+    public var maxFrameSize: Int = 4 << 20
+    /// Largest request after decompression; beyond it the call gets RESOURCE_EXHAUSTED. Default 4 MiB.
+    public var maxDecompressedSize: Int = 4 << 20
+    /// Calls in flight on one connection; one more gets RESOURCE_EXHAUSTED. Default 128.
+    public var maxCallsInFlightPerConnection: Int = 128
+    /// Open connections; beyond it new ones are closed at once, before TLS. Default 10,000.
+    public var maxConnections: Int = 10_000
+    /// Blocking calls waiting for a worker; one more gets RESOURCE_EXHAUSTED. Default 1,024.
+    public var workerQueueCapacity: Int = 1_024
+    /// Time to finish the TLS handshake and preface; then the connection is closed. Default 10 s.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// A connection with no call in flight and no call started or finished this long gets GOAWAY
+    /// and is closed (PINGs do not count). Default 5 min.
+    public var idleTimeout: Duration = .seconds(300)
+    /// Replies buffered for a peer above this stop the server reading its requests. Default 1 MiB.
+    public var maxBufferedOutput: Int = 1 << 20
+    /// A peer that takes no bytes for this long while replies wait is cut off. Default 10 s.
+    public var writeStallTimeout: Duration = .seconds(10)
+    /// Replies at least this long are compressed when the client accepts zlib. Default 1,024 bytes.
+    public var compressionThreshold: Int = 1_024
+
+    public init() {}
+}

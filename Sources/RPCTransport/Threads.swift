@@ -1,0 +1,55 @@
+import CEpoll
+import Glibc
+
+/// A joinable OS thread running a closure, with SIGPIPE, SIGINT and SIGTERM blocked in it
+/// (writes to a closed socket return EPIPE instead of killing the process; shutdown signals
+/// go to the thread that asked for them).
+final class OSThread: @unchecked Sendable {
+    // @unchecked Sendable: `handle` is written once in init before the object is shared, then only read by join().
+    private var handle = pthread_t()
+
+    /// Starts a thread nobody joins: its resources go back when it ends.
+    @discardableResult
+    static func detached(name: String, _ body: @escaping @Sendable () -> Void) -> OSThread {
+        let thread = OSThread(name: name, body)
+        // pthread_detach returns 0, or EINVAL/ESRCH for bugs of ours.
+        pthread_detach(thread.handle)
+        return thread
+    }
+
+    init(name: String, _ body: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(ThreadBody(name: name, body: body)).toOpaque()
+        // pthread_create returns 0 or EAGAIN (resource limits): we cannot run without our threads.
+        let rc = pthread_create(&handle, nil, { arg in
+            let body = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
+            OSThread.blockSignals([SIGPIPE, SIGINT, SIGTERM])
+            body.body()
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+    }
+
+    /// Waits for the thread to end.
+    func join() {
+        // pthread_join returns 0, or EDEADLK / EINVAL for bugs of ours.
+        let rc = pthread_join(handle, nil)
+        precondition(rc == 0, "pthread_join failed: \(rc)")
+    }
+
+    /// Blocks `signals` in the calling thread (threads it creates later inherit the mask).
+    static func blockSignals(_ signals: [Int32]) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in signals { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+}
+
+private final class ThreadBody {
+    let name: String
+    let body: @Sendable () -> Void
+    init(name: String, body: @escaping @Sendable () -> Void) {
+        self.name = name
+        self.body = body
+    }
+}

@@ -1,1 +1,0 @@
-// RPCTransportTests: filled in by its issue.
