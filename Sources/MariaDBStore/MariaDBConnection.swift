@@ -54,7 +54,7 @@ final class MariaDBConnection {
         precondition(CMariaDB_set_bool_option(handle, MYSQL_OPT_RECONNECT, 0) == 0)  // the pool reconnects
         precondition(CMariaDB_set_string_option(handle, MYSQL_SET_CHARSET_NAME, "utf8mb4") == 0)
         precondition(CMariaDB_set_string_option(handle, MYSQL_INIT_COMMAND,
-                                                "SET SESSION time_zone = '+00:00', SESSION transaction_isolation = 'READ-COMMITTED'") == 0)
+                                                "SET SESSION time_zone = '+00:00', SESSION tx_isolation = 'READ-COMMITTED'") == 0)
         // mysql_real_connect: the handle on success, NULL on failure (mysql_error says why).
         let host = endpoint.socket == nil ? (endpoint.host ?? "127.0.0.1") : nil
         // CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, not only those it changed.
@@ -62,7 +62,7 @@ final class MariaDBConnection {
         guard mysql_real_connect(handle, host, c.user, c.password, database, UInt32(endpoint.port ?? 0),
                                  endpoint.socket, UInt(CLIENT_FOUND_ROWS)) != nil else {
             let error = MariaDBConnection.error(number: mysql_errno(handle), message: mysql_error(handle))
-            mysql_close(handle)
+            // The handle is closed by deinit, which runs for an initialised object whose init throws.
             // A refused login or a missing database is a configuration problem, but to the
             // caller it is the same: the store cannot be used now.
             throw ConnectFailure(error: StoreError(.unavailable, "connect to \(endpoint): \(error.message)", number: error.number))
