@@ -29,38 +29,46 @@ enum Base64URL {
 
     /// Decodes `input`; nil when it is not canonical base64url.
     static func decode(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        let capacity = input.count / 4 * 3 + 2
+        var ok = true
+        let out = [UInt8](unsafeUninitializedCapacity: capacity) { buf, initialized in
+            if let n = decode(input, into: buf) { initialized = n } else { ok = false; initialized = 0 }
+        }
+        return ok ? out : nil
+    }
+
+    /// Decodes `input` into `output`; returns the number of bytes written, or nil when the input
+    /// is not canonical base64url or `output` is too small.
+    static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int? {
         let n = input.count
         if n % 4 == 1 { return nil }
         let outCount = n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1)
-        var ok = true
-        let out = [UInt8](unsafeUninitializedCapacity: outCount) { buf, initialized in
-            table.withUnsafeBufferPointer { t in
-                var i = 0, o = 0
-                while i + 4 <= n {
-                    let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])], d = t[Int(input[i + 3])]
-                    if (a | b | c | d) & 0xC0 != 0 { ok = false; break }
-                    buf[o] = a << 2 | b >> 4
-                    buf[o + 1] = b << 4 | c >> 2
-                    buf[o + 2] = c << 6 | d
-                    i += 4; o += 3
-                }
-                if ok && i < n {
-                    let a = t[Int(input[i])], b = t[Int(input[i + 1])]
-                    let c: UInt8 = n - i == 3 ? t[Int(input[i + 2])] : 0
-                    if (a | b | c) & 0xC0 != 0 { ok = false }
-                    else if n - i == 2 {
-                        if b & 0x0f != 0 { ok = false }
-                        buf[o] = a << 2 | b >> 4
-                    } else {
-                        if c & 0x03 != 0 { ok = false }
-                        buf[o] = a << 2 | b >> 4
-                        buf[o + 1] = b << 4 | c >> 2
-                    }
+        guard outCount <= output.count else { return nil }
+        return table.withUnsafeBufferPointer { t -> Int? in
+            var i = 0, o = 0
+            while i + 4 <= n {
+                let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])], d = t[Int(input[i + 3])]
+                if (a | b | c | d) & 0xC0 != 0 { return nil }
+                output[o] = a << 2 | b >> 4
+                output[o + 1] = b << 4 | c >> 2
+                output[o + 2] = c << 6 | d
+                i += 4; o += 3
+            }
+            if i < n {
+                let a = t[Int(input[i])], b = t[Int(input[i + 1])]
+                let c: UInt8 = n - i == 3 ? t[Int(input[i + 2])] : 0
+                if (a | b | c) & 0xC0 != 0 { return nil }
+                if n - i == 2 {
+                    if b & 0x0f != 0 { return nil }
+                    output[o] = a << 2 | b >> 4
+                } else {
+                    if c & 0x03 != 0 { return nil }
+                    output[o] = a << 2 | b >> 4
+                    output[o + 1] = b << 4 | c >> 2
                 }
             }
-            initialized = ok ? outCount : 0
+            return outCount
         }
-        return ok ? out : nil
     }
 
     static func decode(_ string: String) -> [UInt8]? {

@@ -30,7 +30,7 @@ public struct AccessClaims: Sendable, Equatable {
 struct JWTCodec: Sendable {
     struct Key: Sendable {
         let id: [UInt8]
-        let secret: [UInt8]
+        let mac: HMACKey
     }
 
     enum Outcome: Equatable {
@@ -49,8 +49,9 @@ struct JWTCodec: Sendable {
     let encodedHeader: String
 
     init(keys: [String: [UInt8]], activeKeyID: String, issuer: String?, audience: String?) {
-        self.keys = keys.sorted { $0.key < $1.key }.map { Key(id: Array($0.key.utf8), secret: $0.value) }
-        active = Key(id: Array(activeKeyID.utf8), secret: keys[activeKeyID]!)
+        let all = keys.sorted { $0.key < $1.key }.map { Key(id: Array($0.key.utf8), mac: HMACKey(secret: $0.value)) }
+        self.keys = all
+        active = all.first { $0.id == Array(activeKeyID.utf8) }!
         self.issuer = issuer.map { Array($0.utf8) }
         self.audience = audience.map { Array($0.utf8) }
         encodedHeader = Base64URL.encode("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"\(activeKeyID)\"}")
@@ -75,7 +76,7 @@ struct JWTCodec: Sendable {
         if let audience { json += ",\"aud\":" + JWTCodec.jsonString(audience) }
         json += "}"
         let signingInput = encodedHeader + "." + Base64URL.encode(json)
-        let mac = JWTCodec.hmacSHA256(key: active.secret, data: Array(signingInput.utf8))
+        let mac = active.mac.authenticate(Array(signingInput.utf8))
         return signingInput + "." + Base64URL.encode(mac)
     }
 
@@ -128,23 +129,24 @@ struct JWTCodec: Sendable {
         let headerPart = UnsafeBufferPointer(rebasing: t[..<dot1])
         let payloadPart = UnsafeBufferPointer(rebasing: t[(dot1 + 1)..<dot2])
         let signaturePart = UnsafeBufferPointer(rebasing: t[(dot2 + 1)...])
-        guard signaturePart.count == 43, !signaturePart.contains(UInt8(ascii: ".")),
-              let header = Base64URL.decode(headerPart),
-              let key = header.withUnsafeBufferPointer({ selectKey(header: $0) }),
-              let signature = Base64URL.decode(signaturePart) else { return .invalid }
-
-        var mac = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        let matches = withUnsafeMutableBytes(of: &mac) { m -> Bool in
-            let out = m.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            JWTCodec.hmacSHA256(key: key.secret, data: UnsafeBufferPointer(rebasing: t[..<dot2]), into: out)
+        guard signaturePart.count == 43 else { return .invalid }
+        // One scratch buffer on the stack for everything decoded: no heap allocation per call.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: t.count + 64) { scratch -> Outcome in
+            let macOut = scratch.baseAddress!
+            let signature = UnsafeMutableBufferPointer(rebasing: scratch[32..<64])
+            let rest = UnsafeMutableBufferPointer(rebasing: scratch[64...])
+            guard Base64URL.decode(signaturePart, into: signature) == 32,
+                  let headerCount = Base64URL.decode(headerPart, into: rest),
+                  let key = selectKey(header: UnsafeBufferPointer(rebasing: rest[..<headerCount])) else { return .invalid }
+            key.mac.authenticate(UnsafeBufferPointer(rebasing: t[..<dot2]), into: macOut)
             // CRYPTO_memcmp: constant-time; 0 when equal.
-            return signature.withUnsafeBufferPointer { CRYPTO_memcmp(out, $0.baseAddress, 32) == 0 }
+            guard CRYPTO_memcmp(macOut, signature.baseAddress, 32) == 0,
+                  let payloadCount = Base64URL.decode(payloadPart, into: rest),
+                  let claims = parseClaims(UnsafeBufferPointer(rebasing: rest[..<payloadCount])) else { return .invalid }
+            if Double(claims.expiresAt) + leeway <= now { return .expired }
+            if let nbf = claims.notBefore, Double(nbf) - leeway > now { return .invalid }
+            return .valid(claims)
         }
-        guard matches, let payload = Base64URL.decode(payloadPart),
-              let claims = payload.withUnsafeBufferPointer({ parseClaims($0) }) else { return .invalid }
-        if Double(claims.expiresAt) + leeway <= now { return .expired }
-        if let nbf = claims.notBefore, Double(nbf) - leeway > now { return .invalid }
-        return .valid(claims)
     }
 
     /// Reads the protected header: `alg` must be exactly HS256, `kid` must name a configured key,
@@ -202,13 +204,11 @@ struct JWTCodec: Sendable {
                 nbf = v
             case (0x6A, 0x74, 0x69):  // jti
                 guard jti == nil, let v = s.string(), !v.escaped,
-                      let bytes = Base64URL.decode(UnsafeBufferPointer(rebasing: s.bytes[v.range])),
-                      let id = TokenID(bytes: bytes) else { return false }
+                      let id = JWTCodec.tokenID(UnsafeBufferPointer(rebasing: s.bytes[v.range])) else { return false }
                 jti = id
             case (0x73, 0x69, 0x64):  // sid
                 guard !sawSid, let v = s.string(), !v.escaped,
-                      let bytes = Base64URL.decode(UnsafeBufferPointer(rebasing: s.bytes[v.range])),
-                      let id = TokenID(bytes: bytes) else { return false }
+                      let id = JWTCodec.tokenID(UnsafeBufferPointer(rebasing: s.bytes[v.range])) else { return false }
                 sawSid = true
                 sid = id
             case (0x69, 0x73, 0x73):  // iss
@@ -236,6 +236,15 @@ struct JWTCodec: Sendable {
         }
         guard ok, issOK, audOK, let sub, let iat, let exp, let jti else { return nil }
         return AccessClaims(userID: sub, issuedAt: iat, expiresAt: exp, notBefore: nbf, tokenID: jti, sessionID: sid)
+    }
+
+    /// A 128-bit id from its 22 base64url characters, decoded on the stack.
+    static func tokenID(_ text: UnsafeBufferPointer<UInt8>) -> TokenID? {
+        guard text.count == 22 else { return nil }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { buf -> TokenID? in
+            guard Base64URL.decode(text, into: buf) == 16 else { return nil }
+            return TokenID(bytes: UnsafeBufferPointer(buf))
+        }
     }
 
     /// A positive decimal user id without sign or leading zero.
