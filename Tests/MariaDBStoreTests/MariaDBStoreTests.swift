@@ -155,6 +155,36 @@ final class MariaDBStoreTests: XCTestCase {
         XCTAssertEqual(denied.withLock { $0 }, 25)
     }
 
+    func testDeadlockedTransactionIsRetried() throws {
+        let store = try migratedStore()
+        try store.run { c in
+            try c.execute("CREATE TABLE counters (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB")
+            try c.execute("INSERT INTO counters VALUES (1, 0), (2, 0)")
+        }
+        let bodies = Mutex<Int>(0), failures = Mutex<[String]>([])
+        let locked = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
+        concurrently(2) { i in
+            var firstRun = true
+            do {
+                try store.run(transaction: true) { c in
+                    bodies.withLock { $0 += 1 }
+                    // Each takes its own row, waits for the other to do the same, then wants the other's: a deadlock.
+                    try c.execute("UPDATE counters SET v = v + 1 WHERE id = ?", [.int(Int64(i + 1))])
+                    if firstRun {
+                        firstRun = false
+                        locked[i].signal()
+                        _ = locked[1 - i].wait(timeout: .now() + 5)
+                    }
+                    try c.execute("UPDATE counters SET v = v + 1 WHERE id = ?", [.int(Int64(2 - i))])
+                }
+            } catch { failures.withLock { $0.append("\(error)") } }
+        }
+        XCTAssertEqual(failures.withLock { $0 }, [])
+        XCTAssertEqual(bodies.withLock { $0 }, 3, "the deadlock victim ran again")
+        let values = try store.run { c in try c.execute("SELECT v FROM counters ORDER BY id").rows.compactMap { $0.int(0) } }
+        XCTAssertEqual(values, [2, 2])
+    }
+
     func testLogoutOnOneInstanceIsHonouredByAnotherWithinTheBound() throws {
         var configuration = AuthConfiguration(signingKeys: ["k1": Array(repeating: 9, count: 32)], activeKeyID: "k1")
         configuration.passwordHashing = Argon2Parameters(memoryKiB: 64, iterations: 1)
