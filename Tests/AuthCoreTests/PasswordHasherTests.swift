@@ -90,3 +90,30 @@ final class PasswordHasherTests: XCTestCase {
         }
     }
 }
+
+/// An unknown email costs the same as a wrong password (both run one argon2id verification at
+/// the configured cost). Timing is compared loosely (medians within a factor of 1.5) so a busy
+/// machine does not fail it; a missing dummy verification would differ by 100x or more.
+final class LoginTimingTests: XCTestCase {
+    func testUnknownEmailTakesAsLongAsAWrongPassword() throws {
+        var configuration = Fixtures.configuration(hashing: .owasp)
+        configuration.throttle.accountLimit = 1000
+        configuration.throttle.addressLimit = 1000
+        configuration.throttle.pairLimit = 1000
+        let core = try AuthCore(configuration: configuration, store: InMemoryAuthStore())
+        _ = try core.register(email: "timing@example.com", password: "a long passphrase", clientAddress: nil)
+        func median(_ email: String) -> Double {
+            var samples: [Double] = []
+            for _ in 0..<7 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                XCTAssertThrowsError(try core.login(email: email, password: "wrong passphrase", clientAddress: "10.0.0.1"))
+                samples.append(Double(DispatchTime.now().uptimeNanoseconds - start))
+            }
+            return samples.sorted()[3]
+        }
+        let wrong = median("timing@example.com"), unknown = median("nobody@example.com")
+        print(String(format: "login failure: wrong password %.1f ms, unknown email %.1f ms (medians of 7)", wrong / 1e6, unknown / 1e6))
+        XCTAssertLessThan(max(wrong, unknown) / min(wrong, unknown), 1.5)
+        XCTAssertGreaterThan(unknown, 5e6, "an unknown email must cost an argon2id verification")
+    }
+}
