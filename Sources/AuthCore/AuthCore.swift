@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+
 
 /// The authentication service's domain logic: register, login, status, logout, validate, refresh
 /// and revoke-all, over any `AuthStore`. It knows nothing of the wire.
@@ -24,8 +24,8 @@ public final class AuthCore: Sendable {
     let hasher: PasswordHasher
     let passwordPolicy: PasswordPolicy
     let revocations = RevocationCache()
-    private let cursor = Mutex<RevocationCursor?>(nil)
-    private let lastPurge = Mutex<Date?>(nil)
+    private let cursor = Locked<RevocationCursor?>(nil)
+    private let lastPurge = Locked<Date?>(nil)
     private let poller = RevocationPoller()
 
     /// - Parameters:
@@ -93,7 +93,7 @@ public final class AuthCore: Sendable {
             if let user, !tooLong {
                 matches = hasher.verify(password, against: user.passwordHash)
             } else {
-                hasher.verifyDummy(tooLong ? String(password.utf8.prefix(64))! : password)
+                hasher.verifyDummy(tooLong ? String(decoding: password.utf8.prefix(64), as: UTF8.self) : password)
             }
             guard matches, let user else {
                 audit(.loginFailed, userID: user?.id, email: parsed?.value, clientAddress: clientAddress)

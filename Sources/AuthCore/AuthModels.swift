@@ -10,6 +10,14 @@ public struct IssuedTokens: Sendable, Equatable {
     public var refreshToken: String
     public var refreshTokenExpiresAt: Date
     public var tokenType: String { "Bearer" }
+
+    public init(userID: Int64, accessToken: String, accessTokenExpiresAt: Date, refreshToken: String, refreshTokenExpiresAt: Date) {
+        self.userID = userID
+        self.accessToken = accessToken
+        self.accessTokenExpiresAt = accessTokenExpiresAt
+        self.refreshToken = refreshToken
+        self.refreshTokenExpiresAt = refreshTokenExpiresAt
+    }
 }
 
 /// Who a token belongs to (the Status call).
@@ -18,6 +26,13 @@ public struct UserInfo: Sendable, Equatable {
     public var email: String
     public var isAdmin: Bool
     public var registeredAt: Date
+
+    public init(userID: Int64, email: String, isAdmin: Bool, registeredAt: Date) {
+        self.userID = userID
+        self.email = email
+        self.isAdmin = isAdmin
+        self.registeredAt = registeredAt
+    }
 }
 
 /// The outcome of `validate(token:)`, the hot path. Only `.valid` carries claims.

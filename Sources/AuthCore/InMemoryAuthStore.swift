@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+
 
 /// The store in process memory: for unit tests and dev mode. One lock guards all of it, which
 /// makes every method atomic (the contract the MariaDB store keeps with transactions).
@@ -17,18 +17,18 @@ public final class InMemoryAuthStore: AuthStore {
         var audit: [AuditEvent] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// When set, every call throws `.unavailable` (to test the core's handling of an outage).
-    public let failing = Atomic<Bool>(false)
+    public let failing = Locked(false)
 
     public init() {}
 
     private func locked<T>(_ body: (inout State) throws -> T) throws -> T {
-        if failing.load(ordering: .relaxed) { throw StoreError(.unavailable, "in-memory store set to fail") }
+        if failing.withLock { $0 } { throw StoreError(.unavailable, "in-memory store set to fail") }
         return try state.withLock { try body(&$0) }
     }
 
-    public func isHealthy() -> Bool { !failing.load(ordering: .relaxed) }
+    public func isHealthy() -> Bool { !failing.withLock { $0 } }
 
     public func createUser(_ user: NewUser) throws -> CreateUserResult {
         try locked { s in

@@ -1,4 +1,4 @@
-import Synchronization
+
 
 /// The revoked token ids and per-user cut-offs this instance knows, in memory, so validation
 /// never waits on the database. Filled from the store by the poller and by local revocations.
@@ -8,7 +8,7 @@ final class RevocationCache: Sendable {
         var cutoffs: [Int64: (cutoff: Int64, purgeAfter: Int64)] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Whether a token with these claims is revoked.
     func isRevoked(_ claims: AccessClaims) -> Bool {

@@ -1,14 +1,13 @@
 import AuthCore
 import Foundation
 import MariaDBStore
-import Synchronization
 import TestSupport
 import XCTest
 
 /// A clock tests move by hand.
 final class TestClock: Sendable {
-    private let current: Mutex<Date>
-    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Mutex(start) }
+    private let current: Locked<Date>
+    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Locked(start) }
     var now: Date { current.withLock { $0 } }
     func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
     var function: @Sendable () -> Date { { [self] in self.now } }
@@ -77,7 +76,7 @@ final class MariaDBTestDatabase {
 
 /// Thread-safe counters for concurrent tests.
 final class Tally: Sendable {
-    private let counts = Mutex<[String: Int]>([:])
+    private let counts = Locked<[String: Int]>([:])
     func add(_ key: String) { counts.withLock { $0[key, default: 0] += 1 } }
     subscript(_ key: String) -> Int { counts.withLock { $0[key] ?? 0 } }
     var all: [String: Int] { counts.withLock { $0 } }

@@ -1,7 +1,6 @@
 import AuthCore
 import Foundation
 @testable import MariaDBStore
-import Synchronization
 import TestSupport
 import XCTest
 
@@ -44,8 +43,8 @@ final class MariaDBStoreTests: XCTestCase {
     }
 
     func testMigrationsRunOnceWhenInstancesStartTogether() throws {
-        let applied = Mutex<[[Int]]>([])
-        let failures = Mutex<[String]>([])
+        let applied = Locked<[[Int]]>([])
+        let failures = Locked<[String]>([])
         let configuration = self.configuration!
         concurrently(4) { _ in
             do {
@@ -126,7 +125,7 @@ final class MariaDBStoreTests: XCTestCase {
 
     func testPoolBoundsConcurrentCallers() throws {
         let store = try migratedStore(poolSize: 2)
-        let errors = Mutex<Int>(0)
+        let errors = Locked<Int>(0)
         concurrently(24) { i in
             for _ in 0..<5 {
                 do { _ = try store.user(id: Int64(i)) } catch { errors.withLock { $0 += 1 } }
@@ -137,7 +136,7 @@ final class MariaDBStoreTests: XCTestCase {
 
     func testThrottleIsAtomicAcrossInstances() throws {
         let stores = [try migratedStore(), try migratedStore()]
-        let granted = Mutex<Int>(0), denied = Mutex<Int>(0), failed = Mutex<[String]>([])
+        let granted = Locked<Int>(0), denied = Locked<Int>(0), failed = Locked<[String]>([])
         let bucket = ThrottleBucket(key: "a:shared", limit: 5, window: 3600)
         let now = Date()
         concurrently(30) { i in
@@ -161,7 +160,7 @@ final class MariaDBStoreTests: XCTestCase {
             try c.execute("CREATE TABLE counters (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB")
             try c.execute("INSERT INTO counters VALUES (1, 0), (2, 0)")
         }
-        let bodies = Mutex<Int>(0), failures = Mutex<[String]>([])
+        let bodies = Locked<Int>(0), failures = Locked<[String]>([])
         let locked = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
         concurrently(2) { i in
             var firstRun = true
