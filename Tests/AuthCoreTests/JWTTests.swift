@@ -66,6 +66,20 @@ final class JWTTests: XCTestCase {
         XCTAssertEqual(codec.verify(token, now: 1_300_000_000, leeway: 0), .invalid)
     }
 
+    /// The prepared key (reused OpenSSL contexts) computes what the one-shot HMAC() does, also
+    /// from many threads at once.
+    func testPreparedHMACKeyMatchesOneShotHMAC() {
+        let key = HMACKey(secret: Fixtures.key1)
+        let failures = Locked(0)
+        Fixtures.concurrently(8) { t in
+            for i in 0..<200 {
+                let data = (0..<(i * 3 + t)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ t) }
+                if key.authenticate(data) != JWTCodec.hmacSHA256(key: Fixtures.key1, data: data) { failures.withLock { $0 += 1 } }
+            }
+        }
+        XCTAssertEqual(failures.withLock { $0 }, 0)
+    }
+
     // MARK: What passes, and every rejection with its meaning
 
     func testIssuedTokenHasTheClaimsAndHeader() throws {
