@@ -43,7 +43,7 @@ public final class AuthCore: Sendable {
         passwordPolicy = PasswordPolicy(length: configuration.passwordLength)
     }
 
-    deinit { poller.stop() }
+    deinit { poller.stop(wait: false) }
 
     // MARK: Register and log in
 

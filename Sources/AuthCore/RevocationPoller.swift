@@ -33,7 +33,9 @@ final class RevocationPoller: @unchecked Sendable {
         thread.start()
     }
 
-    func stop() {
+    /// Asks the thread to stop; with `wait`, returns once it has (never pass `wait` from the
+    /// poll itself: the owner's deinit can run there when the poll held the last reference).
+    func stop(wait: Bool = true) {
         condition.lock()
         guard running else { condition.unlock(); return }
         running = false
@@ -41,6 +43,6 @@ final class RevocationPoller: @unchecked Sendable {
         condition.broadcast()
         let done = finished
         condition.unlock()
-        done.wait()
+        if wait { done.wait() }
     }
 }
