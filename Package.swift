@@ -39,7 +39,9 @@ let package = Package(
             "RPCCore", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
         ]),
         // Auth domain: users, passwords, tokens, revocation; the store protocol and an in-memory store.
-        .target(name: "AuthCore", dependencies: ["COpenSSL", "CSodium"], resources: [.copy("Resources")]),
+        .target(name: "AuthCore", dependencies: [
+            "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
+        ], resources: [.copy("Resources")]),
         // The store protocol implemented on MariaDB Connector/C.
         .target(name: "MariaDBStore", dependencies: ["AuthCore", "CMariaDB"]),
         // Generated Auth messages, handler protocol and client (from schema/auth.proto).

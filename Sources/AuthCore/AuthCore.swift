@@ -1,0 +1,311 @@
+import Foundation
+import Logging
+
+
+/// The authentication service's domain logic: register, login, status, logout, validate, refresh
+/// and revoke-all, over any `AuthStore`. It knows nothing of the wire.
+///
+/// Every method is synchronous and thread-safe; all but `validate` may block on the store and on
+/// argon2id, so call them from a worker pool. `validate` is pure CPU plus an in-memory lookup.
+///
+/// ```swift
+/// let core = try AuthCore(configuration: AuthConfiguration(signingKeys: ["k1": secret], activeKeyID: "k1"),
+///                         store: InMemoryAuthStore())
+/// try core.start()                       // load revocations, then follow them every second
+/// let tokens = try core.register(email: "a@example.com", password: "a long passphrase", clientAddress: "10.0.0.1")
+/// if case .valid(let claims) = core.validate(token: tokens.accessToken) { print(claims.userID) }
+/// ```
+public final class AuthCore: Sendable {
+    public let configuration: AuthConfiguration
+    public let store: any AuthStore
+    let now: @Sendable () -> Date
+    let logger: Logger
+    let codec: JWTCodec
+    let hasher: PasswordHasher
+    let passwordPolicy: PasswordPolicy
+    let revocations = RevocationCache()
+    private let cursor = Locked<RevocationCursor?>(nil)
+    private let lastPurge = Locked<Date?>(nil)
+    private let poller = RevocationPoller()
+
+    /// - Parameters:
+    ///   - now: the clock (injected so tests control time).
+    public init(configuration: AuthConfiguration, store: any AuthStore,
+                now: @escaping @Sendable () -> Date = { Date() },
+                logger: Logger = Logger(label: "auth.core")) throws {
+        self.configuration = try configuration.validated()
+        self.store = store
+        self.now = now
+        self.logger = logger
+        codec = JWTCodec(keys: configuration.signingKeys, activeKeyID: configuration.activeKeyID,
+                         issuer: configuration.issuer, audience: configuration.audience)
+        hasher = try PasswordHasher(parameters: configuration.passwordHashing)
+        passwordPolicy = PasswordPolicy(length: configuration.passwordLength)
+    }
+
+    deinit { poller.stop(wait: false) }
+
+    // MARK: Register and log in
+
+    /// Creates an account and logs it in.
+    /// Throws `invalidEmail`, `weakPassword`, `emailTaken`, `storeUnavailable`.
+    public func register(email: String, password: String, clientAddress: String?) throws(AuthError) -> IssuedTokens {
+        try mapped {
+            guard let address = EmailAddress(email) else { throw AuthError.invalidEmail }
+            if let rejection = passwordPolicy.check(password) { throw AuthError.weakPassword(rejection) }
+            let hash = try hasher.hash(password)
+            let at = now()
+            switch try store.createUser(NewUser(email: address.value, emailKey: address.key, passwordHash: hash, registeredAt: at)) {
+            case .emailTaken:
+                throw AuthError.emailTaken
+            case .created(let userID):
+                let tokens = try issueTokens(userID: userID, at: at)
+                audit(.register, userID: userID, email: address.value, clientAddress: clientAddress)
+                return tokens
+            }
+        }
+    }
+
+    /// Logs in. An unknown email and a wrong password give the same `invalidCredentials` after
+    /// the same work (an argon2id verification against a dummy hash). Throws `throttled` when the
+    /// throttling policy refuses the attempt (before any password check).
+    public func login(email: String, password: String, clientAddress: String?) throws(AuthError) -> IssuedTokens {
+        try mapped {
+            let parsed = EmailAddress(email)
+            let key = parsed?.key ?? email.trimmingWhitespace().lowercased()
+            let at = now()
+            let user = try parsed.map { try store.user(emailKey: $0.key) } ?? nil
+            let address = clientAddress.map(LoginThrottle.normalize)
+            var known = false
+            if let address {
+                // Asked for unknown emails too (user id 0 never exists), so both paths cost the same.
+                known = try store.isKnownAddress(userID: user?.id ?? 0, address: address,
+                                                 since: at.addingTimeInterval(-configuration.throttle.knownAddressLifetime))
+            }
+            let buckets = LoginThrottle.buckets(policy: configuration.throttle, emailKey: key, address: address, knownAddress: known)
+            let attempt = TokenID.random()
+            if case .denied(let retryAfter) = try store.acquireAttempt(attempt, buckets: buckets, now: at) {
+                audit(.loginThrottled, userID: user?.id, email: parsed?.value, clientAddress: clientAddress)
+                throw AuthError.throttled(retryAfter: retryAfter)
+            }
+            var matches = false
+            let tooLong = password.utf8.count > configuration.passwordLength.upperBound * 4
+            if let user, !tooLong {
+                matches = hasher.verify(password, against: user.passwordHash)
+            } else {
+                hasher.verifyDummy(tooLong ? String(decoding: password.utf8.prefix(64), as: UTF8.self) : password)
+            }
+            guard matches, let user else {
+                audit(.loginFailed, userID: user?.id, email: parsed?.value, clientAddress: clientAddress)
+                throw AuthError.invalidCredentials
+            }
+            try store.releaseAttempt(attempt)
+            if let address { try store.recordLoginSuccess(userID: user.id, address: address, at: at) }
+            if hasher.needsRehash(user.passwordHash) {
+                try store.updatePasswordHash(userID: user.id, hash: try hasher.hash(password))
+                logger.info("password hash upgraded to current argon2id parameters", metadata: ["user": "\(user.id)"])
+            }
+            let tokens = try issueTokens(userID: user.id, at: at)
+            audit(.loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)
+            return tokens
+        }
+    }
+
+    // MARK: Tokens
+
+    /// Validates an access token: signature (HS256 only, key by `kid`), structure, `exp`/`nbf`
+    /// with leeway, `iss`/`aud` when configured, and the in-memory revocation set. Never touches
+    /// the store.
+    public func validate(token: String) -> ValidationResult {
+        if token.isEmpty { return .missing }
+        switch codec.verify(token, now: now().timeIntervalSince1970, leeway: configuration.leeway) {
+        case .invalid: return .invalid
+        case .expired: return .expired
+        case .valid(let claims): return revocations.isRevoked(claims) ? .revoked : .valid(claims)
+        }
+    }
+
+    /// The user behind a valid token.
+    public func status(token: String) throws(AuthError) -> UserInfo {
+        let claims = try validate(token: token).claims()
+        return try mapped {
+            guard let user = try store.user(id: claims.userID) else { throw AuthError.tokenInvalid }
+            return UserInfo(userID: user.id, email: user.email, isAdmin: user.isAdmin, registeredAt: user.registeredAt)
+        }
+    }
+
+    /// Revokes this token (its `jti` until it expires) and its refresh-token session.
+    public func logout(token: String, clientAddress: String? = nil) throws(AuthError) {
+        let claims = try validate(token: token).claims()
+        try mapped {
+            let expiresAt = Date(timeIntervalSince1970: TimeInterval(claims.expiresAt))
+            try store.revokeToken(claims.tokenID, userID: claims.userID, expiresAt: expiresAt)
+            revocations.add([RevokedTokenEntry(id: claims.tokenID, expiresAt: claims.expiresAt)], cutoffs: [])
+            if let sid = claims.sessionID { try store.revokeRefreshFamily(sid) }
+            audit(.logout, userID: claims.userID, clientAddress: clientAddress)
+        }
+    }
+
+    /// Exchanges a refresh token for new tokens; the presented one is spent. Presenting a spent
+    /// one revokes its whole family and throws `refreshReused`.
+    public func refresh(refreshToken: String, clientAddress: String?) throws(AuthError) -> IssuedTokens {
+        try mapped {
+            guard refreshToken.utf8.count == 43, let raw = Base64URL.decode(refreshToken), raw.count == 32 else {
+                throw AuthError.refreshInvalid
+            }
+            let at = now()
+            let replacement = SecureRandom.bytes(32)
+            let expiresAt = at.addingTimeInterval(configuration.refreshTokenLifetime)
+            switch try store.rotateRefreshToken(presentedHash: Digest.sha256(raw), replacementHash: Digest.sha256(replacement),
+                                                replacementExpiresAt: expiresAt, now: at) {
+            case .notFound, .expired:
+                throw AuthError.refreshInvalid
+            case .reused(let userID, _):
+                audit(.refreshReuse, userID: userID, clientAddress: clientAddress, detail: "refresh token family revoked")
+                throw AuthError.refreshReused
+            case .rotated(let userID, let family):
+                let access = issueAccessToken(userID: userID, session: family, at: at)
+                audit(.refresh, userID: userID, clientAddress: clientAddress)
+                return IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
+                                    refreshToken: Base64URL.encode(replacement), refreshTokenExpiresAt: expiresAt)
+            }
+        }
+    }
+
+    // MARK: Administration
+
+    /// The user behind `token`, who must be an administrator (else `notAdmin`).
+    @discardableResult
+    public func requireAdmin(token: String) throws(AuthError) -> UserInfo {
+        let user = try status(token: token)
+        guard user.isAdmin else { throw AuthError.notAdmin }
+        return user
+    }
+
+    /// Revokes every token of `userID` (access tokens issued until now, and all refresh tokens),
+    /// on the authority of an administrator's token.
+    public func revokeAll(userID: Int64, by adminToken: String, clientAddress: String? = nil) throws(AuthError) {
+        let admin = try requireAdmin(token: adminToken)
+        try revokeAllTokens(userID: userID, actor: admin.userID, clientAddress: clientAddress)
+    }
+
+    /// Revokes every token of `userID` (for the operator command and `revokeAll(userID:by:)`).
+    /// Access tokens issued in the same second as the call are revoked too.
+    public func revokeAllTokens(userID: Int64, actor: Int64? = nil, clientAddress: String? = nil) throws(AuthError) {
+        try mapped {
+            guard try store.user(id: userID) != nil else { throw AuthError.userNotFound }
+            let at = now()
+            let cutoff = Int64(at.timeIntervalSince1970.rounded(.down))
+            let purgeAfter = at.addingTimeInterval(configuration.accessTokenLifetime + configuration.leeway + 1)
+            try store.setRevocationCutoff(userID: userID, cutoff: cutoff, purgeAfter: purgeAfter)
+            try store.revokeRefreshTokens(userID: userID)
+            revocations.add([], cutoffs: [RevocationCutoff(userID: userID, cutoff: cutoff,
+                                                           purgeAfter: Int64(purgeAfter.timeIntervalSince1970.rounded(.up)))])
+            audit(.revokeAll, userID: userID, clientAddress: clientAddress, detail: actor.map { "by user \($0)" })
+        }
+    }
+
+    /// Grants or withdraws administrator rights (the operator command).
+    public func setAdmin(email: String, admin: Bool) throws(AuthError) {
+        try mapped {
+            guard let address = EmailAddress(email) else { throw AuthError.invalidEmail }
+            guard try store.setAdmin(emailKey: address.key, admin: admin) else { throw AuthError.userNotFound }
+            audit(.adminChanged, email: address.value, detail: admin ? "granted" : "withdrawn")
+        }
+    }
+
+    /// Whether the store answers.
+    public func health() -> Bool { store.isHealthy() }
+
+    // MARK: Revocation following
+
+    /// Loads the revocations (throws `storeUnavailable` if the store cannot be read), then starts a
+    /// background thread that polls new ones every `revocationPollInterval` and purges expired rows.
+    public func start() throws(AuthError) {
+        try pollRevocations()
+        let interval = configuration.revocationPollInterval
+        poller.start(interval: interval) { [weak self] in
+            guard let self else { return }
+            do { try self.pollRevocations() } catch {
+                self.logger.warning("revocation poll failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Stops the background poller (waits for it to finish its current poll).
+    public func stop() { poller.stop() }
+
+    /// Reads new revocations from the store now (the poller calls this; tests call it directly),
+    /// forgets expired ones, and purges the store when `purgeInterval` has passed.
+    public func pollRevocations() throws(AuthError) {
+        try mapped {
+            let at = now()
+            let horizon = at.addingTimeInterval(-configuration.leeway)
+            let since = cursor.withLock { $0 }
+            let batch = try store.revocations(since: since, now: horizon)
+            revocations.add(batch.tokens, cutoffs: batch.cutoffs)
+            cursor.withLock { $0 = batch.next }
+            revocations.purge(now: Int64(horizon.timeIntervalSince1970))
+            let due = lastPurge.withLock { last -> Bool in
+                guard last.map({ at.timeIntervalSince($0) >= configuration.purgeInterval }) ?? true else { return false }
+                last = at
+                return true
+            }
+            if due {
+                let n = try store.purgeExpired(now: horizon, attemptsBefore: at.addingTimeInterval(-configuration.throttle.longestWindow))
+                if n > 0 { logger.debug("purged expired rows", metadata: ["rows": "\(n)"]) }
+            }
+        }
+    }
+
+    /// Numbers of revoked token ids and user cut-offs held in memory.
+    public var revocationCounts: (tokens: Int, cutoffs: Int) { revocations.counts }
+
+    // MARK: Internals
+
+    private func issueTokens(userID: Int64, at: Date) throws -> IssuedTokens {
+        let family = TokenID.random()
+        let refresh = SecureRandom.bytes(32)
+        let refreshExpiresAt = at.addingTimeInterval(configuration.refreshTokenLifetime)
+        try store.insertRefreshToken(RefreshTokenRecord(hash: Digest.sha256(refresh), family: family, userID: userID,
+                                                        issuedAt: at, expiresAt: refreshExpiresAt))
+        let access = issueAccessToken(userID: userID, session: family, at: at)
+        return IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
+                            refreshToken: Base64URL.encode(refresh), refreshTokenExpiresAt: refreshExpiresAt)
+    }
+
+    private func issueAccessToken(userID: Int64, session: TokenID?, at: Date) -> (token: String, expiresAt: Date) {
+        let iat = Int64(at.timeIntervalSince1970.rounded(.down))
+        let exp = iat + Int64(configuration.accessTokenLifetime.rounded(.up))
+        let claims = AccessClaims(userID: userID, issuedAt: iat, expiresAt: exp, tokenID: .random(), sessionID: session)
+        return (codec.sign(claims), Date(timeIntervalSince1970: TimeInterval(exp)))
+    }
+
+    /// Writes an audit event; a failure to write is logged, not thrown (the operation's own
+    /// outcome stands).
+    private func audit(_ kind: AuditEvent.Kind, userID: Int64? = nil, email: String? = nil,
+                       clientAddress: String? = nil, detail: String? = nil) {
+        do {
+            try store.appendAudit(AuditEvent(at: now(), kind: kind, userID: userID, email: email,
+                                             clientAddress: clientAddress, detail: detail))
+        } catch {
+            logger.error("audit event not written", metadata: ["event": "\(kind.rawValue)", "error": "\(error)"])
+        }
+    }
+
+    /// Runs `body`, turning store errors into `AuthError`s.
+    private func mapped<T>(_ body: () throws -> T) throws(AuthError) -> T {
+        do {
+            return try body()
+        } catch let error as AuthError {
+            throw error
+        } catch let error as StoreError {
+            if error.kind == .unavailable { throw AuthError.storeUnavailable(error) }
+            logger.error("store failure", metadata: ["error": "\(error)"])
+            throw AuthError.internal(error.description)
+        } catch {
+            logger.error("unexpected failure", metadata: ["error": "\(error)"])
+            throw AuthError.internal("\(error)")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+
+/// Every way an auth operation can fail, as a small closed set. The service maps these to wire
+/// status codes in one place. `message` is safe to show a caller: it never carries a secret.
+public enum AuthError: Error, Sendable, CustomStringConvertible {
+    /// The email is not a syntactically valid address (or is too long).
+    case invalidEmail
+    /// The password breaks the policy (length, or among the commonly used ones).
+    case weakPassword(PasswordRejection)
+    /// Registration with an email that already has an account.
+    case emailTaken
+    /// Unknown email or wrong password: deliberately the same error.
+    case invalidCredentials
+    /// Too many failed logins; try again after `retryAfter` seconds.
+    case throttled(retryAfter: TimeInterval)
+    case tokenExpired
+    case tokenInvalid
+    case tokenRevoked
+    /// No token was given where one is required.
+    case missingToken
+    /// The token is valid but its user is not an administrator.
+    case notAdmin
+    /// The user named by an operator command does not exist.
+    case userNotFound
+    /// The refresh token is unknown, malformed or expired.
+    case refreshInvalid
+    /// A refresh token was presented a second time; its whole family is now revoked.
+    case refreshReused
+    /// The store could not be reached in time (the service answers UNAVAILABLE).
+    case storeUnavailable(StoreError)
+    /// Anything unexpected; `detail` is for the server log, not for the caller.
+    case `internal`(String)
+
+    /// The case without its payload, for switching and comparing.
+    public enum Code: String, Sendable, Equatable, CaseIterable {
+        case invalidEmail, weakPassword, emailTaken, invalidCredentials, throttled
+        case tokenExpired, tokenInvalid, tokenRevoked, missingToken, notAdmin, userNotFound
+        case refreshInvalid, refreshReused, storeUnavailable, `internal`
+    }
+
+    public var code: Code {
+        switch self {
+        case .invalidEmail: .invalidEmail
+        case .weakPassword: .weakPassword
+        case .emailTaken: .emailTaken
+        case .invalidCredentials: .invalidCredentials
+        case .throttled: .throttled
+        case .tokenExpired: .tokenExpired
+        case .tokenInvalid: .tokenInvalid
+        case .tokenRevoked: .tokenRevoked
+        case .missingToken: .missingToken
+        case .notAdmin: .notAdmin
+        case .userNotFound: .userNotFound
+        case .refreshInvalid: .refreshInvalid
+        case .refreshReused: .refreshReused
+        case .storeUnavailable: .storeUnavailable
+        case .internal: .internal
+        }
+    }
+
+    /// The message for the caller (the seed tutorial's wording where it has one).
+    public var message: String {
+        switch self {
+        case .invalidEmail: "Provide a valid email address."
+        case .weakPassword(let reason): reason.message
+        case .emailTaken: "User already exists. Please log in."
+        case .invalidCredentials: "Invalid email or password."
+        case .throttled(let after): "Too many failed attempts. Try again in \(Int(after.rounded(.up))) seconds."
+        case .tokenExpired: "Signature expired. Please log in again."
+        case .tokenInvalid: "Invalid token. Please log in again."
+        case .tokenRevoked: "Token blacklisted. Please log in again."
+        case .missingToken: "Provide a valid auth token."
+        case .notAdmin: "Administrator rights required."
+        case .userNotFound: "No such user."
+        case .refreshInvalid: "Invalid refresh token. Please log in again."
+        case .refreshReused: "Refresh token already used; the session is revoked. Please log in again."
+        case .storeUnavailable: "Service temporarily unavailable. Try again."
+        case .internal: "Internal error."
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .storeUnavailable(let cause): "AuthError.storeUnavailable: \(cause)"
+        case .internal(let detail): "AuthError.internal: \(detail)"
+        default: "AuthError.\(code.rawValue): \(message)"
+        }
+    }
+}
+
+/// Why a password was refused.
+public enum PasswordRejection: Sendable, Equatable {
+    case tooShort(minimum: Int)
+    case tooLong(maximum: Int)
+    case common
+
+    public var message: String {
+        switch self {
+        case .tooShort(let n): "Password must have at least \(n) characters."
+        case .tooLong(let n): "Password must have at most \(n) characters."
+        case .common: "Password is too common. Choose another."
+        }
+    }
+}
+
+/// An error raised by a store. `unavailable` means the database could not be reached or answer
+/// in time; `conflict` a deadlock or certification failure still present after retries.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable { case unavailable, conflict, failure }
+    public var kind: Kind
+    /// The library's own message (never a parameter value: statements bind their values).
+    public var message: String
+    /// The server or client error number, when there is one.
+    public var number: UInt32?
+
+    public init(_ kind: Kind, _ message: String, number: UInt32? = nil) {
+        self.kind = kind
+        self.message = message
+        self.number = number
+    }
+
+    public var description: String {
+        "store \(kind.rawValue): \(message)" + (number.map { " (\($0))" } ?? "")
+    }
+}

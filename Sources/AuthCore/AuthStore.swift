@@ -1,0 +1,196 @@
+import Foundation
+
+/// Where the core keeps its state. Two implementations: `InMemoryAuthStore` (tests, dev) and
+/// `MariaDBStore` (module MariaDBStore). Every method is synchronous, thread-safe and throws
+/// `StoreError` (`.unavailable` when the database cannot be reached in time). Times are passed
+/// in by the core (its injected clock), never read by the store, except where a method says so.
+public protocol AuthStore: Sendable {
+    /// Whether the store answers now (for health checks).
+    func isHealthy() -> Bool
+
+    // MARK: Users
+    /// Inserts a user; `.emailTaken` when `emailKey` exists (atomically: one of many racing wins).
+    func createUser(_ user: NewUser) throws -> CreateUserResult
+    func user(emailKey: String) throws -> UserRecord?
+    func user(id: Int64) throws -> UserRecord?
+    func updatePasswordHash(userID: Int64, hash: String) throws
+    /// Returns false when no user has that email.
+    func setAdmin(emailKey: String, admin: Bool) throws -> Bool
+
+    // MARK: Revocation
+    /// Records a revoked token id until `expiresAt` (idempotent).
+    func revokeToken(_ id: TokenID, userID: Int64, expiresAt: Date) throws
+    /// Sets the user's cut-off: tokens issued at or before `cutoff` (whole seconds) are revoked.
+    /// The row may be purged after `purgeAfter`.
+    func setRevocationCutoff(userID: Int64, cutoff: Int64, purgeAfter: Date) throws
+    /// Revocations recorded since `cursor` (all unexpired ones when nil), and the cursor to pass next.
+    /// May return entries seen before: callers merge idempotently.
+    func revocations(since cursor: RevocationCursor?, now: Date) throws -> RevocationBatch
+    /// Deletes expired revocations, cut-offs, refresh tokens and attempt records; returns rows deleted.
+    func purgeExpired(now: Date, attemptsBefore: Date) throws -> Int
+
+    // MARK: Refresh tokens
+    func insertRefreshToken(_ token: RefreshTokenRecord) throws
+    /// Atomically: looks up the token whose hash is `presentedHash`; if it is current, marks it used
+    /// and stores `replacement` (hash and expiry) in the same family and user; if it was already
+    /// used, deletes the whole family.
+    func rotateRefreshToken(presentedHash: [UInt8], replacementHash: [UInt8], replacementExpiresAt: Date,
+                            now: Date) throws -> RefreshRotation
+    func revokeRefreshFamily(_ family: TokenID) throws
+    func revokeRefreshTokens(userID: Int64) throws
+
+    // MARK: Login throttling
+    /// Atomically: when every bucket has fewer than `limit` attempts within its window before
+    /// `now`, records one attempt (id `attempt`) in each and grants; else records nothing and denies
+    /// with the time until the earliest denying bucket frees a slot. No interleaving of concurrent
+    /// calls may grant more than `limit` in any window.
+    func acquireAttempt(_ attempt: TokenID, buckets: [ThrottleBucket], now: Date) throws -> ThrottleDecision
+    /// Removes a granted attempt (a successful login does not count as a failure).
+    func releaseAttempt(_ attempt: TokenID) throws
+    func recordLoginSuccess(userID: Int64, address: String, at: Date) throws
+    /// Whether `address` had a successful login for the user at or after `since`.
+    func isKnownAddress(userID: Int64, address: String, since: Date) throws -> Bool
+
+    // MARK: Audit
+    func appendAudit(_ event: AuditEvent) throws
+    /// The newest events first, optionally of one user (for operators and tests).
+    func auditEvents(userID: Int64?, limit: Int) throws -> [AuditEvent]
+}
+
+public struct NewUser: Sendable {
+    public var email: String
+    public var emailKey: String
+    public var passwordHash: String
+    public var registeredAt: Date
+    public init(email: String, emailKey: String, passwordHash: String, registeredAt: Date) {
+        self.email = email
+        self.emailKey = emailKey
+        self.passwordHash = passwordHash
+        self.registeredAt = registeredAt
+    }
+}
+
+public enum CreateUserResult: Sendable, Equatable {
+    case created(userID: Int64)
+    case emailTaken
+}
+
+public struct UserRecord: Sendable, Equatable {
+    public var id: Int64
+    public var email: String
+    public var emailKey: String
+    public var passwordHash: String
+    public var isAdmin: Bool
+    public var registeredAt: Date
+    public init(id: Int64, email: String, emailKey: String, passwordHash: String, isAdmin: Bool, registeredAt: Date) {
+        self.id = id
+        self.email = email
+        self.emailKey = emailKey
+        self.passwordHash = passwordHash
+        self.isAdmin = isAdmin
+        self.registeredAt = registeredAt
+    }
+}
+
+/// An opaque position in the revocation feed (its meaning is the store's).
+public struct RevocationCursor: Sendable, Equatable {
+    public var value: Int64
+    public init(_ value: Int64) { self.value = value }
+}
+
+public struct RevokedTokenEntry: Sendable, Equatable {
+    public var id: TokenID
+    /// Seconds since 1970.
+    public var expiresAt: Int64
+    public init(id: TokenID, expiresAt: Int64) {
+        self.id = id
+        self.expiresAt = expiresAt
+    }
+}
+
+public struct RevocationCutoff: Sendable, Equatable {
+    public var userID: Int64
+    /// Tokens with `iat` at or before this (seconds) are revoked.
+    public var cutoff: Int64
+    /// Seconds since 1970 after which the entry no longer matters.
+    public var purgeAfter: Int64
+    public init(userID: Int64, cutoff: Int64, purgeAfter: Int64) {
+        self.userID = userID
+        self.cutoff = cutoff
+        self.purgeAfter = purgeAfter
+    }
+}
+
+public struct RevocationBatch: Sendable {
+    public var tokens: [RevokedTokenEntry]
+    public var cutoffs: [RevocationCutoff]
+    public var next: RevocationCursor
+    public init(tokens: [RevokedTokenEntry], cutoffs: [RevocationCutoff], next: RevocationCursor) {
+        self.tokens = tokens
+        self.cutoffs = cutoffs
+        self.next = next
+    }
+}
+
+/// A stored refresh token: only the SHA-256 of the token is kept.
+public struct RefreshTokenRecord: Sendable, Equatable {
+    public var hash: [UInt8]
+    public var family: TokenID
+    public var userID: Int64
+    public var issuedAt: Date
+    public var expiresAt: Date
+    public init(hash: [UInt8], family: TokenID, userID: Int64, issuedAt: Date, expiresAt: Date) {
+        self.hash = hash
+        self.family = family
+        self.userID = userID
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+}
+
+public enum RefreshRotation: Sendable, Equatable {
+    case rotated(userID: Int64, family: TokenID)
+    case notFound
+    case expired
+    /// The token had been used before: its family was deleted.
+    case reused(userID: Int64, family: TokenID)
+}
+
+/// One throttle counter: at most `limit` attempts per `window` seconds for `key`.
+public struct ThrottleBucket: Sendable, Equatable {
+    public var key: String
+    public var limit: Int
+    public var window: TimeInterval
+    public init(key: String, limit: Int, window: TimeInterval) {
+        self.key = key
+        self.limit = limit
+        self.window = window
+    }
+}
+
+public enum ThrottleDecision: Sendable, Equatable {
+    case granted
+    case denied(retryAfter: TimeInterval)
+}
+
+/// A security event. Never carries a password, token, refresh token, hash or key.
+public struct AuditEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case register, loginSucceeded = "login_ok", loginFailed = "login_failed", loginThrottled = "login_throttled"
+        case logout, refresh, refreshReuse = "refresh_reuse", revokeAll = "revoke_all", adminChanged = "admin_changed"
+    }
+    public var at: Date
+    public var kind: Kind
+    public var userID: Int64?
+    public var email: String?
+    public var clientAddress: String?
+    public var detail: String?
+    public init(at: Date, kind: Kind, userID: Int64? = nil, email: String? = nil, clientAddress: String? = nil, detail: String? = nil) {
+        self.at = at
+        self.kind = kind
+        self.userID = userID
+        self.email = email
+        self.clientAddress = clientAddress
+        self.detail = detail
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+
+
+/// The store in process memory: for unit tests and dev mode. One lock guards all of it, which
+/// makes every method atomic (the contract the MariaDB store keeps with transactions).
+public final class InMemoryAuthStore: AuthStore {
+    private struct State {
+        var users: [Int64: UserRecord] = [:]
+        var userByKey: [String: Int64] = [:]
+        var nextUserID: Int64 = 1
+        var revoked: [TokenID: (userID: Int64, expiresAt: Int64, seq: Int64)] = [:]
+        var cutoffs: [Int64: (cutoff: Int64, purgeAfter: Int64, seq: Int64)] = [:]
+        var sequence: Int64 = 0
+        var refresh: [[UInt8]: (record: RefreshTokenRecord, used: Bool)] = [:]
+        var attempts: [String: [(id: TokenID, at: Date)]] = [:]
+        var known: [String: Date] = [:]
+        var audit: [AuditEvent] = []
+    }
+
+    private let state = Locked(State())
+    /// When set, every call throws `.unavailable` (to test the core's handling of an outage).
+    public let failing = Locked(false)
+
+    public init() {}
+
+    private func locked<T>(_ body: (inout State) throws -> T) throws -> T {
+        if failing.withLock { $0 } { throw StoreError(.unavailable, "in-memory store set to fail") }
+        return try state.withLock { try body(&$0) }
+    }
+
+    public func isHealthy() -> Bool { !failing.withLock { $0 } }
+
+    public func createUser(_ user: NewUser) throws -> CreateUserResult {
+        try locked { s in
+            if s.userByKey[user.emailKey] != nil { return .emailTaken }
+            let id = s.nextUserID
+            s.nextUserID += 1
+            s.users[id] = UserRecord(id: id, email: user.email, emailKey: user.emailKey, passwordHash: user.passwordHash,
+                                     isAdmin: false, registeredAt: user.registeredAt)
+            s.userByKey[user.emailKey] = id
+            return .created(userID: id)
+        }
+    }
+
+    public func user(emailKey: String) throws -> UserRecord? {
+        try locked { s in s.userByKey[emailKey].flatMap { s.users[$0] } }
+    }
+
+    public func user(id: Int64) throws -> UserRecord? { try locked { $0.users[id] } }
+
+    public func updatePasswordHash(userID: Int64, hash: String) throws {
+        try locked { $0.users[userID]?.passwordHash = hash }
+    }
+
+    public func setAdmin(emailKey: String, admin: Bool) throws -> Bool {
+        try locked { s in
+            guard let id = s.userByKey[emailKey] else { return false }
+            s.users[id]?.isAdmin = admin
+            return true
+        }
+    }
+
+    public func revokeToken(_ id: TokenID, userID: Int64, expiresAt: Date) throws {
+        try locked { s in
+            s.sequence += 1
+            if s.revoked[id] == nil { s.revoked[id] = (userID, Int64(expiresAt.timeIntervalSince1970.rounded(.up)), s.sequence) }
+        }
+    }
+
+    public func setRevocationCutoff(userID: Int64, cutoff: Int64, purgeAfter: Date) throws {
+        try locked { s in
+            s.sequence += 1
+            let previous = s.cutoffs[userID]?.cutoff ?? .min
+            s.cutoffs[userID] = (max(previous, cutoff), Int64(purgeAfter.timeIntervalSince1970.rounded(.up)), s.sequence)
+        }
+    }
+
+    public func revocations(since cursor: RevocationCursor?, now: Date) throws -> RevocationBatch {
+        try locked { s in
+            let after = cursor?.value ?? .min
+            let nowSeconds = Int64(now.timeIntervalSince1970)
+            let tokens = s.revoked.filter { $0.value.seq > after && $0.value.expiresAt > nowSeconds }
+                .map { RevokedTokenEntry(id: $0.key, expiresAt: $0.value.expiresAt) }
+            let cutoffs = s.cutoffs.filter { $0.value.seq > after && $0.value.purgeAfter > nowSeconds }
+                .map { RevocationCutoff(userID: $0.key, cutoff: $0.value.cutoff, purgeAfter: $0.value.purgeAfter) }
+            return RevocationBatch(tokens: tokens, cutoffs: cutoffs, next: RevocationCursor(s.sequence))
+        }
+    }
+
+    public func purgeExpired(now: Date, attemptsBefore: Date) throws -> Int {
+        try locked { s in
+            let nowSeconds = Int64(now.timeIntervalSince1970)
+            var n = 0
+            for (k, v) in s.revoked where v.expiresAt <= nowSeconds { s.revoked[k] = nil; n += 1 }
+            for (k, v) in s.cutoffs where v.purgeAfter <= nowSeconds { s.cutoffs[k] = nil; n += 1 }
+            for (k, v) in s.refresh where v.record.expiresAt <= now { s.refresh[k] = nil; n += 1 }
+            for (k, v) in s.attempts {
+                let kept = v.filter { $0.at >= attemptsBefore }
+                n += v.count - kept.count
+                s.attempts[k] = kept.isEmpty ? nil : kept
+            }
+            return n
+        }
+    }
+
+    public func insertRefreshToken(_ token: RefreshTokenRecord) throws {
+        try locked { $0.refresh[token.hash] = (token, false) }
+    }
+
+    public func rotateRefreshToken(presentedHash: [UInt8], replacementHash: [UInt8], replacementExpiresAt: Date,
+                                   now: Date) throws -> RefreshRotation {
+        try locked { s in
+            guard let entry = s.refresh[presentedHash] else { return .notFound }
+            let r = entry.record
+            if entry.used {
+                for (k, v) in s.refresh where v.record.family == r.family { s.refresh[k] = nil }
+                return .reused(userID: r.userID, family: r.family)
+            }
+            if r.expiresAt <= now { return .expired }
+            s.refresh[presentedHash]?.used = true
+            s.refresh[replacementHash] = (RefreshTokenRecord(hash: replacementHash, family: r.family, userID: r.userID,
+                                                             issuedAt: now, expiresAt: replacementExpiresAt), false)
+            return .rotated(userID: r.userID, family: r.family)
+        }
+    }
+
+    public func revokeRefreshFamily(_ family: TokenID) throws {
+        try locked { s in for (k, v) in s.refresh where v.record.family == family { s.refresh[k] = nil } }
+    }
+
+    public func revokeRefreshTokens(userID: Int64) throws {
+        try locked { s in for (k, v) in s.refresh where v.record.userID == userID { s.refresh[k] = nil } }
+    }
+
+    public func acquireAttempt(_ attempt: TokenID, buckets: [ThrottleBucket], now: Date) throws -> ThrottleDecision {
+        try locked { s in
+            var retryAfter: TimeInterval = 0
+            for b in buckets {
+                let inWindow = (s.attempts[b.key] ?? []).filter { $0.at > now.addingTimeInterval(-b.window) }
+                if inWindow.count >= b.limit {
+                    // The slot frees when the (count - limit + 1)-th oldest attempt leaves the window.
+                    let sorted = inWindow.map(\.at).sorted()
+                    let frees = sorted[inWindow.count - b.limit].addingTimeInterval(b.window)
+                    retryAfter = max(retryAfter, frees.timeIntervalSince(now))
+                }
+            }
+            if retryAfter > 0 { return .denied(retryAfter: retryAfter) }
+            for b in buckets { s.attempts[b.key, default: []].append((attempt, now)) }
+            return .granted
+        }
+    }
+
+    public func releaseAttempt(_ attempt: TokenID) throws {
+        try locked { s in
+            for (k, v) in s.attempts where v.contains(where: { $0.id == attempt }) {
+                s.attempts[k] = v.filter { $0.id != attempt }
+            }
+        }
+    }
+
+    public func recordLoginSuccess(userID: Int64, address: String, at: Date) throws {
+        try locked { $0.known["\(userID) \(address)"] = at }
+    }
+
+    public func isKnownAddress(userID: Int64, address: String, since: Date) throws -> Bool {
+        try locked { s in s.known["\(userID) \(address)"].map { $0 >= since } ?? false }
+    }
+
+    public func appendAudit(_ event: AuditEvent) throws {
+        try locked { $0.audit.append(event) }
+    }
+
+    public func auditEvents(userID: Int64?, limit: Int) throws -> [AuditEvent] {
+        try locked { s in Array(s.audit.reversed().filter { userID == nil || $0.userID == userID }.prefix(limit)) }
+    }
+}

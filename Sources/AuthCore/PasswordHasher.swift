@@ -1,0 +1,60 @@
+import CSodium
+
+/// argon2id password hashing through libsodium, producing and reading PHC strings
+/// (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
+public struct PasswordHasher: Sendable {
+    public let parameters: Argon2Parameters
+    /// A hash of a random password with the current parameters: an unknown email is verified
+    /// against it so that it costs the same time as a wrong password.
+    let dummyHash: String
+
+    public init(parameters: Argon2Parameters) throws {
+        // sodium_init: 0 on success, 1 if already initialised, -1 on failure.
+        guard sodium_init() >= 0 else { throw ConfigurationError("libsodium failed to initialise") }
+        try parameters.check()
+        self.parameters = parameters
+        dummyHash = try Self.hash(Base64URL.encode(SecureRandom.bytes(24)), parameters)
+    }
+
+    private var opslimit: UInt64 { UInt64(parameters.iterations) }
+    private var memlimit: Int { parameters.memoryKiB * 1024 }
+
+    /// A new PHC string for `password` with a fresh random salt.
+    public func hash(_ password: String) throws -> String { try Self.hash(password, parameters) }
+
+    private static func hash(_ password: String, _ parameters: Argon2Parameters) throws -> String {
+        let opslimit = UInt64(parameters.iterations), memlimit = parameters.memoryKiB * 1024
+        var out = [CChar](repeating: 0, count: Int(crypto_pwhash_STRBYTES))
+        let pw = password.utf8CString  // NUL-terminated, so never empty; the length excludes the NUL
+        // crypto_pwhash_str_alg: 0 on success, -1 when the memory cannot be allocated (or the
+        // limits are out of range, which check() excludes).
+        let rc = pw.withUnsafeBufferPointer { p in
+            crypto_pwhash_str_alg(&out, p.baseAddress!, UInt64(p.count - 1), opslimit, memlimit,
+                                  crypto_pwhash_ALG_ARGON2ID13)
+        }
+        guard rc == 0 else { throw AuthError.internal("argon2id hashing failed (out of memory?)") }
+        let end = out.firstIndex(of: 0) ?? out.count
+        return String(decoding: out[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether `password` matches the PHC string `hash`. A malformed hash does not match.
+    public func verify(_ password: String, against hash: String) -> Bool {
+        let pw = password.utf8CString
+        // crypto_pwhash_str_verify: 0 on match, -1 on mismatch or an unreadable string.
+        return pw.withUnsafeBufferPointer { p in
+            crypto_pwhash_str_verify(hash, p.baseAddress!, UInt64(p.count - 1)) == 0
+        }
+    }
+
+    /// Costs the same as `verify` with a wrong password: for unknown emails.
+    public func verifyDummy(_ password: String) {
+        _ = verify(password, against: dummyHash)
+    }
+
+    /// Whether a stored hash was made with other parameters (or another algorithm) and should be
+    /// replaced at the next successful login.
+    public func needsRehash(_ hash: String) -> Bool {
+        // crypto_pwhash_str_needs_rehash: 0 when current, 1 when different, -1 when unreadable.
+        crypto_pwhash_str_needs_rehash(hash, opslimit, memlimit) != 0
+    }
+}

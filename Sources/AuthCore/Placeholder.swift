@@ -1,1 +1,0 @@
-// AuthCore: filled in by its issue.

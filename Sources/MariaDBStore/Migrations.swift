@@ -1,0 +1,94 @@
+/// The schema, as numbered migrations applied in order at start-up (see `MariaDBStore.migrate`).
+/// A migration is never edited once shipped: changes come as a new one. Every statement is
+/// idempotent (`IF NOT EXISTS`), so a migration interrupted half-way can run again.
+struct Migration {
+    let version: Int
+    let name: String
+    let statements: [String]
+}
+
+enum Migrations {
+    static let all: [Migration] = [
+        Migration(version: 1, name: "users, revocations, refresh tokens, throttling, audit", statements: [
+            """
+            CREATE TABLE IF NOT EXISTS users (
+                id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                email VARCHAR(254) NOT NULL,
+                email_key VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+                password_hash VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                is_admin TINYINT(1) NOT NULL DEFAULT 0,
+                registered_at_ms BIGINT NOT NULL,
+                UNIQUE KEY users_email_key (email_key)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS revoked_tokens (
+                jti BINARY(16) NOT NULL PRIMARY KEY,
+                user_id BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                recorded_us BIGINT NOT NULL,
+                KEY revoked_tokens_recorded (recorded_us),
+                KEY revoked_tokens_expires (expires_at)
+            ) ENGINE=InnoDB
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS user_token_cutoffs (
+                user_id BIGINT NOT NULL PRIMARY KEY,
+                cutoff BIGINT NOT NULL,
+                purge_after BIGINT NOT NULL,
+                recorded_us BIGINT NOT NULL,
+                KEY user_token_cutoffs_recorded (recorded_us)
+            ) ENGINE=InnoDB
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS refresh_tokens (
+                token_hash BINARY(32) NOT NULL PRIMARY KEY,
+                family_id BINARY(16) NOT NULL,
+                user_id BIGINT NOT NULL,
+                issued_at_ms BIGINT NOT NULL,
+                expires_at_ms BIGINT NOT NULL,
+                used_at_ms BIGINT NULL,
+                KEY refresh_tokens_family (family_id),
+                KEY refresh_tokens_user (user_id),
+                KEY refresh_tokens_expires (expires_at_ms)
+            ) ENGINE=InnoDB
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS throttle_buckets (
+                bucket VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY
+            ) ENGINE=InnoDB
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS login_attempts (
+                bucket VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                at_ms BIGINT NOT NULL,
+                attempt_id BINARY(16) NOT NULL,
+                PRIMARY KEY (bucket, at_ms, attempt_id),
+                KEY login_attempts_attempt (attempt_id),
+                KEY login_attempts_at (at_ms)
+            ) ENGINE=InnoDB
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS known_addresses (
+                user_id BIGINT NOT NULL,
+                address VARCHAR(80) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                last_success_ms BIGINT NOT NULL,
+                PRIMARY KEY (user_id, address)
+            ) ENGINE=InnoDB
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS audit_events (
+                id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                at_ms BIGINT NOT NULL,
+                event VARCHAR(32) CHARACTER SET ascii NOT NULL,
+                user_id BIGINT NULL,
+                email VARCHAR(254) NULL,
+                client_address VARCHAR(80) NULL,
+                detail VARCHAR(255) NULL,
+                KEY audit_events_user (user_id, id),
+                KEY audit_events_at (at_ms)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+            """,
+        ]),
+    ]
+}

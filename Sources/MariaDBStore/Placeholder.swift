@@ -1,1 +1,0 @@
-// MariaDBStore: filled in by its issue.

@@ -1,1 +1,0 @@
-// AuthCoreTests: filled in by its issue.

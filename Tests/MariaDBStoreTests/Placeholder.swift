@@ -1,1 +1,0 @@
-// MariaDBStoreTests: filled in by its issue.
