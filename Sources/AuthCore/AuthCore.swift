@@ -59,7 +59,7 @@ public final class AuthCore: Sendable {
             case .emailTaken:
                 throw AuthError.emailTaken
             case .created(let userID):
-                let tokens = try issueTokens(userID: userID, at: at)
+                let tokens = try issueTokens(userID: userID, isAdmin: false, at: at)
                 audit(.register, userID: userID, email: address.value, clientAddress: clientAddress)
                 return tokens
             }
@@ -105,7 +105,7 @@ public final class AuthCore: Sendable {
                 try store.updatePasswordHash(userID: user.id, hash: try hasher.hash(password))
                 logger.info("password hash upgraded to current argon2id parameters", metadata: ["user": "\(user.id)"])
             }
-            let tokens = try issueTokens(userID: user.id, at: at)
+            let tokens = try issueTokens(userID: user.id, isAdmin: user.isAdmin, at: at)
             audit(.loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)
             return tokens
         }
@@ -164,7 +164,8 @@ public final class AuthCore: Sendable {
                 audit(.refreshReuse, userID: userID, clientAddress: clientAddress, detail: "refresh token family revoked")
                 throw AuthError.refreshReused
             case .rotated(let userID, let family):
-                let access = issueAccessToken(userID: userID, session: family, at: at)
+                let isAdmin = try store.user(id: userID)?.isAdmin ?? false
+                let access = issueAccessToken(userID: userID, isAdmin: isAdmin, session: family, at: at)
                 audit(.refresh, userID: userID, clientAddress: clientAddress)
                 return IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
                                     refreshToken: Base64URL.encode(replacement), refreshTokenExpiresAt: expiresAt)
@@ -263,21 +264,22 @@ public final class AuthCore: Sendable {
 
     // MARK: Internals
 
-    private func issueTokens(userID: Int64, at: Date) throws -> IssuedTokens {
+    private func issueTokens(userID: Int64, isAdmin: Bool, at: Date) throws -> IssuedTokens {
         let family = TokenID.random()
         let refresh = SecureRandom.bytes(32)
         let refreshExpiresAt = at.addingTimeInterval(configuration.refreshTokenLifetime)
         try store.insertRefreshToken(RefreshTokenRecord(hash: Digest.sha256(refresh), family: family, userID: userID,
                                                         issuedAt: at, expiresAt: refreshExpiresAt))
-        let access = issueAccessToken(userID: userID, session: family, at: at)
+        let access = issueAccessToken(userID: userID, isAdmin: isAdmin, session: family, at: at)
         return IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
                             refreshToken: Base64URL.encode(refresh), refreshTokenExpiresAt: refreshExpiresAt)
     }
 
-    private func issueAccessToken(userID: Int64, session: TokenID?, at: Date) -> (token: String, expiresAt: Date) {
+    private func issueAccessToken(userID: Int64, isAdmin: Bool, session: TokenID?, at: Date) -> (token: String, expiresAt: Date) {
         let iat = Int64(at.timeIntervalSince1970.rounded(.down))
         let exp = iat + Int64(configuration.accessTokenLifetime.rounded(.up))
-        let claims = AccessClaims(userID: userID, issuedAt: iat, expiresAt: exp, tokenID: .random(), sessionID: session)
+        let claims = AccessClaims(userID: userID, issuedAt: iat, expiresAt: exp, tokenID: .random(), sessionID: session,
+                                  isAdmin: isAdmin)
         return (codec.sign(claims), Date(timeIntervalSince1970: TimeInterval(exp)))
     }
 

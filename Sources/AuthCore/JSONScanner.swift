@@ -197,6 +197,14 @@ struct JSONScanner {
         }
     }
 
+    /// Reads `true` or `false`; nil for anything else.
+    mutating func boolean() -> Bool? {
+        skipWhitespace()
+        if literal("true") { return true }
+        if literal("false") { return false }
+        return nil
+    }
+
     private mutating func literal(_ word: StaticString) -> Bool {
         let n = word.utf8CodeUnitCount
         guard index + n <= bytes.count else { return false }

@@ -12,15 +12,20 @@ public struct AccessClaims: Sendable, Equatable {
     public var tokenID: TokenID
     /// `sid`: the refresh-token family (session) the token belongs to, when any.
     public var sessionID: TokenID?
+    /// `adm`: the user was an administrator when the token was issued (so `Validate` can say so
+    /// without the database). Withdrawn rights show in tokens issued afterwards; `RevokeAll`
+    /// checks the database, not this claim.
+    public var isAdmin: Bool
 
     public init(userID: Int64, issuedAt: Int64, expiresAt: Int64, notBefore: Int64? = nil,
-                tokenID: TokenID, sessionID: TokenID? = nil) {
+                tokenID: TokenID, sessionID: TokenID? = nil, isAdmin: Bool = false) {
         self.userID = userID
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
         self.notBefore = notBefore
         self.tokenID = tokenID
         self.sessionID = sessionID
+        self.isAdmin = isAdmin
     }
 }
 
@@ -72,6 +77,7 @@ struct JWTCodec: Sendable {
         if let nbf = claims.notBefore { json += ",\"nbf\":\(nbf)" }
         json += ",\"jti\":\"\(claims.tokenID)\""
         if let sid = claims.sessionID { json += ",\"sid\":\"\(sid)\"" }
+        if claims.isAdmin { json += ",\"adm\":true" }
         if let issuer { json += ",\"iss\":" + JWTCodec.jsonString(issuer) }
         if let audience { json += ",\"aud\":" + JWTCodec.jsonString(audience) }
         json += "}"
@@ -183,6 +189,7 @@ struct JWTCodec: Sendable {
     func parseClaims(_ payload: UnsafeBufferPointer<UInt8>) -> AccessClaims? {
         var scanner = JSONScanner(payload)
         var sub: Int64?, iat: Int64?, exp: Int64?, nbf: Int64?, jti: TokenID?, sid: TokenID?
+        var adm = false, sawAdm = false
         var sawNbf = false, sawSid = false, issOK = issuer == nil, audOK = audience == nil, sawIss = false, sawAud = false
         let ok = scanner.object { s, name in
             let raw = s.bytes[name.range]
@@ -211,6 +218,10 @@ struct JWTCodec: Sendable {
                       let id = JWTCodec.tokenID(UnsafeBufferPointer(rebasing: s.bytes[v.range])) else { return false }
                 sawSid = true
                 sid = id
+            case (0x61, 0x64, 0x6D):  // adm
+                guard !sawAdm, let v = s.boolean() else { return false }
+                sawAdm = true
+                adm = v
             case (0x69, 0x73, 0x73):  // iss
                 guard !sawIss, let v = s.string() else { return false }
                 sawIss = true
@@ -235,7 +246,7 @@ struct JWTCodec: Sendable {
             return true
         }
         guard ok, issOK, audOK, let sub, let iat, let exp, let jti else { return nil }
-        return AccessClaims(userID: sub, issuedAt: iat, expiresAt: exp, notBefore: nbf, tokenID: jti, sessionID: sid)
+        return AccessClaims(userID: sub, issuedAt: iat, expiresAt: exp, notBefore: nbf, tokenID: jti, sessionID: sid, isAdmin: adm)
     }
 
     /// A 128-bit id from its 22 base64url characters, decoded on the stack.

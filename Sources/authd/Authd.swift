@@ -1,15 +1,187 @@
 import ArgumentParser
+import AuthCore
+import AuthService
+import Foundation
+import Logging
+import MariaDBStore
+import RPCTransport
 
-/// The authentication server. Subcommands: `serve` (default), `migrate`, `admin`.
+/// The authentication server and its operator commands.
 @main
 struct Authd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "authd",
-        abstract: "The authentication server (not wired up yet).")
+        abstract: "The authentication server: registers users, logs them in, issues and validates JWTs over TLS RPC.",
+        discussion: """
+            Every flag may instead come from the environment variable named in its help; a flag wins.
+            Exit status: 0 after a clean stop, 1 when start-up fails (database unreachable past --db-wait,
+            port in use), 78 for bad configuration.
 
-    @OptionGroup var common: CommonOptions
+            Examples:
+              authd --dev                                   # dev mode: private MariaDB, .data/dev/ TLS + secret
+              authd serve --listen 0.0.0.0:7443 --tls-cert cert.pem --tls-key key.pem \\
+                    --jwt-secret-file /etc/authd/jwt.secret --db-host db1 --db-password-file /etc/authd/db.pw
+              authd migrate --dev
+              authd admin grant alice@example.com --dev
+            """,
+        subcommands: [Serve.self, Migrate.self, Admin.self],
+        defaultSubcommand: Serve.self)
+}
 
-    func run() throws {
-        throw ConfigurationError("authd is not wired up yet")
+/// Turns a configuration problem into its message and exit status 78 (EX_CONFIG).
+func exitForConfiguration(_ error: ConfigurationError) -> ExitCode {
+    FileHandle.standardError.write(Data("authd: configuration error: \(error.description)\n".utf8))
+    return ExitCode(78)
+}
+
+/// Opens the store, retrying an unreachable database with backoff for up to `wait` seconds,
+/// and applies the migrations (under a named lock, so instances starting together do not race).
+func openStore(_ configuration: MariaDBConfiguration, wait: Int, logger: Logger) throws -> MariaDBStore {
+    let store = MariaDBStore(configuration: configuration)
+    let deadline = Date().addingTimeInterval(TimeInterval(wait))
+    var delay = 0.2
+    while true {
+        do {
+            let applied = try store.migrate()
+            if !applied.isEmpty { logger.notice("database migrated", metadata: ["versions": "\(applied)"]) }
+            return store
+        } catch let error as StoreError where error.kind == .unavailable && Date() < deadline {
+            logger.warning("database not reachable yet; retrying", metadata: [
+                "endpoints": "\(configuration.endpoints.map(\.description).joined(separator: ","))",
+                "error": "\(error.message)", "retry_in_s": "\(delay)"])
+            Thread.sleep(forTimeInterval: delay)
+            delay = min(delay * 2, 3)
+        } catch let error as StoreError {
+            throw StartupError("database \(configuration.endpoints.map(\.description).joined(separator: ",")) unavailable: \(error.message)")
+        }
+    }
+}
+
+/// A failure that stops authd during start-up, with its message.
+struct StartupError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Authd {
+    /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the server (the default subcommand).",
+            discussion: "Example: authd serve --dev --listen 127.0.0.1:7443")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var options: ServeOptions
+
+        func run() throws {
+            let env = ProcessInfo.processInfo.environment
+            let settings: Settings, serve: ServeSettings
+            do {
+                settings = try Settings(common: common, environment: env)
+                serve = try ServeSettings(common: common, serve: options, environment: env)
+            } catch let error as ConfigurationError {
+                throw exitForConfiguration(error)
+            }
+            LogSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
+            let logger = Logger(label: "authd")
+            do {
+                try serveUntilStopped(settings: settings, serve: serve, logger: logger)
+            } catch {
+                logger.critical("authd could not start", metadata: ["error": "\(error)"])
+                FileHandle.standardError.write(Data("authd: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+
+        private func serveUntilStopped(settings: Settings, serve: ServeSettings, logger: Logger) throws {
+            let store = try openStore(settings.database, wait: serve.databaseWait, logger: logger)
+            let core = try AuthCore(configuration: serve.auth, store: store, logger: Logger(label: "authd.core"))
+            let server = try RPCServer(configuration: serve.server,
+                                       services: [AuthServiceHandler.service(core: core, logger: Logger(label: "authd.rpc"))],
+                                       logger: Logger(label: "authd.transport"))
+            // Before any other thread exists (the revocation poller, the server's): signals are
+            // blocked here and inherited, so only the server's signal thread receives them.
+            server.shutdownOnSignals(grace: serve.grace)
+            do { try core.start() } catch { throw StartupError("loading revocations failed: \(error)") }
+            defer { core.stop() }
+            try server.start()
+            logger.notice("authd listening", metadata: [
+                "address": "\(serve.server.host):\(server.port)", "dev": "\(common.dev)",
+                "io_threads": "\(serve.server.ioThreads)", "workers": "\(serve.server.workerThreads)",
+                "mtls": "\(serve.server.tls.clientCertificates)", "pid": "\(getpid())"])
+            server.waitUntilStopped()
+            logger.notice("authd stopped", metadata: ["statistics": "\(server.statistics)"])
+        }
+    }
+
+    /// Applies the database migrations and exits.
+    struct Migrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply the database migrations and exit.",
+            discussion: "Example: authd migrate --dev")
+
+        @OptionGroup var common: CommonOptions
+
+        func run() throws {
+            let settings: Settings
+            do { settings = try Settings(common: common, environment: ProcessInfo.processInfo.environment) } catch let error as ConfigurationError {
+                throw exitForConfiguration(error)
+            }
+            LogSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
+            do {
+                let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+                print("migrations applied: \(try store.appliedMigrations().map(String.init).joined(separator: ", "))")
+            } catch {
+                FileHandle.standardError.write(Data("authd migrate: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    /// Operator commands on accounts.
+    struct Admin: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Grant or withdraw administrator rights.",
+            discussion: "Example: authd admin grant alice@example.com --dev",
+            subcommands: [Grant.self, Revoke.self])
+
+        struct Grant: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Make a user an administrator.")
+            @Argument(help: "The user's email.") var email: String
+            @OptionGroup var common: CommonOptions
+            func run() throws { try setAdmin(email: email, admin: true, common: common) }
+        }
+
+        struct Revoke: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Withdraw a user's administrator rights.")
+            @Argument(help: "The user's email.") var email: String
+            @OptionGroup var common: CommonOptions
+            func run() throws { try setAdmin(email: email, admin: false, common: common) }
+        }
+    }
+}
+
+/// Sets the admin flag through the core (so it is audited like every other change).
+private func setAdmin(email: String, admin: Bool, common: CommonOptions) throws {
+    let settings: Settings
+    do { settings = try Settings(common: common, environment: ProcessInfo.processInfo.environment) } catch let error as ConfigurationError {
+        throw exitForConfiguration(error)
+    }
+    LogSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
+    do {
+        let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+        // Token keys are irrelevant here; a throwaway key satisfies the configuration.
+        var randomKey = [UInt8](repeating: 0, count: 32)
+        guard SecureRandom.fill(&randomKey) else { throw StartupError("no random bytes") }
+        let core = try AuthCore(configuration: AuthConfiguration(signingKeys: ["admin": randomKey], activeKeyID: "admin"),
+                                store: store, logger: Logger(label: "authd.admin"))
+        try core.setAdmin(email: email, admin: admin)
+        print(admin ? "\(email) is now an administrator" : "\(email) is no longer an administrator")
+    } catch let error as AuthError {
+        FileHandle.standardError.write(Data("authd admin: \(error.message)\n".utf8))
+        throw ExitCode(1)
+    } catch {
+        FileHandle.standardError.write(Data("authd admin: \(error)\n".utf8))
+        throw ExitCode(1)
     }
 }

@@ -1,3 +1,4 @@
+import AuthCore
 import Foundation
 import RPCTransport
 
@@ -45,10 +46,4 @@ enum SecureRandom {
         bytes = Array(data)
         return true
     }
-}
-
-/// A configuration problem that stops authd at start, with a message for the operator.
-struct ConfigurationError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

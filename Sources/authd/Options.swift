@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuthCore
 import Foundation
 
 /// Settings shared by `authd serve`, `authd migrate` and `authd admin`. Each flag may instead be
@@ -18,6 +19,8 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "File holding the MariaDB password. [AUTH_DB_PASSWORD_FILE, or the password itself in AUTH_DB_PASSWORD]")
     var dbPasswordFile: String?
     @Option(help: "Database name. [AUTH_DB_NAME]") var dbName: String?
+    @Option(help: "Several MariaDB servers (Galera nodes) as host:port,host:port; tried in order, with fail-over. [AUTH_DB_HOSTS]")
+    var dbHosts: String?
     @Option(help: "Database connections in the pool (default 8). [AUTHD_DB_POOL]") var dbPool: Int?
     @Option(help: "Seconds to wait for a database connection or statement (default 3). [AUTHD_DB_TIMEOUT]")
     var dbTimeout: Int?
@@ -67,4 +70,48 @@ struct SettingSource {
         guard !text.isEmpty else { throw ConfigurationError("the \(what) file \(path) is empty") }
         return text
     }
+}
+
+/// Settings of `authd serve` beyond the common ones.
+struct ServeOptions: ParsableArguments {
+    @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:7443). [AUTHD_LISTEN]") var listen: String?
+
+    // TLS
+    @Option(help: "PEM certificate chain of the server. [AUTHD_TLS_CERT]") var tlsCert: String?
+    @Option(help: "PEM private key of the server. [AUTHD_TLS_KEY]") var tlsKey: String?
+    @Option(help: "PEM CA file that client certificates must chain to; enables mTLS (optional unless --require-client-cert). [AUTHD_TLS_CLIENT_CA]")
+    var tlsClientCa: String?
+    @Flag(help: "Refuse clients without a certificate signed by --tls-client-ca. [AUTHD_REQUIRE_CLIENT_CERT=1]")
+    var requireClientCert = false
+    @Option(help: "Lowest TLS version accepted: 1.3 (default) or 1.2. [AUTHD_TLS_MIN_VERSION]") var tlsMinVersion: String?
+
+    // Tokens
+    @Option(help: "File with the HS256 signing secret (at least 32 bytes; mode 0600). [AUTHD_JWT_SECRET_FILE, or the secret itself in AUTHD_JWT_SECRET]")
+    var jwtSecretFile: String?
+    @Option(help: "Key id (kid) of the signing secret (default k1). [AUTHD_JWT_KID]") var jwtKid: String?
+    @Option(parsing: .singleValue, help: "An older key that still verifies, as KID=FILE; repeat for several (key rotation). [AUTHD_JWT_VERIFY_KEYS=kid=file,kid=file]")
+    var jwtVerifyKey: [String] = []
+    @Option(help: "The iss claim to issue and require. [AUTHD_ISSUER]") var issuer: String?
+    @Option(help: "The aud claim to issue and require. [AUTHD_AUDIENCE]") var audience: String?
+    @Option(help: "Access-token lifetime in seconds (default 900). [AUTHD_ACCESS_TTL]") var accessTtl: Int?
+    @Option(help: "Refresh-token lifetime in seconds (default 1209600, 14 days). [AUTHD_REFRESH_TTL]") var refreshTtl: Int?
+    @Option(help: "Clock leeway for exp/nbf in seconds (default 30). [AUTHD_LEEWAY]") var leeway: Int?
+    @Option(help: "Milliseconds between polls of new revocations (default 500; the bound for a logout to reach every instance). [AUTHD_REVOCATION_POLL_MS]")
+    var revocationPollMs: Int?
+
+    // Passwords
+    @Option(help: "argon2id memory in KiB (default 19456). [AUTHD_ARGON2_MEMORY_KIB]") var argon2MemoryKib: Int?
+    @Option(help: "argon2id iterations (default 2). [AUTHD_ARGON2_ITERATIONS]") var argon2Iterations: Int?
+
+    // Threads and limits
+    @Option(help: "I/O threads (default: the number of cores). [AUTHD_IO_THREADS]") var ioThreads: Int?
+    @Option(help: "Worker threads for blocking calls (default 2 x cores). [AUTHD_WORKERS]") var workers: Int?
+    @Option(help: "Blocking calls queued at most before RESOURCE_EXHAUSTED (default 1024). [AUTHD_WORKER_QUEUE]") var workerQueue: Int?
+    @Option(help: "Connections at most (default 10000). [AUTHD_MAX_CONNECTIONS]") var maxConnections: Int?
+    @Option(help: "Calls in flight per connection at most (default 128). [AUTHD_MAX_CALLS]") var maxCalls: Int?
+    @Option(help: "Largest frame in bytes (default 4194304). [AUTHD_MAX_FRAME]") var maxFrame: Int?
+    @Option(help: "Seconds a connection may stay without calls (default 300). [AUTHD_IDLE_TIMEOUT]") var idleTimeout: Int?
+    @Option(help: "Seconds a TLS handshake may take (default 10). [AUTHD_HANDSHAKE_TIMEOUT]") var handshakeTimeout: Int?
+    @Option(help: "Seconds in-flight calls get to finish on SIGTERM/SIGINT (default 10). [AUTHD_GRACE]") var grace: Int?
+    @Option(help: "Seconds to keep retrying an unreachable database at start (default 30). [AUTHD_DB_WAIT]") var dbWait: Int?
 }

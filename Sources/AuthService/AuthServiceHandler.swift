@@ -1,0 +1,133 @@
+import AuthAPI
+import AuthCore
+import Foundation
+import Logging
+import RPCCore
+
+/// Serves the `Auth` service on an `AuthCore`: decodes nothing itself (the generated method table
+/// does), takes tokens from the `authorization` metadata where the schema says so, and maps
+/// domain errors to statuses in `AuthErrorMapping`.
+///
+/// ```swift
+/// let server = try RPCServer(configuration: config, services: [AuthServiceHandler.service(core: core, logger: logger)], logger: logger)
+/// ```
+public struct AuthServiceHandler: Auth.Handler {
+    let core: AuthCore
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    public init(core: AuthCore, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.core = core
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The method table to serve: `Validate` runs inline on the I/O thread (pure CPU, never
+    /// touches the database); everything else runs on the worker pool.
+    public static func service(core: AuthCore, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) -> Auth.Service {
+        Auth.service(AuthServiceHandler(core: core, logger: logger, now: now), inline: [Auth.Method.validate])
+    }
+
+    public func register(_ request: RegisterRequest, context: ServerContext) throws -> TokenReply {
+        try perform("Register", context) {
+            TokenReply(try core.register(email: request.email, password: request.password, clientAddress: context.peerHost))
+        }
+    }
+
+    public func login(_ request: LoginRequest, context: ServerContext) throws -> TokenReply {
+        try perform("Login", context) {
+            TokenReply(try core.login(email: request.email, password: request.password, clientAddress: context.peerHost))
+        }
+    }
+
+    public func status(_ request: StatusRequest, context: ServerContext) throws -> StatusReply {
+        try perform("Status", context) {
+            let user = try core.status(token: try callerToken(context))
+            return StatusReply(userId: user.userID, email: user.email, admin: user.isAdmin,
+                               registeredOn: Int64(user.registeredAt.timeIntervalSince1970))
+        }
+    }
+
+    public func logout(_ request: LogoutRequest, context: ServerContext) throws -> LogoutReply {
+        try perform("Logout", context) {
+            try core.logout(token: try callerToken(context), clientAddress: context.peerHost)
+            return LogoutReply(message: "Successfully logged out.")
+        }
+    }
+
+    /// The hot path: no database, no logging on refusal (a refusal is a normal answer here).
+    public func validate(_ request: ValidateRequest, context: ServerContext) throws -> ValidateReply {
+        switch core.validate(token: request.token) {
+        case .valid(let claims):
+            let left = claims.expiresAt - Int64(now().timeIntervalSince1970)
+            return ValidateReply(valid: true, userId: claims.userID, admin: claims.isAdmin,
+                                 expiresAt: claims.expiresAt, expiresIn: max(0, left))
+        case .expired:
+            return ValidateReply(refusal: .expired, message: AuthError.tokenExpired.message)
+        case .invalid:
+            return ValidateReply(refusal: .invalid, message: AuthError.tokenInvalid.message)
+        case .revoked:
+            return ValidateReply(refusal: .revoked, message: AuthError.tokenRevoked.message)
+        case .missing:
+            return ValidateReply(refusal: .missing, message: AuthError.missingToken.message)
+        }
+    }
+
+    public func refresh(_ request: RefreshRequest, context: ServerContext) throws -> TokenReply {
+        try perform("Refresh", context) {
+            TokenReply(try core.refresh(refreshToken: request.refreshToken, clientAddress: context.peerHost))
+        }
+    }
+
+    public func revokeAll(_ request: RevokeAllRequest, context: ServerContext) throws -> RevokeAllReply {
+        try perform("RevokeAll", context) {
+            try core.revokeAll(userID: request.userId, by: try callerToken(context), clientAddress: context.peerHost)
+            return RevokeAllReply(revokedBefore: Int64(now().timeIntervalSince1970))
+        }
+    }
+
+    public func health(_ request: HealthRequest, context: ServerContext) throws -> HealthReply {
+        guard request.service.isEmpty || request.service == Auth.name else {
+            return HealthReply(status: .serviceUnknown)
+        }
+        return HealthReply(status: core.health() ? .serving : .notServing)
+    }
+
+    // MARK: -
+
+    /// The caller's bearer token from `authorization`, or `missingToken`.
+    private func callerToken(_ context: ServerContext) throws(AuthError) -> String {
+        guard let token = context.metadata.bearerToken, !token.isEmpty else { throw AuthError.missingToken }
+        return token
+    }
+
+    /// Runs `body`, turning an `AuthError` into its status and logging every failure with its
+    /// code (never a token or password: only the method, the peer and the status).
+    private func perform<T>(_ method: String, _ context: ServerContext, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as AuthError {
+            let rpc = AuthErrorMapping.rpcError(error)
+            switch error {
+            case .storeUnavailable, .internal:
+                logger.error("call failed", metadata: ["method": "\(method)", "peer": "\(context.peer)",
+                                                       "code": "\(rpc.code.name)", "cause": "\(error)"])
+            default:
+                logger.info("call refused", metadata: ["method": "\(method)", "peer": "\(context.peer)",
+                                                       "code": "\(rpc.code.name)"])
+            }
+            throw rpc
+        }
+    }
+}
+
+extension TokenReply {
+    /// The reply for freshly issued tokens.
+    init(_ tokens: IssuedTokens) {
+        self.init(token: tokens.accessToken,
+                  expiresAt: Int64(tokens.accessTokenExpiresAt.timeIntervalSince1970),
+                  refreshToken: tokens.refreshToken,
+                  refreshExpiresAt: Int64(tokens.refreshTokenExpiresAt.timeIntervalSince1970),
+                  userId: tokens.userID)
+    }
+}

@@ -1,1 +1,0 @@
-// AuthService: filled in by its issue.
