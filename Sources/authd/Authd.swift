@@ -105,6 +105,13 @@ extension Authd {
             do { try core.start() } catch { throw StartupError("loading revocations failed: \(error)") }
             defer { core.stop() }
             try server.start()
+            if let readyFile = serve.readyFile {
+                let text = "\(serve.server.host):\(server.port)\n"
+                guard FileManager.default.createFile(atPath: readyFile, contents: Data(text.utf8)) else {
+                    server.shutdown(grace: .zero)
+                    throw StartupError("cannot write the ready file \(readyFile)")
+                }
+            }
             logger.notice("authd listening", metadata: [
                 "address": "\(serve.server.host):\(server.port)", "dev": "\(common.dev)",
                 "io_threads": "\(serve.server.ioThreads)", "workers": "\(serve.server.workerThreads)",

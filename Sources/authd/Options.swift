@@ -114,4 +114,6 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Seconds a TLS handshake may take (default 10). [AUTHD_HANDSHAKE_TIMEOUT]") var handshakeTimeout: Int?
     @Option(help: "Seconds in-flight calls get to finish on SIGTERM/SIGINT (default 10). [AUTHD_GRACE]") var grace: Int?
     @Option(help: "Seconds to keep retrying an unreachable database at start (default 30). [AUTHD_DB_WAIT]") var dbWait: Int?
+    @Option(help: "Once listening, write HOST:PORT (the bound port, useful with --listen 127.0.0.1:0) to this file. [AUTHD_READY_FILE]")
+    var readyFile: String?
 }
