@@ -18,14 +18,14 @@ final class BenchTests: XCTestCase {
 
         // Open loop from the token file, a fixed number of calls.
         let open = try ctl.json(["bench", "validate", "--token-file", tokens, "--rate", "2000", "--requests", "1000",
-                                 "--warmup", "0", "--engine", "threads"], timeout: 60)
+                                 "--warmup", "0"], timeout: 60)
         try checkSummary(open, scenario: "validate")
         XCTAssertEqual(open["count"] as? Int, 1000)
         XCTAssertEqual(open["target_rate"] as? Int, 2000)
         XCTAssertNotNil(open["late"] as? Int)
 
         // The other scenarios, briefly, one with idle connections held open.
-        for (scenario, extra) in [("health", ["--idle-connections", "20"]), ("status", ["--token-file", tokens]),
+        for (scenario, extra) in [("health", ["--idle-connections", "20"]), ("status", ["--token-file", tokens, "--engine", "threads"]),
                                   ("login", ["--users", "2"]), ("register", [])] {
             let summary = try ctl.json(["bench", scenario, "--requests", "40", "--concurrency", "4", "--warmup", "0"] + extra,
                                        timeout: 60)

@@ -64,6 +64,7 @@ final class BenchRunner: Sendable {
     private let measureEnd: UInt64
     private let interval: Double
     private let warmupTickets: Int
+    private let pacer: BenchPacer?
 
     init(plan: BenchPlan, scenario: BenchScenario, clients: [ClientConnection]) {
         self.plan = plan
@@ -77,6 +78,7 @@ final class BenchRunner: Sendable {
             measureStart = start + UInt64(Double(warmupTickets) * interval)
         }
         runStart = start
+        pacer = plan.rate != nil && plan.engine == .async ? BenchPacer() : nil
         self.interval = interval
         self.warmupTickets = warmupTickets
         self.measureStart = measureStart
@@ -146,6 +148,7 @@ final class BenchRunner: Sendable {
             }
         }
         while group.wait(timeout: .now() + tickInterval) == .timedOut { tick() }
+        pacer?.stop()
         return merged.value
     }
 
@@ -156,8 +159,8 @@ final class BenchRunner: Sendable {
         while let call = nextCall(worker: w, sequence: sequence) {
             sequence += 1
             var now = monotonicNanos()
-            if call.due > now {
-                try? await Task.sleep(nanoseconds: call.due - now)
+            if call.due > now, let pacer {
+                await pacer.wait(until: call.due)
                 now = monotonicNanos()
             }
             let (bytes, options) = scenario.request(call.index)
