@@ -26,7 +26,7 @@ final class BenchTests: XCTestCase {
 
         // The other scenarios, briefly, one with idle connections held open.
         for (scenario, extra) in [("health", ["--idle-connections", "20"]), ("status", ["--token-file", tokens, "--engine", "threads"]),
-                                  ("login", ["--users", "2"]), ("register", [])] {
+                                  ("login", ["--token-file", tokens]), ("register", [])] {
             let summary = try ctl.json(["bench", scenario, "--requests", "40", "--concurrency", "4", "--warmup", "0"] + extra,
                                        timeout: 60)
             try checkSummary(summary, scenario: scenario)

@@ -34,9 +34,9 @@ struct Bench: ParsableCommand {
     var rate: Double?
     @Option(help: "Seconds of calls before measuring (not counted).") var warmup: Double = 1
     @Option(help: "Test users to create for validate, status and login.") var users: Int = 100
-    @Option(help: "Tokens to validate (or use for status), one a line, instead of creating users.")
+    @Option(help: "Tokens to validate (or use for status), one a line as TOKEN or EMAIL TOKEN (login needs the emails), instead of creating users.")
     var tokenFile: String?
-    @Option(help: "Write the test users' tokens to this file, one a line (for a later --token-file).")
+    @Option(help: "Write the test users as EMAIL TOKEN lines to this file, mode 0600 (for a later --token-file).")
     var saveTokens: String?
     @Option(help: "TLS connections to open and hold idle during the run (to measure a loaded server).")
     var idleConnections: Int = 0
@@ -57,8 +57,8 @@ struct Bench: ParsableCommand {
         guard warmup >= 0, warmup <= 3600 else { throw ValidationError("--warmup must be within [0, 3600]") }
         guard (1...1_000_000).contains(users) else { throw ValidationError("--users must be within 1...1000000") }
         guard (0...100_000).contains(idleConnections) else { throw ValidationError("--idle-connections must be within 0...100000") }
-        if tokenFile != nil, !["validate", "status"].contains(scenario) {
-            throw ValidationError("--token-file is for the validate and status scenarios")
+        if tokenFile != nil, !["validate", "status", "login"].contains(scenario) {
+            throw ValidationError("--token-file is for the validate, status and login scenarios")
         }
     }
 
@@ -82,6 +82,9 @@ struct Bench: ParsableCommand {
         var users: BenchUsers?
         if let tokenFile {
             users = try BenchUsers.load(tokenFile: tokenFile)
+            if kind == .login && users?.emails.isEmpty != false {
+                throw CLIError.usage("--token-file: login needs EMAIL TOKEN lines (as --save-tokens writes)")
+            }
         } else if kind != .health && kind != .register {
             let count = self.users
             let made = AtomicCounter()
@@ -93,8 +96,7 @@ struct Bench: ParsableCommand {
             progress.clear()
         }
         if let saveTokens, let users {
-            let text = users.tokens.joined(separator: "\n") + "\n"
-            guard FileManager.default.createFile(atPath: saveTokens, contents: Data(text.utf8),
+            guard FileManager.default.createFile(atPath: saveTokens, contents: Data(users.fileText.utf8),
                                                  attributes: [.posixPermissions: 0o600]) else {
                 throw CLIError.local("cannot write \(saveTokens)")
             }

@@ -87,6 +87,7 @@ struct BenchSummary {
             ])),
             ("codes", .object(recorder.codes.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
             ("errors", .array(recorder.sampleErrors.map { .string($0) })),
+            ("calls_total", .int(Int64(max(Int(count), callsTotal)))),
             ("client_cpu_s", .double(clientCPUSeconds)),
             ("client_cpu_us_per_call", .double(cpuPerCall)),
             ("client_cpu_cores", .double(elapsedSeconds > 0 ? clientCPUSeconds / elapsedSeconds : 0)),

@@ -117,15 +117,27 @@ struct BenchUsers: Sendable {
         return BenchUsers(emails: emails, tokens: results.values)
     }
 
-    /// Tokens from a file, one a line (blank lines and `#` comments skipped).
+    /// Tokens from a file, one a line, as `TOKEN` or `EMAIL TOKEN` (what `--save-tokens` writes;
+    /// the emails, all with `password`, serve the login scenario). Blank lines and `#` comments are skipped.
     static func load(tokenFile: String) throws -> BenchUsers {
         guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
             throw CLIError.usage("--token-file: cannot read \(tokenFile)")
         }
-        let tokens = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        guard !tokens.isEmpty else { throw CLIError.usage("--token-file: no tokens in \(tokenFile)") }
-        return BenchUsers(emails: [], tokens: tokens)
+        var users = BenchUsers(emails: [], tokens: [])
+        for line in text.split(whereSeparator: \.isNewline) {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let token = fields.last, !token.hasPrefix("#") else { continue }
+            users.tokens.append(String(token))
+            if fields.count == 2 { users.emails.append(String(fields[0])) }
+        }
+        guard !users.tokens.isEmpty else { throw CLIError.usage("--token-file: no tokens in \(tokenFile)") }
+        return users
+    }
+
+    /// The `--save-tokens` file's text: `EMAIL TOKEN` lines (just `TOKEN` when emails are unknown).
+    var fileText: String {
+        let lines = emails.count == tokens.count ? zip(emails, tokens).map { "\($0) \($1)" } : tokens
+        return lines.joined(separator: "\n") + "\n"
     }
 }
 
