@@ -122,7 +122,7 @@ struct BenchSummary {
             "Latency (µs)\(targetRate == nil ? "" : ", from each call's due time"):",
             "  min \(count == 0 ? 0 : h.min)   mean \(String(format: "%.1f", count == 0 ? 0 : h.mean))   p50 \(percentile(50))   p90 \(percentile(90))   p99 \(percentile(99))   p99.9 \(percentile(99.9))   max \(count == 0 ? 0 : h.max)",
             "",
-            "Latency histogram:",
+            "Latency histogram (µs, each bar up to its label):",
         ]
         lines += histogramLines()
         lines.append("")
