@@ -223,4 +223,31 @@ final class CommandTests: XCTestCase {
         }
         XCTAssertEqual(try ctl.run(["--help"]).status, 0)
     }
+
+    func testClientCertificateForMutualTLS() throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory("authctl-mtls")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let clientCA = try CertificateFactory.makeAuthority(commonName: "authctl test client CA")
+        let leaf = try CertificateFactory.makeLeaf(commonName: "authctl test client", subjectAltNames: ["DNS:client"],
+                                                   authority: clientCA, serverAuth: false, clientAuth: true)
+        let caFile = directory.appendingPathComponent("client-ca.pem").path
+        let certFile = directory.appendingPathComponent("client.pem").path
+        let keyFile = directory.appendingPathComponent("client.key").path
+        try CertificateFactory.write(clientCA.certificatePEM, to: caFile, mode: 0o644)
+        try CertificateFactory.write(leaf.certificatePEM, to: certFile, mode: 0o644)
+        try CertificateFactory.write(leaf.privateKeyPEM, to: keyFile, mode: 0o600)
+
+        let authd = try AuthdProcess.start(arguments: ["--tls-client-ca", caFile, "--require-client-cert"])
+        defer { authd.stop() }
+        let ctl = try AuthCtlHarness(authd: authd)
+        let with = try ctl.json(["health", "--cert", certFile, "--key", keyFile])
+        XCTAssertEqual(with["status"] as? String, "SERVING")
+        let bench = try ctl.json(["bench", "health", "--requests", "20", "--warmup", "0", "--idle-connections", "2",
+                                  "--cert", certFile, "--key", keyFile])
+        XCTAssertEqual(bench["count"] as? Int, 20)
+        let without = try ctl.run(["health"])
+        XCTAssertEqual(without.status, 3, "no client certificate: the TLS connection fails: \(without.stderr)")
+        let half = try ctl.run(["health", "--cert", certFile])
+        XCTAssertEqual(half.status, 2, "--cert without --key is a usage error")
+    }
 }
