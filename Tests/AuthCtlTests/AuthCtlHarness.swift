@@ -30,10 +30,14 @@ struct AuthCtlHarness {
     }
 
     /// Runs authctl with `arguments`, `input` on standard input.
+    /// `withoutServer`: AUTHCTL_SERVER unset (the default or the kept credentials' server applies).
     @discardableResult
-    func run(_ arguments: [String], input: String? = nil, timeout: TimeInterval = 30) throws -> ProcessResult {
-        try ProcessRunner.run(Self.binary, arguments, input: input.map { Data($0.utf8) }, environment: environment,
-                              timeout: timeout)
+    func run(_ arguments: [String], input: String? = nil, withoutServer: Bool = false,
+             timeout: TimeInterval = 30) throws -> ProcessResult {
+        var env = environment
+        if withoutServer { env["AUTHCTL_SERVER"] = nil }
+        return try ProcessRunner.run(Self.binary, arguments, input: input.map { Data($0.utf8) }, environment: env,
+                                     timeout: timeout)
     }
 
     /// Runs with `--json` and parses standard output as exactly one JSON object (one line).

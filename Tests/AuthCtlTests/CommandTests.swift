@@ -42,6 +42,11 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(status.stdout.contains(email), status.stdout)
         XCTAssertTrue(status.stdout.contains("Admin:       no"), status.stdout)
 
+        // Without --server or AUTHCTL_SERVER, commands go to the server the credentials came from.
+        let kept = try ctl.run(["status"], withoutServer: true)
+        XCTAssertEqual(kept.status, 0, kept.stderr)
+        XCTAssertTrue(kept.stdout.contains(email), kept.stdout)
+
         let before = try ctl.keptToken()
         let refreshed = try ctl.run(["refresh"])
         XCTAssertEqual(refreshed.status, 0, refreshed.stderr)

@@ -68,7 +68,9 @@ struct Status: ParsableCommand {
     @Option(help: "An access token to use instead of the kept one.") var token: String?
 
     func run() throws {
-        let token = try self.token ?? StoredCredentials.require().token
+        let kept = token == nil ? try StoredCredentials.require() : nil
+        let options = self.options.following(kept)
+        let token = self.token ?? kept!.token
         let client = try options.client()
         let reply = try perform { try client.status(StatusRequest(), options: options.bearer(token)) }
         options.printer.result([
@@ -94,7 +96,9 @@ struct Logout: ParsableCommand {
 
     func run() throws {
         let stored = token == nil
-        let token = try self.token ?? StoredCredentials.require().token
+        let kept = stored ? try StoredCredentials.require() : nil
+        let options = self.options.following(kept)
+        let token = self.token ?? kept!.token
         let client = try options.client()
         let reply: LogoutReply
         do {
@@ -121,6 +125,7 @@ struct Refresh: ParsableCommand {
 
     func run() throws {
         let kept = token == nil ? try StoredCredentials.require() : nil
+        let options = self.options.following(kept)
         let refreshToken = token ?? kept!.refreshToken
         let client = try options.client()
         let reply = try perform { try client.refresh(RefreshRequest(refreshToken: refreshToken), options: options.plain) }

@@ -25,7 +25,12 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Print exactly one JSON object on standard output (errors included).")
     var json = false
 
+    /// The server the kept credentials came from, used when neither --server nor AUTHCTL_SERVER is set.
+    var keptServer: String?
+
     var printer: Printer { Printer(json: json) }
+
+    enum CodingKeys: CodingKey { case server, ca, cert, key, timeout, json }
 
     func validate() throws {
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be within (0, 3600] seconds") }
@@ -40,7 +45,14 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     /// The server address as given (flag, environment or default).
-    var serverAddress: String { setting(server, "AUTHCTL_SERVER") ?? "127.0.0.1:7443" }
+    var serverAddress: String { setting(server, "AUTHCTL_SERVER") ?? keptServer ?? "127.0.0.1:7443" }
+
+    /// These options, talking to the kept credentials' server unless another was asked for.
+    func following(_ credentials: Credentials?) -> ConnectionOptions {
+        var copy = self
+        copy.keptServer = credentials?.server
+        return copy
+    }
 
     /// Splits `host:port` (or `[v6]:port`).
     static func parseAddress(_ text: String) throws(CLIError) -> (host: String, port: Int) {

@@ -81,7 +81,9 @@ struct RevokeAll: ParsableCommand {
     @Option(help: "An administrator's access token to use instead of the kept one.") var token: String?
 
     func run() throws {
-        let token = try self.token ?? StoredCredentials.require().token
+        let kept = token == nil ? try StoredCredentials.require() : nil
+        let options = self.options.following(kept)
+        let token = self.token ?? kept!.token
         let client = try options.client()
         let reply = try perform { try client.revokeAll(RevokeAllRequest(userId: userId), options: options.bearer(token)) }
         options.printer.result([("user_id", .int(userId)), ("revoked_before", .int(reply.revokedBefore))],
