@@ -7,8 +7,7 @@ struct Register: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create an account; its tokens are kept for status, logout and refresh.",
         discussion: """
-            The password is asked for twice on the terminal (not echoed), or read from the first
-            line of standard input with --password-stdin.
+            The password is asked for twice on the terminal (not echoed), or read from the first line of standard input with --password-stdin.
 
             Example:
               authctl register --email alice@example.com --server 127.0.0.1:7443 --ca .data/dev/ca.pem
@@ -37,8 +36,7 @@ struct Login: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Log in; the tokens are kept for status, logout and refresh.",
         discussion: """
-            The password is asked for on the terminal (not echoed), or read from the first line
-            of standard input with --password-stdin. Never give it as a flag.
+            The password is asked for on the terminal (not echoed), or read from the first line of standard input with --password-stdin. Never give it as a flag.
 
             Example:
               authctl login --email alice@example.com

@@ -10,8 +10,7 @@ struct AuthCtl: ParsableCommand {
         commandName: "authctl",
         abstract: "Client of the authd authentication service: log in, inspect and validate tokens, load-test.",
         discussion: """
-            Tokens from register and login are kept in $XDG_CONFIG_HOME/authctl/credentials
-            (default ~/.config/authctl/credentials, mode 0600) for status, logout and refresh.
+            Tokens from register and login are kept in $XDG_CONFIG_HOME/authctl/credentials (default ~/.config/authctl/credentials, mode 0600) for status, logout and refresh.
 
             Exit codes: 0 success, 1 the server refused, 2 usage error, 3 could not connect or TLS failed.
 

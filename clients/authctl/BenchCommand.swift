@@ -9,11 +9,9 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load-test the server: validate (default), login, register, status or health.",
         discussion: """
-            validate and status use tokens of --users generated test users (bench-<random>-<i>@example.com,
-            registered or logged in first) or of --token-file; login logs those users in; register makes
-            new ones. Closed loop by default (--concurrency calls in flight, each sent when the previous
-            answer is in); --rate switches to an open loop at a constant arrival rate, with latency
-            measured from each call's due time. The summary tells how much CPU authctl itself used.
+            validate and status use tokens of --users generated test users (bench-<random>-<i>@example.com, registered or logged in first) or of --token-file; login logs those users in; register makes new ones.
+
+            Closed loop by default (--concurrency calls in flight, each sent when the previous answer is in); --rate switches to an open loop at a constant arrival rate, with latency measured from each call's due time. A progress line is drawn on standard error when it is a terminal. The summary tells how much CPU authctl itself used.
 
             Example:
               authctl bench --connections 4 --concurrency 64 --users 1000 --duration 15
