@@ -6,7 +6,9 @@ import Histogram
 struct BenchRecorder {
     var latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000,
                                     numberOfSignificantValueDigits: .three)
-    var codes: [String: Int] = [:]
+    /// Successful calls, and the others by status name (kept apart: the OK path touches no dictionary).
+    var ok = 0
+    var failures: [String: Int] = [:]
     var sampleErrors: [String] = []
     /// Monotonic time (ns) the last measured call finished.
     var lastDone: UInt64 = 0
@@ -14,10 +16,23 @@ struct BenchRecorder {
     var late: Int = 0
     var maxLagMicroseconds: UInt64 = 0
 
-    mutating func record(microseconds: UInt64, code: String, error: String? = nil) {
+    /// Outcomes by status name, OK included.
+    var codes: [String: Int] {
+        var all = failures
+        if ok > 0 { all["OK", default: 0] += ok }
+        return all
+    }
+
+    /// Records a success (`failure` nil) or a failure with its status name and message.
+    mutating func record(microseconds: UInt64, failure: (code: String, message: String)?) {
         _ = latency.record(max(1, min(microseconds, 60_000_000)))
-        codes[code, default: 0] += 1
-        if let error, sampleErrors.count < 5, !sampleErrors.contains(error) { sampleErrors.append(error) }
+        guard let failure else {
+            ok += 1
+            return
+        }
+        failures[failure.code, default: 0] += 1
+        let sample = "\(failure.code): \(failure.message)"
+        if sampleErrors.count < 5, !sampleErrors.contains(sample) { sampleErrors.append(sample) }
     }
 
     mutating func merge(_ other: BenchRecorder) {
@@ -25,7 +40,8 @@ struct BenchRecorder {
         lastDone = max(lastDone, other.lastDone)
         late += other.late
         maxLagMicroseconds = max(maxLagMicroseconds, other.maxLagMicroseconds)
-        for (code, count) in other.codes { codes[code, default: 0] += count }
+        ok += other.ok
+        for (code, count) in other.failures { failures[code, default: 0] += count }
         for error in other.sampleErrors where sampleErrors.count < 5 && !sampleErrors.contains(error) {
             sampleErrors.append(error)
         }

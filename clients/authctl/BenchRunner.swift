@@ -111,8 +111,7 @@ final class BenchRunner: Sendable {
         completed.add(1)
         if outcome != nil { failed.add(1) }
         guard measured else { return }
-        recorder.record(microseconds: (done &- due) / 1000, code: outcome?.code ?? "OK",
-                        error: outcome.map { "\($0.code): \($0.message)" })
+        recorder.record(microseconds: (done &- due) / 1000, failure: outcome)
         recorder.lastDone = max(recorder.lastDone, done)
         if plan.rate != nil && sent > due + 1_000_000 {
             recorder.late += 1
