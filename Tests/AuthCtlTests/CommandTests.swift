@@ -102,6 +102,8 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(valid["admin"] as? Bool, false)
         XCTAssertEqual(valid["expires_at"] as? Int, login["expires_at"] as? Int)
         XCTAssertGreaterThan(valid["expires_in"] as? Int ?? 0, 0)
+        let fromStdin = try ctl.json(["validate", "-"], input: token + "\n")
+        XCTAssertEqual(fromStdin["user_id"] as? Int, status["user_id"] as? Int)
 
         let refreshed = try ctl.json(["refresh"])
         for key in ["token", "expires_at", "refresh_token"] { XCTAssertNotNil(refreshed[key], key) }
