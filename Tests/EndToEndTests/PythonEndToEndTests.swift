@@ -1,0 +1,54 @@
+import AuthAPI
+import Foundation
+import RPCCore
+import TestSupport
+import XCTest
+
+/// Runs the Python client's end-to-end tests (clients/python/tests/test_e2e.py, pytest in
+/// `.data/venv`) against two live authd servers: one with the defaults, one whose access tokens
+/// live one second (for the expiry scenario). An administrator is prepared here with
+/// `authd admin grant`. Python reports every secret it used; none may appear in the servers' logs.
+final class PythonEndToEndTests: XCTestCase {
+    func testPythonClientAgainstLiveAuthd() throws {
+        let python: URL
+        do { python = try TestEnvironment.python() } catch { throw XCTSkip("\(error)") }
+        let authd = try AuthdProcess.start()
+        defer { authd.stop() }
+        let short = try AuthdProcess.start(arguments: ["--access-ttl", "1", "--leeway", "0"])
+        defer { short.stop() }
+
+        // An administrator for the revoke-all scenario.
+        let adminEmail = uniqueEmail("py-admin"), adminPassword = "pw-\(UUID().uuidString)"
+        let connection = try authd.connect()
+        defer { connection.close() }
+        let registered = try Auth.Client(transport: connection).register(RegisterRequest(email: adminEmail, password: adminPassword))
+        let grant = try authd.runSubcommand(["admin", "grant", adminEmail])
+        XCTAssertEqual(grant.status, 0, grant.stderr)
+
+        let secretsFile = authd.directory.appendingPathComponent("python-secrets.txt").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["PYTHONPATH"] = TestEnvironment.packageRoot.appendingPathComponent("clients/python").path
+        environment["AUTHD_E2E_ADDRESS"] = "\(authd.host):\(authd.port)"
+        environment["AUTHD_E2E_CA"] = authd.caFile
+        environment["AUTHD_E2E_SECRET_FILE"] = authd.secretFile
+        environment["AUTHD_E2E_SHORT_ADDRESS"] = "\(short.host):\(short.port)"
+        environment["AUTHD_E2E_SHORT_CA"] = short.caFile
+        environment["AUTHD_E2E_ADMIN_EMAIL"] = adminEmail
+        environment["AUTHD_E2E_ADMIN_PASSWORD"] = adminPassword
+        environment["AUTHD_E2E_SECRETS_OUT"] = secretsFile
+        let testFile = TestEnvironment.packageRoot.appendingPathComponent("clients/python/tests/test_e2e.py").path
+        let result = try ProcessRunner.run(python, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", testFile],
+                                           environment: environment, timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertFalse(result.stdout.contains("skipped"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("passed"), result.stdout)
+
+        XCTAssertEqual(authd.stop(dropDatabase: false), 0)
+        XCTAssertEqual(short.stop(dropDatabase: false), 0)
+        var secrets: Set<String> = [authd.secret, short.secret, adminPassword, registered.token, registered.refreshToken]
+        let reported = (try? String(contentsOfFile: secretsFile, encoding: .utf8)) ?? ""
+        secrets.formUnion(reported.split(separator: "\n").map(String.init))
+        XCTAssertGreaterThan(secrets.count, 20, "Python reported the secrets it used")
+        assertNoSecrets(in: authd.log + short.log, secrets)
+    }
+}
