@@ -43,9 +43,21 @@ final class PythonEndToEndTests: XCTestCase {
         XCTAssertFalse(result.stdout.contains("skipped"), result.stdout)
         XCTAssertTrue(result.stdout.contains("passed"), result.stdout)
 
+        // The example in clients/python stays true.
+        let exampleEmail = uniqueEmail("py-example"), examplePassword = "pw-\(UUID().uuidString)"
+        let example = try ProcessRunner.run(python, [TestEnvironment.packageRoot.appendingPathComponent("clients/python/example.py").path,
+                                                     "--address", "\(authd.host):\(authd.port)", "--ca", authd.caFile,
+                                                     "--email", exampleEmail, "--password", examplePassword],
+                                            environment: environment, timeout: 60)
+        XCTAssertEqual(example.status, 0, example.stdout + example.stderr)
+        for line in ["health: SERVING", "registered \(exampleEmail) as user", "status: user", "validate: valid=True",
+                     "logout: Successfully logged out.", "validate after logout: valid=False, Token blacklisted. Please log in again."] {
+            XCTAssertTrue(example.stdout.contains(line), "\(line) missing from: \(example.stdout)")
+        }
+
         XCTAssertEqual(authd.stop(dropDatabase: false), 0)
         XCTAssertEqual(short.stop(dropDatabase: false), 0)
-        var secrets: Set<String> = [authd.secret, short.secret, adminPassword, registered.token, registered.refreshToken]
+        var secrets: Set<String> = [authd.secret, short.secret, adminPassword, registered.token, registered.refreshToken, examplePassword]
         let reported = (try? String(contentsOfFile: secretsFile, encoding: .utf8)) ?? ""
         secrets.formUnion(reported.split(separator: "\n").map(String.init))
         XCTAssertGreaterThan(secrets.count, 20, "Python reported the secrets it used")
