@@ -136,4 +136,82 @@ final class AuthdCommandTests: XCTestCase {
         XCTAssertTrue(refused.contains { $0["method"] as? String == "Login" && $0["code"] as? String == "UNAUTHENTICATED" }, "\(refused)")
         assertNoSecrets(in: authd.log, [password, authd.secret])
     }
+
+    /// `authd --dev`: reads the private MariaDB's settings from `<data-dir>/mariadb.env`, makes its
+    /// TLS material and secret under `<data-dir>/dev/` on first use and keeps them (a token issued
+    /// before a restart still verifies after it).
+    func testDevModeMakesAndKeepsItsMaterial() throws {
+        // A database to use: made (and finally dropped) by an ordinary test server.
+        let owner = try AuthdProcess.start()
+        owner.stop(dropDatabase: false)
+        defer { owner.stop() }
+        let data = try TestEnvironment.makeTemporaryDirectory("authd-dev")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let db = owner.database
+        var env = "export AUTH_DB_USER='\(db.user)'\nexport AUTH_DB_PASSWORD='\(db.password)'\nexport AUTH_DB_NAME='\(db.database)'\n"
+        if let socket = db.socket { env += "export AUTH_DB_SOCKET='\(socket)'\n" } else {
+            env += "export AUTH_DB_HOST='\(db.host ?? "127.0.0.1")'\nexport AUTH_DB_PORT='\(db.port ?? 3306)'\n"
+        }
+        try CertificateFactory.write(env, to: data.appendingPathComponent("mariadb.env").path, mode: 0o600)
+
+        let dev = data.appendingPathComponent("dev")
+        let (first, port1) = try launchDev(dataDirectory: data)
+        let connection = try ClientConnection(configuration: ClientConfiguration(
+            host: "127.0.0.1", port: port1, tls: .client(trustRootsFile: dev.appendingPathComponent("ca.pem").path)))
+        let password = "pw-\(UUID().uuidString)"
+        let tokens = try Auth.Client(transport: connection).register(RegisterRequest(email: uniqueEmail("dev"), password: password))
+        connection.close()
+        first.terminate()
+        first.waitUntilExit()
+        XCTAssertEqual(first.terminationStatus, 0)
+        for (name, mode) in [("ca.pem", 0o644), ("server.pem", 0o644), ("server.key", 0o600), ("jwt.secret", 0o600)] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: dev.appendingPathComponent(name).path)
+            XCTAssertEqual((attributes[.posixPermissions] as? Int).map { $0 & 0o777 }, mode, name)
+        }
+        let ca = try String(contentsOf: dev.appendingPathComponent("ca.pem"), encoding: .utf8)
+
+        let (second, port2) = try launchDev(dataDirectory: data)
+        defer { second.terminate(); second.waitUntilExit() }
+        XCTAssertEqual(try String(contentsOf: dev.appendingPathComponent("ca.pem"), encoding: .utf8), ca, "kept, not remade")
+        let again = try ClientConnection(configuration: ClientConfiguration(
+            host: "127.0.0.1", port: port2, tls: .client(trustRootsFile: dev.appendingPathComponent("ca.pem").path)))
+        defer { again.close() }
+        let valid = try Auth.Client(transport: again).validate(ValidateRequest(token: tokens.token))
+        XCTAssertTrue(valid.valid, "the dev secret survives a restart")
+        let secret = try String(contentsOf: dev.appendingPathComponent("jwt.secret"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let log = (try? String(contentsOf: data.appendingPathComponent("authd.log"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("dev=true"), log)
+        assertNoSecrets(in: log, [password, tokens.token, tokens.refreshToken, secret, db.password])
+    }
+
+    /// Starts `authd --dev --data-dir DIR --listen 127.0.0.1:0` and waits until it listens.
+    private func launchDev(dataDirectory data: URL) throws -> (Process, Int) {
+        let ready = data.appendingPathComponent("ready").path
+        try? FileManager.default.removeItem(atPath: ready)
+        let process = Process()
+        process.executableURL = AuthdProcess.binary
+        process.arguments = ["--dev", "--data-dir", data.path, "--listen", "127.0.0.1:0", "--ready-file", ready,
+                             "--argon2-memory-kib", "1024", "--argon2-iterations", "1"]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTH_") && !$0.key.hasPrefix("AUTHD_") }
+        let logPath = data.appendingPathComponent("authd.log").path
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardError = log
+        process.standardOutput = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: ready, encoding: .utf8), text.hasSuffix("\n"),
+               let port = Int(text.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
+                return (process, port)
+            }
+            if !process.isRunning { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        throw TestSetupError("authd --dev did not start: \((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")")
+    }
 }
