@@ -49,6 +49,7 @@ final class AuthdCommandTests: XCTestCase {
 
     func testBadConfigurationEndsAtOnceWithAClearMessage() throws {
         let m = try TestMaterial.make()
+        defer { try? FileManager.default.removeItem(at: m.directory) }
         let tls = ["--listen", "127.0.0.1:0", "--tls-cert", m.certificate, "--tls-key", m.key]
         // No secret outside dev mode.
         try expectConfigurationError(tls, mentions: "no token secret: give --jwt-secret-file")
@@ -105,6 +106,7 @@ final class AuthdCommandTests: XCTestCase {
 
         // A second server on the same port fails to start, with exit status 1.
         let m = try TestMaterial.make()
+        defer { try? FileManager.default.removeItem(at: m.directory) }
         let busy = try AuthdProcess.run(["--listen", "127.0.0.1:\(authd.port)", "--tls-cert", m.certificate, "--tls-key", m.key,
                                          "--jwt-secret-file", m.secretFile] + authd.databaseArguments,
                                         environment: ["AUTH_DB_PASSWORD": authd.database.password], timeout: 30)

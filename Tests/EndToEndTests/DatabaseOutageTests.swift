@@ -46,6 +46,8 @@ final class DatabaseOutageTests: XCTestCase {
         }
         XCTAssertRPCError(try client.status(StatusRequest(), options: .bearer(tokens.token)), .unavailable)
         XCTAssertRPCError(try client.register(RegisterRequest(email: uniqueEmail(), password: password)), .unavailable)
+        XCTAssertRPCError(try client.refresh(RefreshRequest(refreshToken: tokens.refreshToken)), .unavailable)
+        XCTAssertRPCError(try client.logout(LogoutRequest(), options: .bearer(tokens.token)), .unavailable)
         // Validate never touches the database: it still knows valid, revoked and invalid tokens.
         let valid = try client.validate(ValidateRequest(token: tokens.token))
         XCTAssertTrue(valid.valid)
@@ -77,6 +79,7 @@ final class DatabaseOutageTests: XCTestCase {
     /// A database that never comes: authd gives up after --db-wait and says why, exit status 1.
     func testAnUnreachableDatabaseIsReportedClearly() throws {
         let material = try TestMaterial.make()
+        defer { try? FileManager.default.removeItem(at: material.directory) }
         let started = Date()
         let result = try AuthdProcess.run(material.serveArguments + ["--db-socket", "/nonexistent/mariadb.sock", "--db-wait", "1"],
                                           environment: ["AUTH_DB_PASSWORD": "x"], timeout: 30)

@@ -103,6 +103,35 @@ final class TokenLifecycleTests: AuthdTestCase {
         XCTAssertTrue(try client.validate(ValidateRequest(token: fresh.token)).valid, "the victim's new token survived")
     }
 
+    /// Two instances on one database: a logout on one is honoured by the other within its
+    /// revocation poll interval (500 ms by default), though Validate never reads the database.
+    func testALogoutOnOneInstanceReachesAnother() throws {
+        let first = try server()
+        let second = try AuthdProcess.start(databaseName: first.databaseName, secret: first.secret)
+        second.keepDatabase = true  // the class's server owns it
+        defer { second.stop() }
+        let one = try client()
+        let otherConnection = try second.connect()
+        defer { otherConnection.close() }
+        let two = Auth.Client(transport: otherConnection)
+
+        let user = try registerUser(one)
+        XCTAssertEqual(try two.status(StatusRequest(), options: .bearer(user.tokens.token)).userId, user.tokens.userId,
+                       "the instances share the database and the secret")
+        XCTAssertTrue(try two.validate(ValidateRequest(token: user.tokens.token)).valid)
+        _ = try one.logout(LogoutRequest(), options: .bearer(user.tokens.token))
+        let loggedOut = Date()
+        var refusal = TokenRefusal.none
+        while Date().timeIntervalSince(loggedOut) < 3 {
+            refusal = try two.validate(ValidateRequest(token: user.tokens.token)).refusal
+            if refusal == .revoked { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertEqual(refusal, .revoked)
+        XCTAssertLessThan(Date().timeIntervalSince(loggedOut), 1.5, "within one poll interval plus a poll")
+        assertNoSecrets(in: second.log, [user.password, user.tokens.token, user.tokens.refreshToken])
+    }
+
     /// The core's pair limit: 10 failures per account and address in 15 minutes; the 11th attempt is
     /// refused before any password check, even with the right password.
     func testThrottlingAfterTenFailuresFromOneAddress() throws {

@@ -33,9 +33,12 @@ public final class AuthdProcess: @unchecked Sendable {
     ///     its `database` is the name used when `databaseName` is nil.
     ///   - createDatabase: create the database first (false when the server is not up yet: authd
     ///     then waits for it, see `--db-wait`, and the caller creates the database).
+    ///   - secret: the token secret (another instance's `secret`, so both verify each other's
+    ///     tokens); a new random one when nil.
     public static func start(arguments: [String] = [], environment: [String: String] = [:],
                              databaseName: String? = nil, database server: DatabaseSettings? = nil,
-                             createDatabase: Bool = true, timeout: TimeInterval = 30) throws -> AuthdProcess {
+                             createDatabase: Bool = true, secret sharedSecret: String? = nil,
+                             timeout: TimeInterval = 30) throws -> AuthdProcess {
         let directory = try TestEnvironment.makeTemporaryDirectory("authd")
         let ca = try CertificateFactory.makeAuthority(commonName: "authd test CA")
         let leaf = try CertificateFactory.makeLeaf(commonName: "authd test server",
@@ -47,7 +50,7 @@ public final class AuthdProcess: @unchecked Sendable {
         try CertificateFactory.write(ca.certificatePEM, to: caFile, mode: 0o644)
         try CertificateFactory.write(leaf.certificatePEM, to: certFile, mode: 0o644)
         try CertificateFactory.write(leaf.privateKeyPEM, to: keyFile, mode: 0o600)
-        let secret = (0..<48).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
+        let secret = sharedSecret ?? (0..<48).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
         try CertificateFactory.write(secret + "\n", to: secretFile, mode: 0o600)
 
         var db = try server ?? TestEnvironment.database()
@@ -129,7 +132,7 @@ public final class AuthdProcess: @unchecked Sendable {
         env["AUTH_DB_PASSWORD"] = database.password
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logFile) { _ = FileManager.default.createFile(atPath: logFile, contents: nil) }
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
         logHandle.seekToEndOfFile()
         process.standardError = logHandle

@@ -132,8 +132,16 @@ public final class PrivateMariaDB: @unchecked Sendable {
         var args = ["--no-defaults", "--datadir=\(dataDirectory.path)", "--auth-root-authentication-method=normal",
                     "--skip-test-db"]
         if getuid() == 0 { args.append("--user=root") }
-        let r = try ProcessRunner.run(installDB, args, timeout: timeout)
-        guard r.status == 0 else { throw TestSetupError("mariadb-install-db failed:\n\(r.stdout)\n\(r.stderr)") }
+        // Seen once on the shared 2-core machine: the bootstrap server died early ("Installation of
+        // system tables failed!"), and a second attempt on a fresh folder worked. So: two attempts.
+        var output = ""
+        for attempt in 1...2 {
+            try? FileManager.default.removeItem(at: dataDirectory)
+            let r = try ProcessRunner.run(installDB, args, timeout: timeout)
+            if r.status == 0 { return }
+            output += "attempt \(attempt), status \(r.status):\n\(r.stdout)\n\(r.stderr)\n"
+        }
+        throw TestSetupError("mariadb-install-db failed:\n\(output)")
     }
 
     private func logTail() -> String {
