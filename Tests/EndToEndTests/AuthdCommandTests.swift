@@ -96,8 +96,10 @@ final class AuthdCommandTests: XCTestCase {
         XCTAssertTrue(admin.stdout.contains("grant") && admin.stdout.contains("revoke"), admin.stdout)
     }
 
-    func testMigrateAndAPortInUseAndTheJSONLog() throws {
-        let authd = try AuthdProcess.start(arguments: ["--log-format", "json"])
+    func testSettingsFromTheEnvironmentMigrateAPortInUseAndTheJSONLog() throws {
+        // Settings from the environment; a flag wins over its variable.
+        let authd = try AuthdProcess.start(arguments: ["--access-ttl", "120"],
+                                           environment: ["AUTHD_LOG_FORMAT": "json", "AUTHD_ACCESS_TTL": "5000"])
         defer { authd.stop() }
 
         let migrate = try authd.runSubcommand(["migrate"])
@@ -117,6 +119,8 @@ final class AuthdCommandTests: XCTestCase {
         let connection = try authd.connect()
         let client = Auth.Client(transport: connection)
         let password = "pw-\(UUID().uuidString)"
+        let tokens = try client.register(RegisterRequest(email: uniqueEmail("env"), password: password))
+        XCTAssertEqual(tokens.expiresAt - epochNow(), 120, accuracy: 2, "--access-ttl wins over AUTHD_ACCESS_TTL")
         XCTAssertRPCError(try client.login(LoginRequest(email: uniqueEmail(), password: password)), .unauthenticated)
         connection.close()
         XCTAssertEqual(authd.stop(), 0, authd.log(tail: 10))
@@ -136,7 +140,7 @@ final class AuthdCommandTests: XCTestCase {
         XCTAssertTrue(messages.contains("authd listening"), "\(messages)")
         XCTAssertTrue(messages.contains("authd stopped"), "\(messages)")
         XCTAssertTrue(refused.contains { $0["method"] as? String == "Login" && $0["code"] as? String == "UNAUTHENTICATED" }, "\(refused)")
-        assertNoSecrets(in: authd.log, [password, authd.secret])
+        assertNoSecrets(in: authd.log, [password, authd.secret, tokens.token, tokens.refreshToken])
     }
 
     /// `authd --dev`: reads the private MariaDB's settings from `<data-dir>/mariadb.env`, makes its
