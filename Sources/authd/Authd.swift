@@ -117,6 +117,7 @@ extension Authd {
             server.shutdownOnSignals(grace: serve.grace)
             do { try core.start() } catch { throw StartupError("loading revocations failed: \(error)") }
             defer { core.stop() }
+            let refusals = RefusalReporter(server: server, logger: Logger(label: "authd.rpc"))
             try server.start()
             if let readyFile = serve.readyFile {
                 let text = "\(serve.server.host):\(server.port)\n"
@@ -129,7 +130,6 @@ extension Authd {
                 "address": "\(serve.server.host):\(server.port)", "dev": "\(common.dev)",
                 "io_threads": "\(serve.server.ioThreads)", "workers": "\(serve.server.workerThreads)",
                 "mtls": "\(serve.server.tls.clientCertificates)", "pid": "\(getpid())"])
-            let refusals = RefusalReporter(server: server, logger: Logger(label: "authd.rpc"))
             refusals.start()
             server.waitUntilStopped()
             refusals.stop()

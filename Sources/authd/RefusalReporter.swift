@@ -11,13 +11,16 @@ final class RefusalReporter: Sendable {
     private let server: RPCServer
     private let logger: Logger
     private let interval: Duration
+    private let baseline: ServerStatistics
     private let state = Mutex<(stopped: Bool, thread: Thread?)>((false, nil))
     private let wake = NSCondition()
 
+    /// Make it before the server starts: counts are reported from this moment on.
     init(server: RPCServer, logger: Logger, interval: Duration = .seconds(1)) {
         self.server = server
         self.logger = logger
         self.interval = interval
+        baseline = server.statistics
     }
 
     func start() {
@@ -36,7 +39,7 @@ final class RefusalReporter: Sendable {
     }
 
     private func run() {
-        var last = server.statistics
+        var last = baseline
         let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         while true {
             wake.lock()
