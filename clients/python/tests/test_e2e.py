@@ -9,9 +9,14 @@ with the environment below; without it these tests are skipped.
   AUTHD_E2E_ADMIN_EMAIL, AUTHD_E2E_ADMIN_PASSWORD  an administrator of the first server
   AUTHD_E2E_SECRETS_OUT                      a file to list every password and token used here
                                              (the Swift side checks none reached the servers' logs)
+  AUTHD_E2E_OUTAGE_ADDRESS, AUTHD_E2E_OUTAGE_CA  a server on a database the Swift side stops and
+                                             starts, running `test_database_outage` once per phase:
+  AUTHD_E2E_OUTAGE_PHASE                     up (the database runs), down (stopped), back (restarted)
+  AUTHD_E2E_OUTAGE_STATE                     a file carrying the phase's user to the next phase
 """
 
 import base64
+import json
 import os
 import secrets
 import threading
@@ -44,7 +49,7 @@ def remember(*values):
 def teardown_module(module):
     out = os.environ.get("AUTHD_E2E_SECRETS_OUT")
     if out:
-        with open(out, "w", encoding="utf-8") as f:
+        with open(out, "a", encoding="utf-8") as f:
             f.write("\n".join(_used) + "\n")
 
 
@@ -270,3 +275,58 @@ def test_throttling(client):
                      client.login, api.LoginRequest(email=email, password=new_password()))
     error = expect_error(StatusCode.RESOURCE_EXHAUSTED, None, client.login, api.LoginRequest(email=email, password=password))
     assert error.message.startswith("Too many failed attempts. Try again in ")
+
+
+# -- the database goes away and comes back (one phase per run, driven by the Swift test)
+
+
+@pytest.fixture
+def outage_client():
+    host, port = _split(os.environ["AUTHD_E2E_OUTAGE_ADDRESS"])
+    with Channel(host, port, ca_file=os.environ["AUTHD_E2E_OUTAGE_CA"]) as channel:
+        yield api.AuthClient(channel)
+
+
+@pytest.mark.skipif(os.environ.get("AUTHD_E2E_OUTAGE_PHASE") is None, reason="needs a database the driver stops")
+def test_database_outage(outage_client):
+    auth = outage_client
+    phase = os.environ["AUTHD_E2E_OUTAGE_PHASE"]
+    state_file = os.environ["AUTHD_E2E_OUTAGE_STATE"]
+    serving = api.HealthReply.ServingStatus.SERVING
+    if phase == "up":
+        email, password, reply = register(auth, "outage")
+        other = auth.login(api.LoginRequest(email=email, password=password))
+        remember(other.token, other.refresh_token)
+        auth.logout(api.LogoutRequest(), metadata=bearer(other.token))
+        assert auth.health(api.HealthRequest()).status == serving
+        with open(state_file, "w", encoding="utf-8") as f:
+            json.dump({"email": email, "password": password, "token": reply.token, "revoked": other.token}, f)
+        return
+    with open(state_file, encoding="utf-8") as f:
+        state = json.load(f)
+    if phase == "down":
+        started = time.monotonic()
+        assert auth.health(api.HealthRequest(), timeout=10).status == api.HealthReply.ServingStatus.NOT_SERVING
+        expect_error(StatusCode.UNAVAILABLE, "Service temporarily unavailable. Try again.",
+                     auth.login, api.LoginRequest(email=state["email"], password=state["password"]), timeout=10)
+        expect_error(StatusCode.UNAVAILABLE, None, auth.status, api.StatusRequest(), metadata=bearer(state["token"]), timeout=10)
+        assert time.monotonic() - started < 12, "each call gives up within the database timeout"
+        # Validate answers from memory.
+        valid = auth.validate(api.ValidateRequest(token=state["token"]))
+        assert valid.valid
+        revoked = auth.validate(api.ValidateRequest(token=state["revoked"]))
+        assert revoked.refusal == api.TokenRefusal.TOKEN_REFUSAL_REVOKED
+    elif phase == "back":
+        deadline = time.monotonic() + 20
+        status = None
+        while time.monotonic() < deadline:
+            status = auth.health(api.HealthRequest(), timeout=10).status
+            if status == serving:
+                break
+            time.sleep(0.2)
+        assert status == serving
+        reply = auth.login(api.LoginRequest(email=state["email"], password=state["password"]))
+        remember(reply.token, reply.refresh_token)
+        assert auth.status(api.StatusRequest(), metadata=bearer(reply.token)).email == state["email"]
+    else:
+        pytest.fail(f"unknown phase {phase}")
