@@ -33,13 +33,44 @@ final class MariaDBConnection {
     private(set) var isBroken = false
     let endpoint: MariaDBConfiguration.Endpoint
 
-    /// Opens a connection to the first endpoint that answers.
-    static func connect(_ configuration: MariaDBConfiguration) throws -> MariaDBConnection {
+    /// Whether the server is a Galera node (`wsrep_on`); set once connected.
+    private(set) var isGalera = false
+
+    /// Opens a connection to the first endpoint that answers and, on Galera, is synced
+    /// (`wsrep_ready`): a node that is joining, donating or cut off from the primary component is
+    /// passed over like one that refuses the connection. `order` lists endpoint indices to try.
+    static func connect(_ configuration: MariaDBConfiguration, order: [Int]? = nil,
+                        failed: (Int) -> Void = { _ in }) throws -> MariaDBConnection {
         var lastError = ConnectFailure(error: StoreError(.unavailable, "no endpoint configured"))
-        for endpoint in configuration.endpoints {
-            do { return try MariaDBConnection(configuration, endpoint) } catch let e as ConnectFailure { lastError = e }
+        for index in order ?? Array(configuration.endpoints.indices) {
+            do {
+                let connection = try MariaDBConnection(configuration, configuration.endpoints[index])
+                try connection.prepareSession(configuration)
+                return connection
+            } catch let e as ConnectFailure {
+                lastError = e
+                failed(index)
+            }
         }
         throw lastError
+    }
+
+    /// Detects Galera; on a node refuses it unless ready, and turns on causal reads.
+    private func prepareSession(_ c: MariaDBConfiguration) throws {
+        do {
+            // @@wsrep_on exists on every MariaDB built with wsrep (Debian's); error 1193 where not.
+            let on: Int64
+            do { on = try execute("SELECT @@wsrep_on").rows.first?.int(0) ?? 0 } catch let e as StoreError where e.number == 1193 { on = 0 }
+            guard on == 1 else { return }
+            isGalera = true
+            let ready = try execute("SHOW STATUS LIKE 'wsrep_ready'").rows.first?.string(1)
+            guard ready == "ON" else {
+                throw ConnectFailure(error: StoreError(.unavailable, "\(endpoint): Galera node not ready (wsrep_ready=\(ready ?? "?"))", number: 1047))
+            }
+            if c.causalReads { try execute("SET SESSION wsrep_sync_wait = 1") }
+        } catch let e as StoreError {
+            throw ConnectFailure(error: StoreError(.unavailable, "\(endpoint): \(e.message)", number: e.number))
+        }
     }
 
     private init(_ c: MariaDBConfiguration, _ endpoint: MariaDBConfiguration.Endpoint) throws {
