@@ -240,7 +240,17 @@ final class MariaDBConnection {
     }
 
     private func statementError(_ stmt: UnsafeMutablePointer<MYSQL_STMT>) -> StoreError {
-        let error = MariaDBConnection.error(number: mysql_stmt_errno(stmt), message: mysql_stmt_error(stmt))
+        var error = MariaDBConnection.error(number: mysql_stmt_errno(stmt), message: mysql_stmt_error(stmt))
+        if error.number == 0 {
+            // Some failures are recorded on the connection, not the statement.
+            error = MariaDBConnection.error(number: mysql_errno(mysql), message: mysql_error(mysql))
+        }
+        if error.number == 0 {
+            // A failure without a code (seen under Galera while a node rejoined): the connection's
+            // state is unknown, so it is discarded; a write it carried was not committed unless
+            // this was its COMMIT, which the caller then reports as of unknown outcome.
+            error = StoreError(.unavailable, "statement failed without an error code")
+        }
         if error.kind == .unavailable { isBroken = true }
         return error
     }

@@ -93,8 +93,27 @@ public final class MariaDBStore: AuthStore {
     /// Applies the migrations not yet applied, in order, under the named lock
     /// `auth_migrate.<database>` so that instances starting together do not race. Returns the
     /// versions it applied.
+    ///
+    /// On Galera the named lock holds only on the node that took it, so two instances migrating
+    /// through different nodes can run the same migration together: that is why every migration
+    /// statement is idempotent (`IF NOT EXISTS`), its bookkeeping row is inserted with `INSERT
+    /// IGNORE`, and a certification conflict reruns the whole pass.
     @discardableResult
     public func migrate(lockTimeout: Int = 60) throws -> [Int] {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try migrateOnce(lockTimeout: lockTimeout)
+            } catch let error as StoreError where error.kind == .conflict && attempt < configuration.conflictRetries {
+                Thread.sleep(forTimeInterval: Double.random(in: 0.01...0.05) * Double(attempt))
+            } catch let failure as ConnectFailure {
+                throw failure.error
+            }
+        }
+    }
+
+    private func migrateOnce(lockTimeout: Int) throws -> [Int] {
         try pool.withConnection { c in
             let lockName = String("auth_migrate.\(configuration.database)".prefix(64))
             // GET_LOCK: 1 acquired, 0 timed out, NULL on error.
@@ -277,7 +296,9 @@ public final class MariaDBStore: AuthStore {
             // counting: a second caller waits here until the first has committed its attempt.
             let sorted = buckets.sorted { $0.key < $1.key }
             for b in sorted {
-                try c.execute("INSERT INTO throttle_buckets (bucket) VALUES (?) ON DUPLICATE KEY UPDATE bucket = bucket", [.text(b.key)])
+                // A real change (not `bucket = bucket`): on Galera only changed rows are certified.
+                try c.execute("INSERT INTO throttle_buckets (bucket) VALUES (?) ON DUPLICATE KEY UPDATE reservations = reservations + 1",
+                              [.text(b.key)])
             }
             let nowMs = Self.ms(now)
             var retryAfterMs: Int64 = 0
