@@ -104,7 +104,8 @@ class MultiChannel:
                 safe = e.not_processed or (e.code == StatusCode.UNAVAILABLE and method in self._idempotent)
                 if not safe or attempt == len(order) - 1:
                     raise
-                self.retries += 1
+                with self._lock:
+                    self.retries += 1
         # Only reached when the deadline passed between attempts.
         raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
 
