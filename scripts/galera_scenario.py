@@ -351,30 +351,44 @@ def scenario_failover(material, instances: List["Authd"], run_id: str, database:
           f"({len(unknown & per_node[1])} of these stored)", flush=True)
 
 
-def bench(material, ports_one: List[int], ports_two: List[int], run_id: str, seconds: float, threads: int) -> None:
-    """Calls per second of a login + validate loop through one instance, then through two."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def run(ports: List[int], label: str) -> None:
-        client, channel = client_for(material, *ports)
-        emails = [f"bench-{run_id}-{label}-{i}@example.com" for i in range(threads)]
-        for e in emails:
-            client.register(api.RegisterRequest(email=e, password=PASSWORD))
-        counts = Counter()
+
+def bench_processes(instances: List["Authd"]) -> Dict[str, int]:
+    pids = {f"authd {i.name}": i.process.pid for i in instances}
+    for node in (1, 2, 3):
+        with open(os.path.join(ROOT, ".data", "galera", f"node{node}", "mariadbd.pid")) as f:
+            pids[f"node {node}"] = int(f.read().strip())
+    pids["client"] = os.getpid()
+    return pids
+
+
+def bench(material, ports_one: List[int], ports_two: List[int], run_id: str, seconds: float, threads: int,
+          processes: Dict[str, int]) -> None:
+    """Logins per second (argon2id + the store), then validations per second (CPU only), each with
+    `threads` client threads for `seconds`, through one instance and then through two."""
+
+    def measure(client, work) -> Tuple[float, Counter]:
+        counts: Counter = Counter()
+        lock = threading.Lock()
         stop = threading.Event()
 
-        def worker(email: str) -> None:
-            token = client.login(api.LoginRequest(email=email, password=PASSWORD)).token
+        def worker(i: int) -> None:
             while not stop.is_set():
                 try:
-                    client.login(api.LoginRequest(email=email, password=PASSWORD))
-                    counts["login"] += 1
-                    for _ in range(10):
-                        client.validate(api.ValidateRequest(token=token))
-                        counts["validate"] += 1
+                    work(i)
+                    outcome = "ok"
                 except RpcError as e:
-                    counts[e.code.name] += 1
+                    outcome = e.code.name
+                with lock:
+                    counts[outcome] += 1
 
-        ts = [threading.Thread(target=worker, args=(e,), daemon=True) for e in emails]
+        ts = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
+        before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         started = time.monotonic()
         for t in ts:
             t.start()
@@ -383,12 +397,26 @@ def bench(material, ports_one: List[int], ports_two: List[int], run_id: str, sec
         for t in ts:
             t.join(timeout=10)
         elapsed = time.monotonic() - started
-        channel.close()
-        print(f"  {label}: {counts['login'] / elapsed:7.1f} logins/s, {counts['validate'] / elapsed:8.1f} validations/s "
-              f"({dict(counts)} in {elapsed:.1f} s, {threads} client threads)", flush=True)
+        used = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
+        n = max(1, counts["ok"])
+        print("    CPU per call (µs): " + ", ".join(f"{k} {v / n * 1e6:.0f}" for k, v in used.items())
+              + f"; all {sum(used.values()) / n * 1e6:.0f}; cores busy {sum(used.values()) / elapsed:.2f}", flush=True)
+        return elapsed, counts
 
-    print("throughput, one instance against two:", flush=True)
-    run(ports_one, "one instance")
+    def run(ports: List[int], label: str) -> None:
+        # A MultiChannel in both runs (over one address, then two), so the client costs the same.
+        channel = MultiChannel([("127.0.0.1", p) for p in ports], ca_file=material["ca"], timeout=CALL_TIMEOUT)
+        client = api.AuthClient(channel)
+        emails = [f"bench-{run_id}-{len(ports)}-{i}@example.com" for i in range(threads)]
+        tokens = [client.register(api.RegisterRequest(email=e, password=PASSWORD)).token for e in emails]
+        elapsed, logins = measure(client, lambda i: client.login(api.LoginRequest(email=emails[i], password=PASSWORD)))
+        print(f"  {label}: {logins['ok'] / elapsed:7.1f} logins/s      {dict(logins)} in {elapsed:.1f} s", flush=True)
+        elapsed, checks = measure(client, lambda i: client.validate(api.ValidateRequest(token=tokens[i])))
+        print(f"  {label}: {checks['ok'] / elapsed:7.1f} validations/s {dict(checks)} in {elapsed:.1f} s", flush=True)
+        channel.close()
+
+    print(f"throughput, one instance against two ({threads} client threads, Python client):", flush=True)
+    run(ports_one, "one instance ")
     run(ports_two, "two instances")
 
 
@@ -425,7 +453,8 @@ def main() -> int:
         print(f"authd A on 127.0.0.1:{a_port} (db {hosts[0]} first), B on 127.0.0.1:{b_port} (db {hosts[1]} first), "
               f"database {database}", flush=True)
         if args.bench:
-            bench(material, [a_port], [a_port, b_port], run_id, args.bench_seconds, args.bench_threads)
+            bench(material, [a_port], [a_port, b_port], run_id, args.bench_seconds, args.bench_threads,
+                  bench_processes(instances))
             return 0
         a = client_for(material, a_port)
         b = client_for(material, b_port)
