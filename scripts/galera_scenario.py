@@ -6,7 +6,8 @@ driver starts and stops the two authd processes itself. Every wait is bounded.
 
   1. register through instance A, log in through instance B at once (causal reads);
   2. log out through A: B refuses the token within 1 s; a refresh token rotated through A and
-     presented again through B is refused as reused, and its family is gone on A too;
+     presented again through B is refused as reused, and its family is gone on A too; an admin's
+     revoke-all through A: B refuses the user's token within 1 s;
   3. a mixed load over both instances (MultiChannel) while Galera node 2 is killed with SIGKILL
      and later restarted: no call outlives its deadline; every registration answered OK is on all
      three nodes afterwards, none answered with a definite error is on any, and the three nodes
@@ -98,6 +99,12 @@ def make_material(work: str) -> Dict[str, str]:
     return paths
 
 
+def db_args(hosts: List[str], database: str, material: Dict[str, str]) -> List[str]:
+    """authd's database flags for the cluster (every node, in the given order)."""
+    return ["--db-hosts", ",".join(hosts), "--db-user", os.environ["AUTH_DB_USER"],
+            "--db-password-file", material["dbpw"], "--db-name", database, "--db-timeout", "2"]
+
+
 class Authd:
     """One authd process, listening on a port it chose; its log kept in a file."""
 
@@ -108,14 +115,17 @@ class Authd:
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [binary, "serve", "--listen", "127.0.0.1:0", "--tls-cert", material["cert"], "--tls-key", material["key"],
-             "--jwt-secret-file", material["secret"], "--db-hosts", db_hosts, "--db-user", os.environ["AUTH_DB_USER"],
-             "--db-password-file", material["dbpw"], "--db-name", database, "--db-timeout", "2",
+             "--jwt-secret-file", material["secret"], *db_args(db_hosts.split(","), database, material),
              "--revocation-poll-ms", "500", "--log-format", "json", "--log-level", "notice",
              "--argon2-memory-kib", str(argon2[0]), "--argon2-iterations", str(argon2[1]), "--grace", "2"],
             stdout=subprocess.DEVNULL, stderr=self.log, stdin=subprocess.DEVNULL)
-        self.port = self._wait_listening()
+        self.port = 0
 
-    def _wait_listening(self, timeout: float = 60) -> int:
+    def wait_listening(self, timeout: float = 60) -> int:
+        self.port = self._wait_listening(timeout)
+        return self.port
+
+    def _wait_listening(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -207,6 +217,28 @@ def scenario_logout_and_refresh(a, b, run_id: str) -> None:
         check(False, "the family's current token is then refused through A")
     except RpcError as e:
         check(e.code == StatusCode.UNAUTHENTICATED, "the family's current token is then refused through A")
+
+
+def scenario_revoke_all(a, b, authd: str, db_args: List[str], run_id: str) -> None:
+    print(f"revoke-all through A, B refuses the user's tokens within {REVOCATION_BOUND} s:", flush=True)
+    admin, victim = f"admin-{run_id}@example.com", f"victim-{run_id}@example.com"
+    a.register(api.RegisterRequest(email=admin, password=PASSWORD))
+    r = subprocess.run([authd, "admin", "grant", admin, *db_args, "--log-level", "error"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, f"authd admin grant ({r.stderr.strip() or 'ok'})")
+    admin_token = a.login(api.LoginRequest(email=admin, password=PASSWORD)).token
+    victim_id = b.register(api.RegisterRequest(email=victim, password=PASSWORD)).user_id
+    token = b.login(api.LoginRequest(email=victim, password=PASSWORD)).token
+    check(b.validate(api.ValidateRequest(token=token)).valid, "the user's token is valid on B before")
+    a.revoke_all(api.RevokeAllRequest(user_id=victim_id), metadata=bearer(admin_token))
+    started = time.monotonic()
+    while True:
+        reply = b.validate(api.ValidateRequest(token=token))
+        elapsed = time.monotonic() - started
+        if not reply.valid or elapsed > 3:
+            break
+        time.sleep(0.02)
+    check(not reply.valid and elapsed <= REVOCATION_BOUND, f"the user's token refused by B after {elapsed * 1000:.0f} ms")
 
 
 class LoadResult:
@@ -447,9 +479,13 @@ def main() -> int:
     try:
         # A prefers node 1, B node 2 (the node that will be killed); both list all three.
         argon2 = (19456, 2) if args.bench else (4096, 1)
+        # Both start together on an empty database and migrate it through different nodes at once
+        # (GET_LOCK is not replicated): both must come up.
         for name, order in (("A", [0, 1, 2]), ("B", [1, 2, 0])):
             instances.append(Authd(name, args.authd, ",".join(hosts[i] for i in order), database, material, work, argon2))
-        a_port, b_port = instances[0].port, instances[1].port
+        a_port, b_port = (i.wait_listening() for i in instances)
+        migrated = node_sql(3, "SELECT GROUP_CONCAT(version ORDER BY version) FROM schema_migrations", database)
+        check(migrated == ["1,2"], f"both instances started together; migrations applied once: {migrated}")
         print(f"authd A on 127.0.0.1:{a_port} (db {hosts[0]} first), B on 127.0.0.1:{b_port} (db {hosts[1]} first), "
               f"database {database}", flush=True)
         if args.bench:
@@ -460,6 +496,7 @@ def main() -> int:
         b = client_for(material, b_port)
         scenario_register_then_login(a, b, run_id)
         scenario_logout_and_refresh(a, b, run_id)
+        scenario_revoke_all(a, b, args.authd, db_args(hosts, database, material), run_id)
         scenario_failover(material, instances, run_id, database, args.workers)
     except Exception as e:  # report, then clean up and fail
         failures.append(f"{type(e).__name__}: {e}")
