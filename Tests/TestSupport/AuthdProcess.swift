@@ -28,8 +28,17 @@ public final class AuthdProcess: @unchecked Sendable {
     private var process: Process
 
     /// Starts authd and waits (up to `timeout`) until it listens.
+    /// - Parameters:
+    ///   - database: another MariaDB server (a `PrivateMariaDB`) instead of the shared private one;
+    ///     its `database` is the name used when `databaseName` is nil.
+    ///   - createDatabase: create the database first (false when the server is not up yet: authd
+    ///     then waits for it, see `--db-wait`, and the caller creates the database).
+    ///   - secret: the token secret (another instance's `secret`, so both verify each other's
+    ///     tokens); a new random one when nil.
     public static func start(arguments: [String] = [], environment: [String: String] = [:],
-                             databaseName: String? = nil, timeout: TimeInterval = 30) throws -> AuthdProcess {
+                             databaseName: String? = nil, database server: DatabaseSettings? = nil,
+                             createDatabase: Bool = true, secret sharedSecret: String? = nil,
+                             timeout: TimeInterval = 30) throws -> AuthdProcess {
         let directory = try TestEnvironment.makeTemporaryDirectory("authd")
         let ca = try CertificateFactory.makeAuthority(commonName: "authd test CA")
         let leaf = try CertificateFactory.makeLeaf(commonName: "authd test server",
@@ -41,20 +50,20 @@ public final class AuthdProcess: @unchecked Sendable {
         try CertificateFactory.write(ca.certificatePEM, to: caFile, mode: 0o644)
         try CertificateFactory.write(leaf.certificatePEM, to: certFile, mode: 0o644)
         try CertificateFactory.write(leaf.privateKeyPEM, to: keyFile, mode: 0o600)
-        let secret = (0..<48).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
+        let secret = sharedSecret ?? (0..<48).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
         try CertificateFactory.write(secret + "\n", to: secretFile, mode: 0o600)
 
-        var db = try TestEnvironment.database()
-        let name = databaseName ?? "auth_test_\(UInt32.random(in: 0...UInt32.max))"
+        var db = try server ?? TestEnvironment.database()
+        let name = databaseName ?? (server?.database ?? "auth_test_\(UInt32.random(in: 0...UInt32.max))")
         db.database = name
-        try MariaDBAdministration.createDatabase(name, using: db.configuration)
+        if createDatabase { try MariaDBAdministration.createDatabase(name, using: db.configuration) }
 
         let common = [
             "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile,
-            "--jwt-secret-file", secretFile, "--db-name", name, "--db-user", db.user,
-            "--argon2-memory-kib", "1024", "--argon2-iterations", "1", "--log-level", "debug",
+            "--jwt-secret-file", secretFile,
+            "--argon2-memory-kib", "1024", "--argon2-iterations", "1",
             "--io-threads", "2", "--workers", "4",
-        ] + (db.socket.map { ["--db-socket", $0] } ?? ["--db-host", db.host ?? "127.0.0.1", "--db-port", String(db.port ?? 3306)])
+        ] + databaseArguments(db) + ["--log-level", "debug"]
         let authd = AuthdProcess(directory: directory, caFile: caFile, secret: secret, secretFile: secretFile,
                                  databaseName: name, database: db,
                                  logFile: directory.appendingPathComponent("authd.log").path,
@@ -77,6 +86,34 @@ public final class AuthdProcess: @unchecked Sendable {
         self.process = Process()
     }
 
+    /// The flags naming database `settings` (the password travels in `AUTH_DB_PASSWORD`).
+    static func databaseArguments(_ settings: DatabaseSettings) -> [String] {
+        ["--db-name", settings.database, "--db-user", settings.user]
+            + (settings.socket.map { ["--db-socket", $0] }
+               ?? ["--db-host", settings.host ?? "127.0.0.1", "--db-port", String(settings.port ?? 3306)])
+    }
+
+    /// The flags that point an authd subcommand at this server's database.
+    public var databaseArguments: [String] { AuthdProcess.databaseArguments(database) }
+
+    /// Runs `authd <arguments> <database flags>` to completion, e.g. `["admin", "grant", email]` or
+    /// `["migrate"]`, with the same database settings as this server.
+    @discardableResult
+    public func runSubcommand(_ arguments: [String], timeout: TimeInterval = 60) throws -> ProcessResult {
+        try AuthdProcess.run(arguments + databaseArguments, environment: ["AUTH_DB_PASSWORD": database.password],
+                             timeout: timeout)
+    }
+
+    /// Runs the authd binary with `arguments` to completion, with an environment free of the
+    /// caller's `AUTH_*` / `AUTHD_*` variables plus `environment`.
+    @discardableResult
+    public static func run(_ arguments: [String], environment: [String: String] = [:],
+                           timeout: TimeInterval = 60) throws -> ProcessResult {
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTH_") && !$0.key.hasPrefix("AUTHD_") }
+        for (k, v) in environment { env[k] = v }
+        return try ProcessRunner.run(binary, arguments, environment: env, timeout: timeout)
+    }
+
     /// The path of the authd binary under test.
     public static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["AUTHD_BINARY"] { return URL(fileURLWithPath: path) }
@@ -95,7 +132,7 @@ public final class AuthdProcess: @unchecked Sendable {
         env["AUTH_DB_PASSWORD"] = database.password
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logFile) { _ = FileManager.default.createFile(atPath: logFile, contents: nil) }
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
         logHandle.seekToEndOfFile()
         process.standardError = logHandle
