@@ -63,10 +63,11 @@ struct Bench: ParsableCommand {
     func run() throws {
         let kind = BenchScenario.Kind(rawValue: scenario)!
         let progress = ProgressLine()
-        let configuration = try options.clientConfiguration()
+        // With several --server addresses, connections are spread over them round-robin.
+        let configurations = try options.clientConfigurations()
         var connections: [ClientConnection] = []
-        for _ in 0..<self.connections {
-            do { connections.append(try ClientConnection(configuration: configuration)) } catch {
+        for i in 0..<self.connections {
+            do { connections.append(try ClientConnection(configuration: configurations[i % configurations.count])) } catch {
                 throw CLIError.usage("TLS settings: \(error)")
             }
         }
@@ -100,7 +101,7 @@ struct Bench: ParsableCommand {
             }
         }
 
-        let idle = try IdleConnections.open(count: idleConnections, configuration: configuration, progress: progress)
+        let idle = try IdleConnections.open(count: idleConnections, configuration: configurations[0], progress: progress)
         defer { idle.close() }
 
         let plan = BenchPlan(concurrency: concurrency, duration: requests == nil ? (duration ?? 10) : nil,

@@ -7,7 +7,7 @@ import RPCTransport
 /// The options every command takes: where the server is, how to trust it, how long to wait, and
 /// the output format. Unset flags fall back to `AUTHCTL_SERVER`, `AUTHCTL_CA`, `AUTHCTL_CERT`, `AUTHCTL_KEY`.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Server address (default 127.0.0.1:7443). [AUTHCTL_SERVER]", valueName: "host:port"))
+    @Option(help: ArgumentHelp("Server address (default 127.0.0.1:7443); several as host:port,host:port spread the calls and move away from a failing server. [AUTHCTL_SERVER]", valueName: "host:port"))
     var server: String?
 
     @Option(help: ArgumentHelp("PEM CA certificates the server's certificate must chain to (default: the system's). [AUTHCTL_CA]", valueName: "file"))
@@ -75,9 +75,13 @@ struct ConnectionOptions: ParsableArguments {
         return (String(host), port)
     }
 
-    /// The transport configuration these options describe.
-    func clientConfiguration() throws(CLIError) -> ClientConfiguration {
-        let (host, port) = try Self.parseAddress(serverAddress)
+    /// The transport configurations these options describe: one per address of `--server`
+    /// (`host:port`, or several as `host:port,host:port`).
+    func clientConfigurations() throws(CLIError) -> [ClientConfiguration] {
+        let addresses = serverAddress.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        guard !addresses.isEmpty, !addresses.contains(where: \.isEmpty) else {
+            throw .usage("--server: \(serverAddress.debugDescription) is not HOST:PORT[,HOST:PORT…]")
+        }
         let cert = setting(self.cert, "AUTHCTL_CERT"), key = setting(self.key, "AUTHCTL_KEY")
         guard (cert == nil) == (key == nil) else { throw .usage("--cert and --key go together") }
         for (name, file) in [("--ca", setting(ca, "AUTHCTL_CA")), ("--cert", cert), ("--key", key)] {
@@ -87,22 +91,31 @@ struct ConnectionOptions: ParsableArguments {
         }
         let tls = TLSConfiguration.client(trustRootsFile: setting(ca, "AUTHCTL_CA"), certificateChainFile: cert,
                                           privateKeyFile: key)
-        return ClientConfiguration(host: host, port: port, tls: tls, connectTimeout: callTimeout,
-                                   defaultTimeout: callTimeout)
+        var configurations: [ClientConfiguration] = []
+        for address in addresses {
+            let (host, port) = try Self.parseAddress(address)
+            configurations.append(ClientConfiguration(host: host, port: port, tls: tls, connectTimeout: callTimeout,
+                                                      defaultTimeout: callTimeout))
+        }
+        return configurations
     }
 
     var callTimeout: Duration { .milliseconds(Int64(timeout * 1000)) }
 
-    /// A new connection (it connects on the first call).
-    func connection() throws(CLIError) -> ClientConnection {
-        let configuration = try clientConfiguration()
-        do { return try ClientConnection(configuration: configuration) } catch {
+    /// A new transport (it connects on the first call): one connection, or with several
+    /// addresses a `BalancedClient` that spreads calls and retries only what is safe.
+    func transport() throws(CLIError) -> any ClientTransport {
+        let configurations = try clientConfigurations()
+        do {
+            if configurations.count == 1 { return try ClientConnection(configuration: configurations[0]) }
+            return try BalancedClient(configurations: configurations)
+        } catch {
             throw .usage("TLS settings: \(error)")
         }
     }
 
-    /// A generated client on a new connection.
-    func client() throws(CLIError) -> Auth.Client { Auth.Client(transport: try connection()) }
+    /// A generated client on a new transport.
+    func client() throws(CLIError) -> Auth.Client { Auth.Client(transport: try transport()) }
 
     /// Call options carrying `token` as the bearer.
     func bearer(_ token: String) -> CallOptions { .bearer(token, timeout: callTimeout) }
