@@ -3,7 +3,6 @@ import Dispatch
 import Glibc
 import Logging
 import RPCCore
-import Synchronization
 
 /// The RPC server: TLS over TCP, a few epoll I/O threads owning the connections, and a bounded
 /// worker pool for blocking handlers. No async runtime.
@@ -26,9 +25,9 @@ public final class RPCServer: Sendable {
         case stopping(port: Int)
         case stopped(port: Int)
     }
-    private let state = Mutex(State.idle)
+    private let state = Locked(State.idle)
     private let stopped = DispatchGroup()
-    private let signalThread = Mutex<(thread: OSThread?, exiting: Bool, tid: pthread_t?)>((nil, false, nil))
+    private let signalThread = Locked<(thread: OSThread?, exiting: Bool, tid: pthread_t?)>((nil, false, nil))
 
     /// Builds the method table and the TLS context (throws `TLSError` on bad certificates);
     /// two methods with the same full name are a programming error.
