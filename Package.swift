@@ -73,6 +73,9 @@ let package = Package(
                     exclude: ["Schema"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "TestSupport"]),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "TestSupport"]),
+        // Hostile input (issue 9): the fuzz targets scripts/fuzz builds with libFuzzer, replayed
+        // over their committed corpus (Fuzz/corpus) in every swift test.
+        .testTarget(name: "HardeningTests", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "AuthAPI", "RPCTransport", "RPCCore", "TestSupport",
         ]),

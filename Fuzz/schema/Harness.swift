@@ -1,14 +1,7 @@
-// libFuzzer target: the schema compiler (lexer, parser, resolver, and the emitters for whatever
-// compiles). Input is treated as UTF-8 (invalid sequences repaired, as a file read would be).
-// Any input may be refused with a SchemaError; none may crash or hang.
-// Built by scripts/fuzz with Sources/RPCGenKit.
-
+// libFuzzer entry for the schema target; the target itself is Tests/HardeningTests/FuzzTargets/SchemaFuzzTarget.swift
+// (shared with FuzzCorpusReplayTests, which replays the committed corpus in every swift test).
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzSchema(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let source = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
-    if let schema = try? SchemaCompiler.compile(source: source, path: "fuzz.proto") {
-        _ = SwiftEmitter().emit(schema)
-        _ = PythonEmitter().emit(schema)
-    }
+public func fuzzEntry(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    SchemaFuzzTarget.run(UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
