@@ -62,7 +62,7 @@ let package = Package(
         ], path: "clients/authctl"),
 
         // Shared test helpers: private MariaDB settings, test certificates, temp dirs, processes.
-        .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["COpenSSL", "RPCTransport", "MariaDBStore"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibrariesTests", dependencies: [
             "COpenSSL", "CMariaDB", "CZlib", "CSodium", "TestSupport",
         ]),

@@ -81,16 +81,27 @@ public struct AuthServiceHandler: Auth.Handler {
 
     public func revokeAll(_ request: RevokeAllRequest, context: ServerContext) throws -> RevokeAllReply {
         try perform("RevokeAll", context) {
+            // The core revokes tokens issued at or before the whole second of its call, which is no
+            // earlier than `started`: so every token issued before the second after `started` is refused.
+            let started = Int64(now().timeIntervalSince1970.rounded(.down))
             try core.revokeAll(userID: request.userId, by: try callerToken(context), clientAddress: context.peerHost)
-            return RevokeAllReply(revokedBefore: Int64(now().timeIntervalSince1970))
+            return RevokeAllReply(revokedBefore: started + 1)
         }
     }
 
+    /// gRPC health-check semantics: the whole server ("") or `auth.v1.Auth` is SERVING while the
+    /// database answers (a ping within the database timeout) and NOT_SERVING otherwise; any other
+    /// service name fails with NOT_FOUND, as gRPC's `Health/Check` does.
     public func health(_ request: HealthRequest, context: ServerContext) throws -> HealthReply {
         guard request.service.isEmpty || request.service == Auth.name else {
-            return HealthReply(status: .serviceUnknown)
+            logger.info("call refused", metadata: ["method": "Health", "peer": "\(context.peer)", "code": "NOT_FOUND"])
+            throw RPCError(.notFound, "Unknown service.")
         }
-        return HealthReply(status: core.health() ? .serving : .notServing)
+        let serving = core.health()
+        if !serving {
+            logger.warning("health: NOT_SERVING, the database does not answer", metadata: ["peer": "\(context.peer)"])
+        }
+        return HealthReply(status: serving ? .serving : .notServing)
     }
 
     // MARK: -

@@ -14,8 +14,8 @@ struct Authd: ParsableCommand {
         abstract: "The authentication server: registers users, logs them in, issues and validates JWTs over TLS RPC.",
         discussion: """
             Every flag may instead come from the environment variable named in its help; a flag wins.
-            Exit status: 0 after a clean stop, 1 when start-up fails (database unreachable past --db-wait,
-            port in use), 78 for bad configuration.
+
+            Exit status: 0 after a clean stop; 1 when start-up fails (database unreachable past --db-wait, port in use); 64 for a malformed command line; 78 for bad configuration (a missing secret or certificate, a value out of range).
 
             Examples:
               authd --dev                                   # dev mode: private MariaDB, .data/dev/ TLS + secret
@@ -40,21 +40,34 @@ func openStore(_ configuration: MariaDBConfiguration, wait: Int, logger: Logger)
     let store = MariaDBStore(configuration: configuration)
     let deadline = Date().addingTimeInterval(TimeInterval(wait))
     var delay = 0.2
+    let endpoints = configuration.endpoints.map(\.description).joined(separator: ",")
     while true {
         do {
             let applied = try store.migrate()
             if !applied.isEmpty { logger.notice("database migrated", metadata: ["versions": "\(applied)"]) }
             return store
-        } catch let error as StoreError where error.kind == .unavailable && Date() < deadline {
+        } catch {
+            guard let storeError = storeError(in: error) else { throw error }
+            guard storeError.kind == .unavailable, Date() < deadline else {
+                throw StartupError("database \(endpoints) unavailable: \(storeError.message)")
+            }
             logger.warning("database not reachable yet; retrying", metadata: [
-                "endpoints": "\(configuration.endpoints.map(\.description).joined(separator: ","))",
-                "error": "\(error.message)", "retry_in_s": "\(delay)"])
-            Thread.sleep(forTimeInterval: delay)
+                "endpoints": "\(endpoints)", "error": "\(storeError.message)", "retry_in_s": "\(delay)"])
+            Thread.sleep(forTimeInterval: min(delay, max(0, deadline.timeIntervalSinceNow)))
             delay = min(delay * 2, 3)
-        } catch let error as StoreError {
-            throw StartupError("database \(configuration.endpoints.map(\.description).joined(separator: ",")) unavailable: \(error.message)")
         }
     }
+}
+
+/// The `StoreError` behind `error`: the error itself, or the one a store-internal wrapper carries
+/// (MariaDBStore's `migrate()` lets its connection failure, an internal type around a `StoreError`,
+/// escape; found by reflection so a connection refused at start is retried like any outage).
+func storeError(in error: any Error) -> StoreError? {
+    if let direct = error as? StoreError { return direct }
+    for child in Mirror(reflecting: error).children {
+        if let inner = child.value as? StoreError { return inner }
+    }
+    return nil
 }
 
 /// A failure that stops authd during start-up, with its message.
@@ -104,12 +117,22 @@ extension Authd {
             server.shutdownOnSignals(grace: serve.grace)
             do { try core.start() } catch { throw StartupError("loading revocations failed: \(error)") }
             defer { core.stop() }
+            let refusals = RefusalReporter(server: server, logger: Logger(label: "authd.rpc"))
             try server.start()
+            if let readyFile = serve.readyFile {
+                let text = "\(serve.server.host):\(server.port)\n"
+                guard FileManager.default.createFile(atPath: readyFile, contents: Data(text.utf8)) else {
+                    server.shutdown(grace: .zero)
+                    throw StartupError("cannot write the ready file \(readyFile)")
+                }
+            }
             logger.notice("authd listening", metadata: [
                 "address": "\(serve.server.host):\(server.port)", "dev": "\(common.dev)",
                 "io_threads": "\(serve.server.ioThreads)", "workers": "\(serve.server.workerThreads)",
                 "mtls": "\(serve.server.tls.clientCertificates)", "pid": "\(getpid())"])
+            refusals.start()
             server.waitUntilStopped()
+            refusals.stop()
             logger.notice("authd stopped", metadata: ["statistics": "\(server.statistics)"])
         }
     }

@@ -41,15 +41,23 @@ struct SettingSource {
     }
 
     func int(_ flag: Int?, _ variable: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        let resolved: Int
-        if let flag { resolved = flag } else if let text = environment[variable], !text.isEmpty {
+        let resolved: Int, origin: String
+        if let flag { resolved = flag; origin = SettingSource.flagName(variable) } else if let text = environment[variable], !text.isEmpty {
             guard let parsed = Int(text) else { throw ConfigurationError("\(variable) must be a whole number, not \(text.debugDescription)") }
             resolved = parsed
-        } else { resolved = value }
+            origin = variable
+        } else { resolved = value; origin = SettingSource.flagName(variable) }
         guard range.contains(resolved) else {
-            throw ConfigurationError("\(variable.lowercased().replacingOccurrences(of: "_", with: "-")) must be within \(range.lowerBound)...\(range.upperBound), not \(resolved)")
+            throw ConfigurationError("\(origin) must be within \(range.lowerBound)...\(range.upperBound), not \(resolved)")
         }
         return resolved
+    }
+
+    /// The flag that goes with an environment variable: `AUTHD_ACCESS_TTL` -> `--access-ttl`.
+    static func flagName(_ variable: String) -> String {
+        var name = Substring(variable)
+        for prefix in ["AUTHD_", "AUTH_"] where name.hasPrefix(prefix) { name = name.dropFirst(prefix.count); break }
+        return "--" + name.lowercased().replacingOccurrences(of: "_", with: "-")
     }
 
     /// Reads a small secret file (password, JWT secret), trimmed of surrounding white space.
@@ -114,4 +122,6 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Seconds a TLS handshake may take (default 10). [AUTHD_HANDSHAKE_TIMEOUT]") var handshakeTimeout: Int?
     @Option(help: "Seconds in-flight calls get to finish on SIGTERM/SIGINT (default 10). [AUTHD_GRACE]") var grace: Int?
     @Option(help: "Seconds to keep retrying an unreachable database at start (default 30). [AUTHD_DB_WAIT]") var dbWait: Int?
+    @Option(help: "Once listening, write HOST:PORT (the bound port, useful with --listen 127.0.0.1:0) to this file. [AUTHD_READY_FILE]")
+    var readyFile: String?
 }

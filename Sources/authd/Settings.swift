@@ -91,6 +91,7 @@ struct ServeSettings {
     var auth: AuthConfiguration
     var grace: Duration
     var databaseWait: Int
+    var readyFile: String?
 
     init(common: CommonOptions, serve o: ServeOptions, environment env: [String: String]) throws {
         let source = SettingSource(environment: env)
@@ -183,5 +184,6 @@ struct ServeSettings {
         self.auth = try auth.validated()
         grace = .seconds(try source.int(o.grace, "AUTHD_GRACE", default: 10, range: 0...3600))
         databaseWait = try source.int(o.dbWait, "AUTHD_DB_WAIT", default: 30, range: 0...3600)
+        readyFile = source.string(o.readyFile, "AUTHD_READY_FILE")
     }
 }

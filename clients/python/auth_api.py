@@ -463,7 +463,8 @@ class RevokeAllReply:
 class HealthRequest:
     """The `HealthRequest` message."""
 
-    # Empty for the whole server.
+    # Empty (or "auth.v1.Auth") for the whole server; any other name is NOT_FOUND, as in gRPC's
+    # health checking protocol.
     service: str = ""
 
     def encode(self) -> bytes:

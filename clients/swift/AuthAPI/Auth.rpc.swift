@@ -608,7 +608,8 @@ public struct RevokeAllReply: ProtoMessage {
 
 /// The `HealthRequest` message.
 public struct HealthRequest: ProtoMessage {
-    /// Empty for the whole server.
+    /// Empty (or "auth.v1.Auth") for the whole server; any other name is NOT_FOUND, as in gRPC's
+    /// health checking protocol.
     public var service: String = ""
 
     /// Every field at its default.

@@ -1,0 +1,91 @@
+import AuthAPI
+import Foundation
+import RPCCore
+import TestSupport
+import XCTest
+
+/// authd on a MariaDB of its own (`PrivateMariaDB`) that the test stops and starts: start-up waits
+/// for a database that is not there yet; Health goes NOT_SERVING and calls that need the database
+/// fail UNAVAILABLE within the database timeout while Validate keeps answering from memory; and
+/// everything recovers when the database is back.
+final class DatabaseOutageTests: XCTestCase {
+    func testStartUpWaitsForTheDatabaseAndHealthFollowsIt() throws {
+        let db = try PrivateMariaDB.create()
+        defer { db.destroy() }
+        try db.sql("CREATE DATABASE auth_outage CHARACTER SET utf8mb4")
+        db.stop()
+
+        // authd starts before the database: it retries with backoff, then listens once it answers.
+        let restart = DispatchWorkItem { try? db.start() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1.5, execute: restart)
+        let authd = try AuthdProcess.start(arguments: ["--db-timeout", "2", "--db-wait", "40", "--revocation-poll-ms", "200"],
+                                           database: db.settings(database: "auth_outage"), createDatabase: false, timeout: 60)
+        defer { authd.stop() }
+        restart.wait()
+        XCTAssertTrue(authd.log.contains("database not reachable yet; retrying"), authd.log(tail: 20))
+
+        let connection = try authd.connect()
+        defer { connection.close() }
+        let client = Auth.Client(transport: connection)
+        let email = uniqueEmail("outage"), password = "pw-\(UUID().uuidString)"
+        let tokens = try client.register(RegisterRequest(email: email, password: password))
+        let loggedOut = try client.login(LoginRequest(email: email, password: password))
+        _ = try client.logout(LogoutRequest(), options: .bearer(loggedOut.token))
+        XCTAssertEqual(try client.health(HealthRequest()).status, .serving)
+
+        // The database goes away.
+        db.stop()
+        let started = Date()
+        XCTAssertEqual(try client.health(HealthRequest()).status, .notServing)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "Health answers within the database timeout")
+        for _ in 0..<2 {
+            let t0 = Date()
+            XCTAssertRPCError(try client.login(LoginRequest(email: email, password: password)),
+                              .unavailable, "Service temporarily unavailable. Try again.")
+            XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "Login gives up within the database timeout")
+        }
+        XCTAssertRPCError(try client.status(StatusRequest(), options: .bearer(tokens.token)), .unavailable)
+        XCTAssertRPCError(try client.register(RegisterRequest(email: uniqueEmail(), password: password)), .unavailable)
+        XCTAssertRPCError(try client.refresh(RefreshRequest(refreshToken: tokens.refreshToken)), .unavailable)
+        XCTAssertRPCError(try client.logout(LogoutRequest(), options: .bearer(tokens.token)), .unavailable)
+        // Validate never touches the database: it still knows valid, revoked and invalid tokens.
+        let valid = try client.validate(ValidateRequest(token: tokens.token))
+        XCTAssertTrue(valid.valid)
+        XCTAssertEqual(valid.userId, tokens.userId)
+        XCTAssertEqual(try client.validate(ValidateRequest(token: loggedOut.token)).refusal, .revoked)
+        XCTAssertEqual(try client.validate(ValidateRequest(token: "junk")).refusal, .invalid)
+        XCTAssertEqual(try client.health(HealthRequest()).status, .notServing)
+
+        // The database comes back: Health and the calls recover without restarting authd.
+        try db.start()
+        let deadline = Date().addingTimeInterval(20)
+        var status = HealthReply.ServingStatus.notServing
+        while Date() < deadline {
+            status = try client.health(HealthRequest()).status
+            if status == .serving { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        XCTAssertEqual(status, .serving)
+        let again = try client.login(LoginRequest(email: email, password: password))
+        XCTAssertTrue(try client.validate(ValidateRequest(token: again.token)).valid)
+        XCTAssertEqual(try client.status(StatusRequest(), options: .bearer(again.token)).email, email)
+
+        XCTAssertEqual(authd.stop(), 0, authd.log(tail: 20))
+        let log = authd.log
+        XCTAssertTrue(log.contains("code=UNAVAILABLE"), "failed calls are logged with their code")
+        assertNoSecrets(in: log, [password, tokens.token, tokens.refreshToken, loggedOut.token, again.token, authd.secret, db.password])
+    }
+
+    /// A database that never comes: authd gives up after --db-wait and says why, exit status 1.
+    func testAnUnreachableDatabaseIsReportedClearly() throws {
+        let material = try TestMaterial.make()
+        defer { try? FileManager.default.removeItem(at: material.directory) }
+        let started = Date()
+        let result = try AuthdProcess.run(material.serveArguments + ["--db-socket", "/nonexistent/mariadb.sock", "--db-wait", "1"],
+                                          environment: ["AUTH_DB_PASSWORD": "x"], timeout: 30)
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 15)
+        XCTAssertTrue(result.stderr.contains("database unix:/nonexistent/mariadb.sock unavailable"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("retrying"), "the retries are logged: \(result.stderr)")
+    }
+}

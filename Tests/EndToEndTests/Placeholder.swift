@@ -1,1 +1,0 @@
-// EndToEndTests: filled in by its issue.
