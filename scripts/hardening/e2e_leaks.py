@@ -5,7 +5,9 @@ folders; scripts/leakcheck-e2e points TMPDIR at a fresh folder so all of them la
 the suite's own output. This searches every authd log and the suite's output for:
   - each authd's JWT secret (from the jwt.secret file beside its log), as stored;
   - anything shaped like a JWT (three base64url parts, a 43-character signature);
-  - every password literal in the end-to-end test sources (`password: "..."`, `password="..."`);
+  - anything shaped like a refresh token (43 base64url characters);
+  - every password literal in the end-to-end test sources (`password: "..."`, `password="..."`)
+    and the tests' generated passwords ("pw-" and a UUID);
 and checks that every secret file (jwt.secret, *.key) there is mode 0600.
 Usage: e2e_leaks.py TMPDIR SUITE_OUTPUT SOURCE_DIR...
 """
@@ -18,6 +20,14 @@ import sys
 
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 PASSWORD_LITERAL = re.compile(r"""password\s*[:=]\s*["']([^"'\\]{6,})["']""")
+# The tests' generated passwords: "pw-" and a UUID.
+GENERATED_PASSWORD = re.compile(rb"pw-[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+# A refresh token: base64url of 32 random bytes, 43 characters (with a digit and both cases).
+REFRESH = re.compile(rb"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+
+
+def looks_random(b: bytes) -> bool:
+    return any(c.isdigit() for c in b.decode()) and b.lower() != b and b.upper() != b
 
 
 def main() -> int:
@@ -56,12 +66,18 @@ def main() -> int:
                 problems.append(f"{path}: a JWT secret")
         if JWT.search(text):
             problems.append(f"{path}: a token ({JWT.search(text).group(0)[:16].decode()}…)")
+        if GENERATED_PASSWORD.search(text):
+            problems.append(f"{path}: a generated password")
+        for m in REFRESH.findall(text):
+            if looks_random(m):
+                problems.append(f"{path}: a refresh-token-shaped string ({m[:6].decode()}…)")
+                break
         for p in passwords:
             if p.encode() in text:
                 problems.append(f"{path}: the password literal {p[:3]}…")
     lines = sum(t[1].count(b"\n") for t in texts)
     print(f"e2e leak check: {logs} authd logs + the suite's output ({lines} lines) searched for {secrets} JWT secrets, "
-          f"token-shaped strings and {len(passwords)} password literals: {len(problems)} found")
+          f"token-shaped strings, generated passwords and {len(passwords)} password literals: {len(problems)} found")
     for p in problems[:10]:
         print("  LEAK:", p)
     for p in bad_modes:
