@@ -49,6 +49,9 @@ def db_faults(db: MariaDB) -> dict:
     client = api.AuthClient(ch)
     email, password = new_email("keeper"), new_password()
     token = client.register(api.RegisterRequest(email=email, password=password), timeout=10).token
+    # authd must be on the instance this script stops (not on one named by the caller's environment).
+    if not db.query(f"SELECT COUNT(*) FROM users WHERE email = '{email}'") == [["1"]]:
+        raise RuntimeError("authd does not use the MariaDB instance this script controls")
     stop = threading.Event()
     olock = threading.Lock()
 

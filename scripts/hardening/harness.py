@@ -95,7 +95,10 @@ class Authd:
 
     def start(self, wait: float = 60) -> None:
         logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # Only --dev's settings (this instance's DB, this folder's TLS and secret): an AUTH_DB_* from
+        # the caller's environment (scripts/test exports the default instance's) would win over them.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "AUTHD_"))}
+        self.proc = subprocess.Popen(self.args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
