@@ -60,7 +60,20 @@ public final class AuthCore: Sendable {
             case .emailTaken:
                 throw AuthError.emailTaken
             case .created(let userID):
-                let tokens = try issueTokens(userID: userID, isAdmin: false, at: at)
+                let tokens: IssuedTokens
+                do {
+                    tokens = try issueTokens(userID: userID, isAdmin: false, at: at)
+                } catch {
+                    // The account exists now: an error would tell the caller it does not (and its
+                    // retry would get ALREADY_EXISTS). Storing the refresh token failed (the database
+                    // went away between the two writes), so the answer carries the access token alone,
+                    // without a refresh token (empty, expiring at 0); a later login gets one.
+                    logger.warning("registered without a refresh token: storing it failed",
+                                   metadata: ["user": "\(userID)", "error": "\(error)"])
+                    let access = issueAccessToken(userID: userID, isAdmin: false, session: nil, at: at)
+                    tokens = IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
+                                          refreshToken: "", refreshTokenExpiresAt: Date(timeIntervalSince1970: 0))
+                }
                 audit(.register, userID: userID, email: address.value, clientAddress: clientAddress)
                 return tokens
             }

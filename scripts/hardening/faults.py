@@ -12,6 +12,7 @@ Exits non-zero on any violation; prints the figures.
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -40,6 +41,8 @@ def users_in_db(db: MariaDB, emails: list[str]) -> set[str]:
 
 def db_faults(db: MariaDB) -> dict:
     authd = Authd("faults", db, f"--db-timeout={DB_TIMEOUT}", "--db-wait=60")
+    if os.path.exists(authd.log_path):
+        os.remove(authd.log_path)  # its log is read below: this run's only
     authd.start()
     rec = Recorder()
     outcomes: dict[str, str | None] = {}     # email -> None (OK) or the error code
@@ -143,10 +146,20 @@ def db_faults(db: MariaDB) -> dict:
     missing = [e for e in ok if e not in in_db]
     ghosts = [e for e in failed if e in in_db]
     check(not missing, f"{len(missing)} registrations answered OK are not in the database: {missing[:3]}")
-    check(not ghosts, f"{len(ghosts)} registrations answered with an error are in the database: {ghosts[:3]}")
+    # One case cannot be told apart by anyone: the connection dropped (MariaDB shutting down) after
+    # the INSERT committed and before its OK arrived. authd logs those as "Server has gone away" /
+    # "Lost connection" on Register; the registrations found in the database despite an error must
+    # not outnumber them.
+    with open(authd.log_path, errors="replace") as f:
+        ambiguous = sum(1 for line in f if "method=Register" in line and
+                        ("Server has gone away" in line or "Lost connection" in line))
+    check(len(ghosts) <= ambiguous,
+          f"{len(ghosts)} registrations answered with an error are in the database, "
+          f"more than the {ambiguous} whose connection was lost mid-statement: {ghosts[:3]}")
     authd.stop()
     ch.close()
     return {"registrations_checked": len(outcomes), "registrations_ok": len(ok), "registrations_failed": len(failed),
+            "in_db_despite_error": len(ghosts), "lost_mid_statement": ambiguous,
             "calls": sum(rec.calls.values()), "unavailable": sum(1 for c in outcomes.values() if c == "UNAVAILABLE"),
             "validate_calls": validate_calls[0], "login_during_outage_s": round(login_elapsed, 2),
             "max_latency_s": {k: round(v, 2) for k, v in rec.max_latency.items()},
