@@ -56,7 +56,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authctl", dependencies: [
-            "AuthAPI", "RPCTransport",
+            "AuthAPI", "RPCCore", "RPCTransport", "COpenSSL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "clients/authctl"),
@@ -79,6 +79,8 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: [
             "AuthAPI", "RPCTransport", "RPCCore", "TestSupport",
         ]),
+        // Runs the built authctl against a real authd (TLS, MariaDB).
+        .testTarget(name: "AuthCtlTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -56,24 +56,15 @@ public final class AuthCore: Sendable {
             if let rejection = passwordPolicy.check(password) { throw AuthError.weakPassword(rejection) }
             let hash = try hasher.hash(password)
             let at = now()
-            switch try store.createUser(NewUser(email: address.value, emailKey: address.key, passwordHash: hash, registeredAt: at)) {
+            // The user and its first refresh token are stored in one write: a registration that
+            // is answered with an error has stored nothing (unless the outcome is unknown).
+            let refresh = newRefreshToken(userID: 0, at: at)
+            switch try store.createUser(NewUser(email: address.value, emailKey: address.key, passwordHash: hash, registeredAt: at),
+                                        firstRefreshToken: refresh.record) {
             case .emailTaken:
                 throw AuthError.emailTaken
             case .created(let userID):
-                let tokens: IssuedTokens
-                do {
-                    tokens = try issueTokens(userID: userID, isAdmin: false, at: at)
-                } catch {
-                    // The account exists now: an error would tell the caller it does not (and its
-                    // retry would get ALREADY_EXISTS). Storing the refresh token failed (the database
-                    // went away between the two writes), so the answer carries the access token alone,
-                    // without a refresh token (empty, expiring at 0); a later login gets one.
-                    logger.warning("registered without a refresh token: storing it failed",
-                                   metadata: ["user": "\(userID)", "error": "\(error)"])
-                    let access = issueAccessToken(userID: userID, isAdmin: false, session: nil, at: at)
-                    tokens = IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
-                                          refreshToken: "", refreshTokenExpiresAt: Date(timeIntervalSince1970: 0))
-                }
+                let tokens = issuedTokens(userID: userID, isAdmin: false, refresh: refresh, at: at)
                 audit(.register, userID: userID, email: address.value, clientAddress: clientAddress)
                 return tokens
             }
@@ -279,14 +270,24 @@ public final class AuthCore: Sendable {
     // MARK: Internals
 
     private func issueTokens(userID: Int64, isAdmin: Bool, at: Date) throws -> IssuedTokens {
-        let family = TokenID.random()
+        let refresh = newRefreshToken(userID: userID, at: at)
+        try store.insertRefreshToken(refresh.record)
+        return issuedTokens(userID: userID, isAdmin: isAdmin, refresh: refresh, at: at)
+    }
+
+    /// A new refresh token (a new session family) and the record that stores its hash.
+    private func newRefreshToken(userID: Int64, at: Date) -> (token: [UInt8], record: RefreshTokenRecord) {
         let refresh = SecureRandom.bytes(32)
-        let refreshExpiresAt = at.addingTimeInterval(configuration.refreshTokenLifetime)
-        try store.insertRefreshToken(RefreshTokenRecord(hash: Digest.sha256(refresh), family: family, userID: userID,
-                                                        issuedAt: at, expiresAt: refreshExpiresAt))
-        let access = issueAccessToken(userID: userID, isAdmin: isAdmin, session: family, at: at)
+        return (refresh, RefreshTokenRecord(hash: Digest.sha256(refresh), family: TokenID.random(), userID: userID,
+                                            issuedAt: at, expiresAt: at.addingTimeInterval(configuration.refreshTokenLifetime)))
+    }
+
+    /// The tokens handed out for a stored refresh token: it plus an access token of its session.
+    private func issuedTokens(userID: Int64, isAdmin: Bool, refresh: (token: [UInt8], record: RefreshTokenRecord),
+                              at: Date) -> IssuedTokens {
+        let access = issueAccessToken(userID: userID, isAdmin: isAdmin, session: refresh.record.family, at: at)
         return IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
-                            refreshToken: Base64URL.encode(refresh), refreshTokenExpiresAt: refreshExpiresAt)
+                            refreshToken: Base64URL.encode(refresh.token), refreshTokenExpiresAt: refresh.record.expiresAt)
     }
 
     private func issueAccessToken(userID: Int64, isAdmin: Bool, session: TokenID?, at: Date) -> (token: String, expiresAt: Date) {

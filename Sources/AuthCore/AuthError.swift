@@ -74,6 +74,8 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .userNotFound: "No such user."
         case .refreshInvalid: "Invalid refresh token. Please log in again."
         case .refreshReused: "Refresh token already used; the session is revoked. Please log in again."
+        case .storeUnavailable(let cause) where cause.outcomeUnknown:
+            "Service temporarily unavailable; the request may or may not have taken effect."
         case .storeUnavailable: "Service temporarily unavailable. Try again."
         case .internal: "Internal error."
         }
@@ -113,10 +115,15 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// The server or client error number, when there is one.
     public var number: UInt32?
 
-    public init(_ kind: Kind, _ message: String, number: UInt32? = nil) {
+    /// Set on an `unavailable` error when a write was sent but its commit was never confirmed (the
+    /// connection broke while committing): it may or may not have taken effect.
+    public var outcomeUnknown: Bool
+
+    public init(_ kind: Kind, _ message: String, number: UInt32? = nil, outcomeUnknown: Bool = false) {
         self.kind = kind
         self.message = message
         self.number = number
+        self.outcomeUnknown = outcomeUnknown
     }
 
     public var description: String {

@@ -11,6 +11,10 @@ public protocol AuthStore: Sendable {
     // MARK: Users
     /// Inserts a user; `.emailTaken` when `emailKey` exists (atomically: one of many racing wins).
     func createUser(_ user: NewUser) throws -> CreateUserResult
+    /// Inserts a user and its first refresh token (whose `userID` the store sets) as one atomic
+    /// write, so that a registration is either wholly stored or not at all. The default runs
+    /// `createUser` then `insertRefreshToken`; a store that can fail between them overrides it.
+    func createUser(_ user: NewUser, firstRefreshToken: RefreshTokenRecord) throws -> CreateUserResult
     func user(emailKey: String) throws -> UserRecord?
     func user(id: Int64) throws -> UserRecord?
     func updatePasswordHash(userID: Int64, hash: String) throws
@@ -55,6 +59,18 @@ public protocol AuthStore: Sendable {
     func appendAudit(_ event: AuditEvent) throws
     /// The newest events first, optionally of one user (for operators and tests).
     func auditEvents(userID: Int64?, limit: Int) throws -> [AuditEvent]
+}
+
+extension AuthStore {
+    public func createUser(_ user: NewUser, firstRefreshToken: RefreshTokenRecord) throws -> CreateUserResult {
+        let result = try createUser(user)
+        if case .created(let id) = result {
+            var token = firstRefreshToken
+            token.userID = id
+            try insertRefreshToken(token)
+        }
+        return result
+    }
 }
 
 public struct NewUser: Sendable {

@@ -30,6 +30,13 @@ public struct MariaDBConfiguration: Sendable {
     public var writeTimeout: Int
     /// Attempts of a transaction that fails with a deadlock or a Galera certification conflict.
     public var conflictRetries: Int = 5
+    /// On a Galera node (`wsrep_on`), every session sets `wsrep_sync_wait = 1`: a read first waits
+    /// until the node has applied every write the cluster committed before it, so a login sees a
+    /// registration made through another node a moment earlier. No effect on a plain server.
+    public var causalReads: Bool = true
+    /// Seconds an endpoint that refused a connection, or whose connection broke, is tried only
+    /// after the others.
+    public var endpointQuarantine: Double = 2
 
     public init(socket: String? = nil, host: String? = nil, port: Int? = nil, user: String, password: String,
                 database: String, poolSize: Int = 8, connectTimeout: Int = 3, readTimeout: Int = 5, writeTimeout: Int = 5) {

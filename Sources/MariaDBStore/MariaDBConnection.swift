@@ -33,13 +33,44 @@ final class MariaDBConnection {
     private(set) var isBroken = false
     let endpoint: MariaDBConfiguration.Endpoint
 
-    /// Opens a connection to the first endpoint that answers.
-    static func connect(_ configuration: MariaDBConfiguration) throws -> MariaDBConnection {
+    /// Whether the server is a Galera node (`wsrep_on`); set once connected.
+    private(set) var isGalera = false
+
+    /// Opens a connection to the first endpoint that answers and, on Galera, is synced
+    /// (`wsrep_ready`): a node that is joining, donating or cut off from the primary component is
+    /// passed over like one that refuses the connection. `order` lists endpoint indices to try.
+    static func connect(_ configuration: MariaDBConfiguration, order: [Int]? = nil,
+                        failed: (Int) -> Void = { _ in }) throws -> MariaDBConnection {
         var lastError = ConnectFailure(error: StoreError(.unavailable, "no endpoint configured"))
-        for endpoint in configuration.endpoints {
-            do { return try MariaDBConnection(configuration, endpoint) } catch let e as ConnectFailure { lastError = e }
+        for index in order ?? Array(configuration.endpoints.indices) {
+            do {
+                let connection = try MariaDBConnection(configuration, configuration.endpoints[index])
+                try connection.prepareSession(configuration)
+                return connection
+            } catch let e as ConnectFailure {
+                lastError = e
+                failed(index)
+            }
         }
         throw lastError
+    }
+
+    /// Detects Galera; on a node refuses it unless ready, and turns on causal reads.
+    private func prepareSession(_ c: MariaDBConfiguration) throws {
+        do {
+            // @@wsrep_on exists on every MariaDB built with wsrep (Debian's); error 1193 where not.
+            let on: Int64
+            do { on = try execute("SELECT @@wsrep_on").rows.first?.int(0) ?? 0 } catch let e as StoreError where e.number == 1193 { on = 0 }
+            guard on == 1 else { return }
+            isGalera = true
+            let ready = try execute("SHOW STATUS LIKE 'wsrep_ready'").rows.first?.string(1)
+            guard ready == "ON" else {
+                throw ConnectFailure(error: StoreError(.unavailable, "\(endpoint): Galera node not ready (wsrep_ready=\(ready ?? "?"))", number: 1047))
+            }
+            if c.causalReads { try execute("SET SESSION wsrep_sync_wait = 1") }
+        } catch let e as StoreError {
+            throw ConnectFailure(error: StoreError(.unavailable, "\(endpoint): \(e.message)", number: e.number))
+        }
     }
 
     private init(_ c: MariaDBConfiguration, _ endpoint: MariaDBConfiguration.Endpoint) throws {
@@ -209,7 +240,17 @@ final class MariaDBConnection {
     }
 
     private func statementError(_ stmt: UnsafeMutablePointer<MYSQL_STMT>) -> StoreError {
-        let error = MariaDBConnection.error(number: mysql_stmt_errno(stmt), message: mysql_stmt_error(stmt))
+        var error = MariaDBConnection.error(number: mysql_stmt_errno(stmt), message: mysql_stmt_error(stmt))
+        if error.number == 0 {
+            // Some failures are recorded on the connection, not the statement.
+            error = MariaDBConnection.error(number: mysql_errno(mysql), message: mysql_error(mysql))
+        }
+        if error.number == 0 {
+            // A failure without a code (seen under Galera while a node rejoined): the connection's
+            // state is unknown, so it is discarded; a write it carried was not committed unless
+            // this was its COMMIT, which the caller then reports as of unknown outcome.
+            error = StoreError(.unavailable, "statement failed without an error code")
+        }
         if error.kind == .unavailable { isBroken = true }
         return error
     }

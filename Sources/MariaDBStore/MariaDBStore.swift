@@ -26,35 +26,59 @@ public final class MariaDBStore: AuthStore {
 
     // MARK: Running statements
 
-    /// Runs `body` on one connection, inside a transaction when `transaction` is true. A deadlock
-    /// or certification conflict reruns the whole body (up to `conflictRetries` times, with a
-    /// short random back-off); a connection found dead is replaced and the body run once more.
+    /// What an operation does, which decides what may be retried after a lost connection.
+    enum Access {
+        /// Reads only: rerun on another connection (and node) after a lost connection.
+        case read
+        /// Writes: run inside START TRANSACTION … COMMIT. A connection lost before COMMIT was sent
+        /// rolled the transaction back, so it is rerun; a connection lost while committing leaves
+        /// the outcome unknown: `StoreError(.unavailable, outcomeUnknown: true)`, never retried.
+        case write
+    }
+
+    /// The COMMIT of a write was sent but not confirmed.
+    private struct CommitUnconfirmed: Error { var error: StoreError }
+
+    /// Runs `body` on one connection. A deadlock or certification conflict reruns the whole body
+    /// (up to `conflictRetries` attempts, exponential back-off with jitter); a connection found
+    /// dead is replaced (on another node when that one is gone) and the body run again, up to
+    /// one attempt per endpoint plus one — for writes only while nothing can have been committed.
     @discardableResult
-    func run<T>(transaction: Bool = false, _ body: (MariaDBConnection) throws -> T) throws -> T {
-        var attempt = 0
-        var retriedConnection = false
+    func run<T>(_ access: Access = .read, _ body: (MariaDBConnection) throws -> T) throws -> T {
+        var conflicts = 0
+        var connectionLosses = 0
         while true {
-            attempt += 1
             do {
                 return try pool.withConnection { c in
-                    guard transaction else { return try body(c) }
+                    guard access == .write else { return try body(c) }
                     try c.execute("START TRANSACTION")
+                    let result: T
                     do {
-                        let result = try body(c)
-                        try c.execute("COMMIT")
-                        return result
+                        result = try body(c)
                     } catch {
                         if !c.isBroken { _ = try? c.execute("ROLLBACK") }
                         throw error
                     }
+                    do {
+                        try c.execute("COMMIT")
+                    } catch let error as StoreError where error.kind == .unavailable {
+                        throw CommitUnconfirmed(error: error)
+                    }
+                    return result
                 }
             } catch let failure as ConnectFailure {
                 throw failure.error
-            } catch let error as StoreError where error.kind == .conflict && attempt < configuration.conflictRetries {
-                Thread.sleep(forTimeInterval: Double.random(in: 0.002...0.02) * Double(attempt))
-            } catch let error as StoreError where error.kind == .unavailable && !retriedConnection {
-                // A pooled connection the server had closed (idle timeout, restart): try a fresh one.
-                retriedConnection = true
+            } catch let unconfirmed as CommitUnconfirmed {
+                throw StoreError(.unavailable, "connection lost while committing; the write may or may not have taken effect: \(unconfirmed.error.message)",
+                                 number: unconfirmed.error.number, outcomeUnknown: true)
+            } catch let error as StoreError where error.kind == .conflict && conflicts + 1 < configuration.conflictRetries {
+                conflicts += 1
+                let ceiling = min(0.005 * Double(1 << conflicts), 0.2)
+                Thread.sleep(forTimeInterval: Double.random(in: ceiling / 2...ceiling))
+            } catch let error as StoreError where error.kind == .unavailable && connectionLosses < configuration.endpoints.count {
+                // A pooled connection the server had closed (idle timeout, restart), or a node
+                // that died: the pool has dropped that node's idle connections; take a fresh one.
+                connectionLosses += 1
                 _ = error
             }
         }
@@ -69,8 +93,27 @@ public final class MariaDBStore: AuthStore {
     /// Applies the migrations not yet applied, in order, under the named lock
     /// `auth_migrate.<database>` so that instances starting together do not race. Returns the
     /// versions it applied.
+    ///
+    /// On Galera the named lock holds only on the node that took it, so two instances migrating
+    /// through different nodes can run the same migration together: that is why every migration
+    /// statement is idempotent (`IF NOT EXISTS`), its bookkeeping row is inserted with `INSERT
+    /// IGNORE`, and a certification conflict reruns the whole pass.
     @discardableResult
     public func migrate(lockTimeout: Int = 60) throws -> [Int] {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try migrateOnce(lockTimeout: lockTimeout)
+            } catch let error as StoreError where error.kind == .conflict && attempt < configuration.conflictRetries {
+                Thread.sleep(forTimeInterval: Double.random(in: 0.01...0.05) * Double(attempt))
+            } catch let failure as ConnectFailure {
+                throw failure.error
+            }
+        }
+    }
+
+    private func migrateOnce(lockTimeout: Int) throws -> [Int] {
         try pool.withConnection { c in
             let lockName = String("auth_migrate.\(configuration.database)".prefix(64))
             // GET_LOCK: 1 acquired, 0 timed out, NULL on error.
@@ -88,7 +131,7 @@ public final class MariaDBStore: AuthStore {
             var done: [Int] = []
             for m in Migrations.all where !applied.contains(Int64(m.version)) {
                 for statement in m.statements { try c.execute(statement) }
-                try c.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [.int(Int64(m.version)), .text(m.name)])
+                try c.execute("INSERT IGNORE INTO schema_migrations (version, name) VALUES (?, ?)", [.int(Int64(m.version)), .text(m.name)])
                 done.append(m.version)
             }
             return done
@@ -97,7 +140,7 @@ public final class MariaDBStore: AuthStore {
 
     /// The applied migration versions.
     public func appliedMigrations() throws -> [Int] {
-        try run { c in try c.execute("SELECT version FROM schema_migrations ORDER BY version").rows.compactMap { $0.int(0).map(Int.init) } }
+        try run(.read) { c in try c.execute("SELECT version FROM schema_migrations ORDER BY version").rows.compactMap { $0.int(0).map(Int.init) } }
     }
 
     // MARK: AuthStore
@@ -108,12 +151,28 @@ public final class MariaDBStore: AuthStore {
 
     public func createUser(_ user: NewUser) throws -> CreateUserResult {
         do {
-            let r = try run { c in
+            let r = try run(.write) { c in
                 try c.execute("INSERT INTO users (email, email_key, password_hash, is_admin, registered_at_ms) VALUES (?, ?, ?, 0, ?)",
                               [.text(user.email), .text(user.emailKey), .text(user.passwordHash), .int(Self.ms(user.registeredAt))])
             }
             return .created(userID: Int64(r.insertID))
         } catch let e as StoreError where e.number == 1062 {  // ER_DUP_ENTRY
+            return .emailTaken
+        }
+    }
+
+    /// The user and its first refresh token in one transaction.
+    public func createUser(_ user: NewUser, firstRefreshToken t: RefreshTokenRecord) throws -> CreateUserResult {
+        do {
+            let id = try run(.write) { c -> Int64 in
+                let id = Int64(try c.execute("INSERT INTO users (email, email_key, password_hash, is_admin, registered_at_ms) VALUES (?, ?, ?, 0, ?)",
+                                             [.text(user.email), .text(user.emailKey), .text(user.passwordHash), .int(Self.ms(user.registeredAt))]).insertID)
+                try c.execute("INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?)",
+                              [.bytes(t.hash), .bytes(t.family.bytes), .int(id), .int(Self.ms(t.issuedAt)), .int(Self.ms(t.expiresAt))])
+                return id
+            }
+            return .created(userID: id)
+        } catch let e as StoreError where e.number == 1062 && e.message.contains("users_email_key") {  // ER_DUP_ENTRY
             return .emailTaken
         }
     }
@@ -127,34 +186,34 @@ public final class MariaDBStore: AuthStore {
     }
 
     public func user(emailKey: String) throws -> UserRecord? {
-        try run { c in
+        try run(.read) { c in
             try c.execute("SELECT \(Self.userColumns) FROM users WHERE email_key = ?", [.text(emailKey)]).rows.first.flatMap(Self.user)
         }
     }
 
     public func user(id: Int64) throws -> UserRecord? {
-        try run { c in try c.execute("SELECT \(Self.userColumns) FROM users WHERE id = ?", [.int(id)]).rows.first.flatMap(Self.user) }
+        try run(.read) { c in try c.execute("SELECT \(Self.userColumns) FROM users WHERE id = ?", [.int(id)]).rows.first.flatMap(Self.user) }
     }
 
     public func updatePasswordHash(userID: Int64, hash: String) throws {
-        try run { c in try c.execute("UPDATE users SET password_hash = ? WHERE id = ?", [.text(hash), .int(userID)]) }
+        try run(.write) { c in try c.execute("UPDATE users SET password_hash = ? WHERE id = ?", [.text(hash), .int(userID)]) }
     }
 
     public func setAdmin(emailKey: String, admin: Bool) throws -> Bool {
-        try run { c in
+        try run(.write) { c in
             try c.execute("UPDATE users SET is_admin = ? WHERE email_key = ?", [.int(admin ? 1 : 0), .text(emailKey)]).affectedRows > 0
         }
     }
 
     public func revokeToken(_ id: TokenID, userID: Int64, expiresAt: Date) throws {
-        try run { c in
+        try run(.write) { c in
             try c.execute("INSERT IGNORE INTO revoked_tokens (jti, user_id, expires_at, recorded_us) VALUES (?, ?, ?, \(Self.serverMicroseconds))",
                           [.bytes(id.bytes), .int(userID), .int(Self.seconds(expiresAt))])
         }
     }
 
     public func setRevocationCutoff(userID: Int64, cutoff: Int64, purgeAfter: Date) throws {
-        try run { c in
+        try run(.write) { c in
             try c.execute("""
                 INSERT INTO user_token_cutoffs (user_id, cutoff, purge_after, recorded_us) VALUES (?, ?, ?, \(Self.serverMicroseconds))
                 ON DUPLICATE KEY UPDATE cutoff = GREATEST(cutoff, VALUES(cutoff)),
@@ -164,7 +223,7 @@ public final class MariaDBStore: AuthStore {
     }
 
     public func revocations(since cursor: RevocationCursor?, now: Date) throws -> RevocationBatch {
-        try run { c in
+        try run(.read) { c in
             guard let serverNow = try c.execute("SELECT \(Self.serverMicroseconds)").rows.first?.int(0) else {
                 throw StoreError(.failure, "server clock unreadable")
             }
@@ -185,7 +244,7 @@ public final class MariaDBStore: AuthStore {
     }
 
     public func purgeExpired(now: Date, attemptsBefore: Date) throws -> Int {
-        try run { c in
+        try run(.write) { c in
             let s = Int64(now.timeIntervalSince1970)
             var n: UInt64 = 0
             n += try c.execute("DELETE FROM revoked_tokens WHERE expires_at <= ? LIMIT 10000", [.int(s)]).affectedRows
@@ -197,7 +256,7 @@ public final class MariaDBStore: AuthStore {
     }
 
     public func insertRefreshToken(_ t: RefreshTokenRecord) throws {
-        try run { c in
+        try run(.write) { c in
             try c.execute("INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?)",
                           [.bytes(t.hash), .bytes(t.family.bytes), .int(t.userID), .int(Self.ms(t.issuedAt)), .int(Self.ms(t.expiresAt))])
         }
@@ -205,7 +264,7 @@ public final class MariaDBStore: AuthStore {
 
     public func rotateRefreshToken(presentedHash: [UInt8], replacementHash: [UInt8], replacementExpiresAt: Date,
                                    now: Date) throws -> RefreshRotation {
-        try run(transaction: true) { c in
+        try run(.write) { c in
             guard let row = try c.execute("SELECT family_id, user_id, expires_at_ms, used_at_ms FROM refresh_tokens WHERE token_hash = ? FOR UPDATE",
                                           [.bytes(presentedHash)]).rows.first,
                   let family = row.bytes(0).flatMap({ TokenID(bytes: $0) }), let userID = row.int(1), let expires = row.int(2) else {
@@ -224,20 +283,22 @@ public final class MariaDBStore: AuthStore {
     }
 
     public func revokeRefreshFamily(_ family: TokenID) throws {
-        try run { c in try c.execute("DELETE FROM refresh_tokens WHERE family_id = ?", [.bytes(family.bytes)]) }
+        try run(.write) { c in try c.execute("DELETE FROM refresh_tokens WHERE family_id = ?", [.bytes(family.bytes)]) }
     }
 
     public func revokeRefreshTokens(userID: Int64) throws {
-        try run { c in try c.execute("DELETE FROM refresh_tokens WHERE user_id = ?", [.int(userID)]) }
+        try run(.write) { c in try c.execute("DELETE FROM refresh_tokens WHERE user_id = ?", [.int(userID)]) }
     }
 
     public func acquireAttempt(_ attempt: TokenID, buckets: [ThrottleBucket], now: Date) throws -> ThrottleDecision {
-        try run(transaction: true) { c in
+        try run(.write) { c in
             // Lock every bucket row (in key order, so concurrent callers cannot deadlock) before
             // counting: a second caller waits here until the first has committed its attempt.
             let sorted = buckets.sorted { $0.key < $1.key }
             for b in sorted {
-                try c.execute("INSERT INTO throttle_buckets (bucket) VALUES (?) ON DUPLICATE KEY UPDATE bucket = bucket", [.text(b.key)])
+                // A real change (not `bucket = bucket`): on Galera only changed rows are certified.
+                try c.execute("INSERT INTO throttle_buckets (bucket) VALUES (?) ON DUPLICATE KEY UPDATE reservations = reservations + 1",
+                              [.text(b.key)])
             }
             let nowMs = Self.ms(now)
             var retryAfterMs: Int64 = 0
@@ -261,11 +322,11 @@ public final class MariaDBStore: AuthStore {
     }
 
     public func releaseAttempt(_ attempt: TokenID) throws {
-        try run { c in try c.execute("DELETE FROM login_attempts WHERE attempt_id = ?", [.bytes(attempt.bytes)]) }
+        try run(.write) { c in try c.execute("DELETE FROM login_attempts WHERE attempt_id = ?", [.bytes(attempt.bytes)]) }
     }
 
     public func recordLoginSuccess(userID: Int64, address: String, at: Date) throws {
-        try run { c in
+        try run(.write) { c in
             try c.execute("""
                 INSERT INTO known_addresses (user_id, address, last_success_ms) VALUES (?, ?, ?)
                 ON DUPLICATE KEY UPDATE last_success_ms = GREATEST(last_success_ms, VALUES(last_success_ms))
@@ -274,7 +335,7 @@ public final class MariaDBStore: AuthStore {
     }
 
     public func isKnownAddress(userID: Int64, address: String, since: Date) throws -> Bool {
-        try run { c in
+        try run(.read) { c in
             !(try c.execute("SELECT 1 FROM known_addresses WHERE user_id = ? AND address = ? AND last_success_ms >= ?",
                             [.int(userID), .text(String(address.prefix(80))), .int(Self.ms(since))]).rows.isEmpty)
         }
@@ -282,7 +343,7 @@ public final class MariaDBStore: AuthStore {
 
     public func appendAudit(_ e: AuditEvent) throws {
         func opt(_ s: String?, _ n: Int) -> SQLValue { s.map { .text(String($0.prefix(n))) } ?? .null }
-        try run { c in
+        try run(.write) { c in
             try c.execute("INSERT INTO audit_events (at_ms, event, user_id, email, client_address, detail) VALUES (?, ?, ?, ?, ?, ?)",
                           [.int(Self.ms(e.at)), .text(e.kind.rawValue), e.userID.map { .int($0) } ?? .null,
                            opt(e.email, 254), opt(e.clientAddress, 80), opt(e.detail, 255)])
@@ -290,7 +351,7 @@ public final class MariaDBStore: AuthStore {
     }
 
     public func auditEvents(userID: Int64?, limit: Int) throws -> [AuditEvent] {
-        try run { c in
+        try run(.read) { c in
             let columns = "SELECT at_ms, event, user_id, email, client_address, detail FROM audit_events"
             let rows = if let userID {
                 try c.execute("\(columns) WHERE user_id = ? ORDER BY id DESC LIMIT ?", [.int(userID), .int(Int64(limit))]).rows

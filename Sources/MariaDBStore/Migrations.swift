@@ -90,5 +90,11 @@ enum Migrations {
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
             """,
         ]),
+        // Galera certifies only rows a transaction changes, and row locks are local to a node: a
+        // throttle reservation must change its bucket rows so that two racing on different nodes
+        // conflict (one is rerun and counts the other's attempt) instead of both passing.
+        Migration(version: 2, name: "throttle bucket rows are written by each reservation", statements: [
+            "ALTER TABLE throttle_buckets ADD COLUMN IF NOT EXISTS reservations BIGINT NOT NULL DEFAULT 0",
+        ]),
     ]
 }

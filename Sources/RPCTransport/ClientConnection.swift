@@ -71,9 +71,20 @@ public final class ClientConnection: ClientTransport {
          counters.connectionsOpened.load(ordering: .relaxed))
     }
 
+    /// Starts a call on the current session (opening one if needed). An error thrown here means the
+    /// call was never sent, and UNAVAILABLE ones say so (`CallNotProcessed`).
     @discardableResult
     private func start(_ method: MethodDescriptor, request: [UInt8], options: CallOptions,
                        waiter: CallWaiter) throws(RPCError) -> (session: ClientSession, id: UInt32) {
+        do {
+            return try startOnce(method, request: request, options: options, waiter: waiter)
+        } catch where error.code == .unavailable {
+            throw error.markedNotProcessed()
+        }
+    }
+
+    private func startOnce(_ method: MethodDescriptor, request: [UInt8], options: CallOptions,
+                           waiter: CallWaiter) throws(RPCError) -> (session: ClientSession, id: UInt32) {
         for attempt in 0..<2 {
             let session = try self.session()
             do {

@@ -108,7 +108,7 @@ struct ClientConnectionStateMachine<Waiter> {
                 goingAway = true
                 let refused = calls.keys.filter { $0 > goAway.lastCallID }
                 let waiters = refused.compactMap { calls.removeValue(forKey: $0)?.waiter }
-                return .fail(waiters, RPCError(.unavailable, "server going away: \(goAway.message)"))
+                return .fail(waiters, RPCError(.unavailable, "server going away: \(goAway.message)", cause: CallNotProcessed()))
             } catch {
                 return close(error)
             }

@@ -116,7 +116,8 @@ final class ClientSession: Sendable {
         do {
             connection = try connect(tls: tls)
         } catch {
-            finish(RPCError(.unavailable, "cannot connect to \(configuration.host):\(configuration.port): \(error)"))
+            finish(RPCError(.unavailable, "cannot connect to \(configuration.host):\(configuration.port): \(error)",
+                           cause: CallNotProcessed(underlying: error)))
             return
         }
         var decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize, expectsPreface: false)

@@ -166,7 +166,7 @@ final class MariaDBStoreTests: XCTestCase {
         concurrently(2) { i in
             var firstRun = true
             do {
-                try store.run(transaction: true) { c in
+                try store.run(.write) { c in
                     bodies.withLock { $0 += 1 }
                     // Each takes its own row, waits for the other to do the same, then wants the other's: a deadlock.
                     try c.execute("UPDATE counters SET v = v + 1 WHERE id = ?", [.int(Int64(i + 1))])

@@ -26,7 +26,7 @@ final class SodiumSmokeTests: XCTestCase {
         let rc = crypto_pwhash_str_alg(&out, password, UInt64(password.utf8.count), 2, 19 * 1024 * 1024,
                                        crypto_pwhash_ALG_ARGON2ID13)
         XCTAssertEqual(rc, 0)
-        let hash = String(cString: out)
+        let hash = String(decoding: out.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         XCTAssertTrue(hash.hasPrefix("$argon2id$v=19$m=19456,t=2,p=1$"), hash)
 
         let script = """

@@ -1,7 +1,46 @@
 import ArgumentParser
+import Foundation
 
-/// The command-line client (placeholder until the service is wired).
+/// `authctl`: log in from a terminal, look at tokens, and load-test the server.
+///
+/// Exit codes: 0 success, 1 the server refused, 2 usage error, 3 could not connect or TLS failed.
 @main
 struct AuthCtl: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "authctl", abstract: "Auth service client (not wired up yet).")
+    static let configuration = CommandConfiguration(
+        commandName: "authctl",
+        abstract: "Client of the authd authentication service: log in, inspect and validate tokens, load-test.",
+        discussion: """
+            Tokens from register and login are kept in $XDG_CONFIG_HOME/authctl/credentials (default ~/.config/authctl/credentials, mode 0600) for status, logout and refresh.
+
+            Exit codes: 0 success, 1 the server refused, 2 usage error, 3 could not connect or TLS failed.
+
+            Example:
+              export AUTHCTL_SERVER=127.0.0.1:7443 AUTHCTL_CA=.data/dev/ca.pem
+              authctl login --email alice@example.com
+              authctl status --json
+            """,
+        subcommands: [Register.self, Login.self, Status.self, Logout.self, Refresh.self, Validate.self,
+                      Health.self, RevokeAll.self, Bench.self])
+
+    /// Parses, runs, and maps every failure onto the documented exit codes (ArgumentParser's own
+    /// usage errors would exit 64; ours is 2).
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let printer = Printer(json: arguments.contains("--json"))
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch let error as CLIError {
+            printer.failure(error)
+            Glibc.exit(error.exitCode)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
+            if printer.json {
+                printer.failure(.usage(message(for: error)))
+            } else {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            }
+            Glibc.exit(CLIError.usage("").exitCode)
+        }
+    }
 }

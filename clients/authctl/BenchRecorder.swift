@@ -6,18 +6,42 @@ import Histogram
 struct BenchRecorder {
     var latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000,
                                     numberOfSignificantValueDigits: .three)
-    var codes: [String: Int] = [:]
+    /// Successful calls, and the others by status name (kept apart: the OK path touches no dictionary).
+    var ok = 0
+    var failures: [String: Int] = [:]
     var sampleErrors: [String] = []
+    /// Monotonic time (ns) the last measured call finished.
+    var lastDone: UInt64 = 0
+    /// Open loop: calls sent more than 1 ms after their due time (the generator fell behind), and the worst lag.
+    var late: Int = 0
+    var maxLagMicroseconds: UInt64 = 0
 
-    mutating func record(microseconds: UInt64, code: String, error: String? = nil) {
+    /// Outcomes by status name, OK included.
+    var codes: [String: Int] {
+        var all = failures
+        if ok > 0 { all["OK", default: 0] += ok }
+        return all
+    }
+
+    /// Records a success (`failure` nil) or a failure with its status name and message.
+    mutating func record(microseconds: UInt64, failure: (code: String, message: String)?) {
         _ = latency.record(max(1, min(microseconds, 60_000_000)))
-        codes[code, default: 0] += 1
-        if let error, sampleErrors.count < 5, !sampleErrors.contains(error) { sampleErrors.append(error) }
+        guard let failure else {
+            ok += 1
+            return
+        }
+        failures[failure.code, default: 0] += 1
+        let sample = "\(failure.code): \(failure.message)"
+        if sampleErrors.count < 5, !sampleErrors.contains(sample) { sampleErrors.append(sample) }
     }
 
     mutating func merge(_ other: BenchRecorder) {
         latency.add(other.latency)
-        for (code, count) in other.codes { codes[code, default: 0] += count }
+        lastDone = max(lastDone, other.lastDone)
+        late += other.late
+        maxLagMicroseconds = max(maxLagMicroseconds, other.maxLagMicroseconds)
+        ok += other.ok
+        for (code, count) in other.failures { failures[code, default: 0] += count }
         for error in other.sampleErrors where sampleErrors.count < 5 && !sampleErrors.contains(error) {
             sampleErrors.append(error)
         }
@@ -42,13 +66,24 @@ struct BenchSummary {
     var connections: Int
     var concurrency: Int
     var targetRate: Int?
+    var engine: String = "async"
+    var idleConnections: Int = 0
+    /// Every call made, warm-up included, and the whole run's wall time: client CPU is divided by these.
+    var callsTotal: Int = 0
+    var elapsedSeconds: Double = 0
 
     var count: UInt64 { recorder.latency.totalCount }
     var rate: Double { durationSeconds > 0 ? Double(count) / durationSeconds : 0 }
 
+    /// authctl's CPU per call over the whole run (warm-up included).
+    var cpuPerCall: Double {
+        let calls = max(Int(count), callsTotal)
+        return calls == 0 ? 0 : clientCPUSeconds * 1e6 / Double(calls)
+    }
+
     private func percentile(_ p: Double) -> UInt64 { count == 0 ? 0 : recorder.latency.valueAtPercentile(p) }
 
-    var json: JSONValue {
+    var jsonFields: [(String, JSONValue)] {
         let h = recorder.latency
         var fields: [(String, JSONValue)] = [
             ("scenario", .string(scenario)),
@@ -68,28 +103,42 @@ struct BenchSummary {
             ])),
             ("codes", .object(recorder.codes.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
             ("errors", .array(recorder.sampleErrors.map { .string($0) })),
+            ("calls_total", .int(Int64(max(Int(count), callsTotal)))),
             ("client_cpu_s", .double(clientCPUSeconds)),
-            ("client_cpu_us_per_call", .double(count == 0 ? 0 : clientCPUSeconds * 1e6 / Double(count))),
+            ("client_cpu_us_per_call", .double(cpuPerCall)),
+            ("client_cpu_cores", .double(elapsedSeconds > 0 ? clientCPUSeconds / elapsedSeconds : 0)),
         ]
-        if let targetRate { fields.insert(("target_rate", .int(Int64(targetRate))), at: 6) }
-        return .object(fields)
+        fields.insert(("engine", .string(engine)), at: 6)
+        if idleConnections > 0 { fields.append(("idle_connections", .int(Int64(idleConnections)))) }
+        if let targetRate {
+            fields.insert(("target_rate", .int(Int64(targetRate))), at: 6)
+            fields.append(("late", .int(Int64(recorder.late))))
+            fields.append(("max_lag_us", .int(Int64(recorder.maxLagMicroseconds))))
+        }
+        return fields
     }
 
     var text: [String] {
         let h = recorder.latency
         var lines = [
-            "Summary (\(scenario), \(connections) connection(s), \(concurrency) in flight\(targetRate.map { ", open loop at \($0)/s" } ?? ", closed loop")):",
+            "Summary (\(scenario), \(connections) connection(s), \(concurrency) in flight\(targetRate.map { ", open loop at \($0)/s" } ?? ", closed loop"), \(engine) engine\(idleConnections > 0 ? ", \(idleConnections) idle connections held" : "")):",
             String(format: "  Count:        %llu", count),
             String(format: "  Duration:     %.2f s", durationSeconds),
             String(format: "  Rate:         %.0f calls/s", rate),
-            String(format: "  Client CPU:   %.2f s (%.1f µs a call, %.0f%% of one core)", clientCPUSeconds,
-                   count == 0 ? 0 : clientCPUSeconds * 1e6 / Double(count),
-                   durationSeconds > 0 ? 100 * clientCPUSeconds / durationSeconds : 0),
+            String(format: "  Client CPU:   %.2f s (%.1f µs a call, %.0f%% of one core; authctl's own load)", clientCPUSeconds,
+                   cpuPerCall, elapsedSeconds > 0 ? 100 * clientCPUSeconds / elapsedSeconds : 0),
+        ]
+        if let targetRate {
+            lines.append(recorder.late == 0
+                ? "  Schedule:     every call sent within 1 ms of its due time (\(targetRate)/s)"
+                : "  Schedule:     \(recorder.late) call(s) sent over 1 ms late, worst by \(recorder.maxLagMicroseconds) µs: the generator or the connection fell behind (latency counts from the due time)")
+        }
+        lines += [
             "",
-            "Latency (µs):",
+            "Latency (µs)\(targetRate == nil ? "" : ", from each call's due time"):",
             "  min \(count == 0 ? 0 : h.min)   mean \(String(format: "%.1f", count == 0 ? 0 : h.mean))   p50 \(percentile(50))   p90 \(percentile(90))   p99 \(percentile(99))   p99.9 \(percentile(99.9))   max \(count == 0 ? 0 : h.max)",
             "",
-            "Latency histogram:",
+            "Latency histogram (µs, each bar up to its label):",
         ]
         lines += histogramLines()
         lines.append("")

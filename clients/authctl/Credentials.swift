@@ -4,13 +4,17 @@ import Foundation
 /// (default `~/.config/authctl/credentials`), mode 0600, as a small JSON object.
 struct Credentials: Codable, Equatable {
     var server: String
+    /// Who logged in (nil after a refresh with a given refresh token).
+    var email: String?
+    var userId: Int64?
     var token: String
     var expiresAt: Int64
     var refreshToken: String
     var refreshExpiresAt: Int64
 
     enum CodingKeys: String, CodingKey {
-        case server, token
+        case server, email, token
+        case userId = "user_id"
         case expiresAt = "expires_at"
         case refreshToken = "refresh_token"
         case refreshExpiresAt = "refresh_expires_at"
@@ -27,6 +31,7 @@ struct Credentials: Codable, Equatable {
         return base + "/authctl/credentials"
     }
 
+    /// The kept credentials, or nil when there are none.
     static func load(from path: String) throws -> Credentials? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         do { return try JSONDecoder().decode(Credentials.self, from: data) } catch {
@@ -43,6 +48,7 @@ struct Credentials: Codable, Equatable {
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(self)
         let temporary = path + ".tmp-\(getpid())"
+        unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CLIError.local("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -53,6 +59,7 @@ struct Credentials: Codable, Equatable {
         }
     }
 
+    /// Forgets the kept credentials (no error when there are none).
     static func remove(at path: String) {
         unlink(path)
     }

@@ -104,3 +104,27 @@ struct Printer {
 func isoTime(_ seconds: Int64) -> String {
     Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(Date.ISO8601FormatStyle())
 }
+
+/// Aligned `label: value` lines for text output.
+enum Labels {
+    static func lines(_ pairs: [(String, String)]) -> [String] {
+        let width = (pairs.map(\.0.count).max() ?? 0) + 1
+        return pairs.map { label, value in
+            "  " + (label + ":").padding(toLength: width + 1, withPad: " ", startingAt: 0) + " " + value
+        }
+    }
+
+    /// "in 14 min", "2 s ago" — a time relative to now, for people.
+    static func relative(_ seconds: Int64, now: Int64 = Int64(Date().timeIntervalSince1970)) -> String {
+        let delta = seconds - now
+        let magnitude = abs(delta)
+        let amount: String
+        switch magnitude {
+        case ..<120: amount = "\(magnitude) s"
+        case ..<7200: amount = "\(magnitude / 60) min"
+        case ..<172_800: amount = "\(magnitude / 3600) h"
+        default: amount = "\(magnitude / 86400) days"
+        }
+        return delta >= 0 ? "in \(amount)" : "\(amount) ago"
+    }
+}

@@ -335,7 +335,7 @@ class _Connection:
                 refused = [cid for cid in self._pending if cid > last_id]
                 waiters = [self._pending.pop(cid) for cid in refused]
             for w in waiters:
-                w.resolve(error=RpcError(StatusCode.UNAVAILABLE, f"server going away: {text}"))
+                w.resolve(error=RpcError(StatusCode.UNAVAILABLE, f"server going away: {text}", not_processed=True))
             return True
         if frame_type == ERROR:
             return self._peer_error(payload)
@@ -424,19 +424,19 @@ class Channel:
                 return connection.unary(method, bytes(request), pairs, remaining)
             except _Retry:
                 continue
-        raise RpcError(StatusCode.UNAVAILABLE, "connection unavailable")
+        raise RpcError(StatusCode.UNAVAILABLE, "connection unavailable", not_processed=True)
 
     def _get_connection(self) -> _Connection:
         with self._lock:
             if self._closed:
-                raise RpcError(StatusCode.UNAVAILABLE, "channel closed")
+                raise RpcError(StatusCode.UNAVAILABLE, "channel closed", not_processed=True)
             if self._connection is None or not self._connection.usable:
                 try:
                     self._connection = _Connection(self)
                 except (OSError, ssl.SSLError, ConnectionError) as e:
                     self._connection = None
                     raise RpcError(StatusCode.UNAVAILABLE,
-                                   f"cannot connect to {self._host}:{self._port}: {e}") from None
+                                   f"cannot connect to {self._host}:{self._port}: {e}", not_processed=True) from None
             return self._connection
 
     def close(self) -> None:

@@ -28,9 +28,13 @@ class StatusCode(enum.IntEnum):
 
 
 class RpcError(Exception):
-    """A call that did not end OK: `code` is a StatusCode, `message` the server's text."""
+    """A call that did not end OK: `code` is a StatusCode, `message` the server's text.
 
-    def __init__(self, code: StatusCode, message: str) -> None:
+    `not_processed` is True when the client knows the server never processed the call (it was
+    never sent, or the server's GOAWAY refused it), so retrying it elsewhere is always safe."""
+
+    def __init__(self, code: StatusCode, message: str, *, not_processed: bool = False) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+        self.not_processed = not_processed

@@ -1,0 +1,163 @@
+import ArgumentParser
+import AuthAPI
+import Foundation
+
+/// `authctl register`: create an account and keep its tokens.
+struct Register: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create an account; its tokens are kept for status, logout and refresh.",
+        discussion: """
+            The password is asked for twice on the terminal (not echoed), or read from the first line of standard input with --password-stdin.
+
+            Example:
+              authctl register --email alice@example.com --server 127.0.0.1:7443 --ca .data/dev/ca.pem
+              printf '%s\\n' "$PASSWORD" | authctl register --email alice@example.com --password-stdin --json
+            """)
+
+    @OptionGroup var options: ConnectionOptions
+    @Option(help: "The account's email address.") var email: String
+    @Flag(help: "Read the password from the first line of standard input instead of the terminal.")
+    var passwordStdin = false
+
+    func run() throws {
+        let password = try PasswordReader.read(prompt: "Password: ", fromStandardInput: passwordStdin)
+        if !passwordStdin {
+            let again = try PasswordReader.read(prompt: "Password (again): ", fromStandardInput: false)
+            guard again == password else { throw CLIError.usage("the passwords differ") }
+        }
+        let client = try options.client()
+        let reply = try perform { try client.register(RegisterRequest(email: email, password: password), options: options.plain) }
+        try TokenOutput.keepAndPrint(reply, email: email, verb: "Registered", options: options)
+    }
+}
+
+/// `authctl login`: exchange email and password for tokens and keep them.
+struct Login: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Log in; the tokens are kept for status, logout and refresh.",
+        discussion: """
+            The password is asked for on the terminal (not echoed), or read from the first line of standard input with --password-stdin. Never give it as a flag.
+
+            Example:
+              authctl login --email alice@example.com
+              authctl login --email alice@example.com --password-stdin --json < password.txt
+            """)
+
+    @OptionGroup var options: ConnectionOptions
+    @Option(help: "The account's email address.") var email: String
+    @Flag(help: "Read the password from the first line of standard input instead of the terminal.")
+    var passwordStdin = false
+
+    func run() throws {
+        let password = try PasswordReader.read(prompt: "Password: ", fromStandardInput: passwordStdin)
+        let client = try options.client()
+        let reply = try perform { try client.login(LoginRequest(email: email, password: password), options: options.plain) }
+        try TokenOutput.keepAndPrint(reply, email: email, verb: "Logged in", options: options)
+    }
+}
+
+/// `authctl status`: who the kept (or given) token belongs to.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the user behind the kept token (or --token).",
+        discussion: "Example:\n  authctl status\n  authctl status --token \"$TOKEN\" --json")
+
+    @OptionGroup var options: ConnectionOptions
+    @Option(help: "An access token to use instead of the kept one.") var token: String?
+
+    func run() throws {
+        let kept = token == nil ? try StoredCredentials.require() : nil
+        let options = self.options.following(kept)
+        let token = self.token ?? kept!.token
+        let client = try options.client()
+        let reply = try perform { try client.status(StatusRequest(), options: options.bearer(token)) }
+        options.printer.result([
+            ("user_id", .int(reply.userId)), ("email", .string(reply.email)), ("admin", .bool(reply.admin)),
+            ("registered_on", .int(reply.registeredOn)),
+        ], text: Labels.lines([
+            ("User", "\(reply.email) (id \(reply.userId))"),
+            ("Admin", reply.admin ? "yes" : "no"),
+            ("Registered", isoTime(reply.registeredOn)),
+        ]))
+    }
+}
+
+/// `authctl logout`: revoke the kept (or given) token and forget the kept tokens.
+struct Logout: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Revoke the kept token (or --token) and remove the credentials file.",
+        discussion: "Example:\n  authctl logout")
+
+    @OptionGroup var options: ConnectionOptions
+    @Option(help: "An access token to revoke instead of the kept one (the credentials file is then left alone).")
+    var token: String?
+
+    func run() throws {
+        let stored = token == nil
+        let kept = stored ? try StoredCredentials.require() : nil
+        let options = self.options.following(kept)
+        let token = self.token ?? kept!.token
+        let client = try options.client()
+        let reply: LogoutReply
+        do {
+            reply = try perform { try client.logout(LogoutRequest(), options: options.bearer(token)) }
+        } catch {
+            // A token the server refuses is of no further use: forget it too.
+            if stored, case .refused(let code, _) = error, code == "UNAUTHENTICATED" { Credentials.remove(at: Credentials.path()) }
+            throw error
+        }
+        if stored { Credentials.remove(at: Credentials.path()) }
+        let message = reply.message.isEmpty ? "Successfully logged out." : reply.message
+        options.printer.result([("message", .string(message))], text: [message])
+    }
+}
+
+/// `authctl refresh`: trade the kept refresh token for new tokens.
+struct Refresh: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exchange the kept refresh token (or --token) for new tokens, and keep them.",
+        discussion: "A refresh token is used up by this call.\n\nExample:\n  authctl refresh --json")
+
+    @OptionGroup var options: ConnectionOptions
+    @Option(help: "A refresh token to use instead of the kept one.") var token: String?
+
+    func run() throws {
+        let kept = token == nil ? try StoredCredentials.require() : nil
+        let options = self.options.following(kept)
+        let refreshToken = token ?? kept!.refreshToken
+        let client = try options.client()
+        let reply = try perform { try client.refresh(RefreshRequest(refreshToken: refreshToken), options: options.plain) }
+        try TokenOutput.keepAndPrint(reply, email: kept?.email, verb: "Refreshed", options: options)
+    }
+}
+
+/// Reading the kept credentials.
+enum StoredCredentials {
+    static func require() throws -> Credentials {
+        let path = Credentials.path()
+        guard let credentials = try Credentials.load(from: path) else {
+            throw CLIError.usage("not logged in (no \(path)); run authctl login, or give --token")
+        }
+        return credentials
+    }
+}
+
+/// Saving and printing the tokens of register, login and refresh.
+enum TokenOutput {
+    static func keepAndPrint(_ reply: TokenReply, email: String?, verb: String, options: ConnectionOptions) throws {
+        let path = Credentials.path()
+        try Credentials(server: options.serverAddress, email: email, userId: reply.userId, token: reply.token,
+                        expiresAt: reply.expiresAt, refreshToken: reply.refreshToken,
+                        refreshExpiresAt: reply.refreshExpiresAt).save(to: path)
+        let who = email.map { "\($0) (user \(reply.userId))" } ?? "user \(reply.userId)"
+        options.printer.result([
+            ("token", .string(reply.token)), ("expires_at", .int(reply.expiresAt)),
+            ("refresh_token", .string(reply.refreshToken)), ("refresh_expires_at", .int(reply.refreshExpiresAt)),
+            ("user_id", .int(reply.userId)),
+        ], text: ["\(verb) as \(who)."] + Labels.lines([
+            ("Token expires", "\(isoTime(reply.expiresAt)) (\(Labels.relative(reply.expiresAt)))"),
+            ("Refresh until", isoTime(reply.refreshExpiresAt)),
+            ("Credentials", path),
+        ]))
+    }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import AuthAPI
+import Foundation
+import RPCCore
+import RPCTransport
+
+/// The options every command takes: where the server is, how to trust it, how long to wait, and
+/// the output format. Unset flags fall back to `AUTHCTL_SERVER`, `AUTHCTL_CA`, `AUTHCTL_CERT`, `AUTHCTL_KEY`.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Server address (default 127.0.0.1:7443); several as host:port,host:port spread the calls and move away from a failing server. [AUTHCTL_SERVER]", valueName: "host:port"))
+    var server: String?
+
+    @Option(help: ArgumentHelp("PEM CA certificates the server's certificate must chain to (default: the system's). [AUTHCTL_CA]", valueName: "file"))
+    var ca: String?
+
+    @Option(help: ArgumentHelp("PEM client certificate, for servers that ask for one (mTLS). [AUTHCTL_CERT]", valueName: "file"))
+    var cert: String?
+
+    @Option(help: ArgumentHelp("PEM private key of --cert. [AUTHCTL_KEY]", valueName: "file"))
+    var key: String?
+
+    @Option(help: ArgumentHelp("Seconds to wait for the connection and for each call.", valueName: "seconds"))
+    var timeout: Double = 10
+
+    @Flag(help: "Print exactly one JSON object on standard output (errors included).")
+    var json = false
+
+    /// The server the kept credentials came from, used when neither --server nor AUTHCTL_SERVER is set.
+    var keptServer: String?
+
+    var printer: Printer { Printer(json: json) }
+
+    enum CodingKeys: CodingKey { case server, ca, cert, key, timeout, json }
+
+    func validate() throws {
+        guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be within (0, 3600] seconds") }
+    }
+
+    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    private func setting(_ flag: String?, _ variable: String) -> String? {
+        if let flag, !flag.isEmpty { return flag }
+        if let value = environment[variable], !value.isEmpty { return value }
+        return nil
+    }
+
+    /// The server address as given (flag, environment or default).
+    var serverAddress: String { setting(server, "AUTHCTL_SERVER") ?? keptServer ?? "127.0.0.1:7443" }
+
+    /// These options, talking to the kept credentials' server unless another was asked for.
+    func following(_ credentials: Credentials?) -> ConnectionOptions {
+        var copy = self
+        copy.keptServer = credentials?.server
+        return copy
+    }
+
+    /// Splits `host:port` (or `[v6]:port`).
+    static func parseAddress(_ text: String) throws(CLIError) -> (host: String, port: Int) {
+        var host: Substring
+        let portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw .usage("--server: \(text.debugDescription) is not HOST:PORT") }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw .usage("--server: \(text.debugDescription) is not HOST:PORT") }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        if host.isEmpty { host = "127.0.0.1" }
+        guard let port = Int(portText), (1...65535).contains(port) else {
+            throw .usage("--server: \(text.debugDescription) has no valid port")
+        }
+        return (String(host), port)
+    }
+
+    /// The transport configurations these options describe: one per address of `--server`
+    /// (`host:port`, or several as `host:port,host:port`).
+    func clientConfigurations() throws(CLIError) -> [ClientConfiguration] {
+        let addresses = serverAddress.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        guard !addresses.isEmpty, !addresses.contains(where: \.isEmpty) else {
+            throw .usage("--server: \(serverAddress.debugDescription) is not HOST:PORT[,HOST:PORT…]")
+        }
+        let cert = setting(self.cert, "AUTHCTL_CERT"), key = setting(self.key, "AUTHCTL_KEY")
+        guard (cert == nil) == (key == nil) else { throw .usage("--cert and --key go together") }
+        for (name, file) in [("--ca", setting(ca, "AUTHCTL_CA")), ("--cert", cert), ("--key", key)] {
+            if let file, !FileManager.default.isReadableFile(atPath: file) {
+                throw .usage("\(name): cannot read \(file)")
+            }
+        }
+        let tls = TLSConfiguration.client(trustRootsFile: setting(ca, "AUTHCTL_CA"), certificateChainFile: cert,
+                                          privateKeyFile: key)
+        var configurations: [ClientConfiguration] = []
+        for address in addresses {
+            let (host, port) = try Self.parseAddress(address)
+            configurations.append(ClientConfiguration(host: host, port: port, tls: tls, connectTimeout: callTimeout,
+                                                      defaultTimeout: callTimeout))
+        }
+        return configurations
+    }
+
+    var callTimeout: Duration { .milliseconds(Int64(timeout * 1000)) }
+
+    /// A new transport (it connects on the first call): one connection, or with several
+    /// addresses a `BalancedClient` that spreads calls and retries only what is safe.
+    func transport() throws(CLIError) -> any ClientTransport {
+        let configurations = try clientConfigurations()
+        do {
+            if configurations.count == 1 { return try ClientConnection(configuration: configurations[0]) }
+            return try BalancedClient(configurations: configurations)
+        } catch {
+            throw .usage("TLS settings: \(error)")
+        }
+    }
+
+    /// A generated client on a new transport.
+    func client() throws(CLIError) -> Auth.Client { Auth.Client(transport: try transport()) }
+
+    /// Call options carrying `token` as the bearer.
+    func bearer(_ token: String) -> CallOptions { .bearer(token, timeout: callTimeout) }
+    var plain: CallOptions { CallOptions(timeout: callTimeout) }
+}
+
+extension CLIError {
+    /// Maps a failed call: a transport failure (no connection, TLS) to `.connection`, a status the
+    /// server sent to `.refused`.
+    init(_ error: any Error) {
+        switch error {
+        case let error as CLIError:
+            self = error
+        case let error as RPCError:
+            if error.code == .unavailable && CLIError.isTransportFailure(error.message) {
+                self = .connection(error.message)
+            } else {
+                self = .refused(code: error.code.name, message: error.message)
+            }
+        default:
+            self = .refused(code: StatusCode.internalError.name, message: "unreadable reply: \(error)")
+        }
+    }
+
+    /// The UNAVAILABLE messages `ClientConnection` makes itself (the server never sent them).
+    static func isTransportFailure(_ message: String) -> Bool {
+        ["cannot connect", "cannot open a connection", "connection failed", "server closed the connection",
+         "connection closed", "connection unavailable", "server did not answer keepalive", "protocol error from server"]
+            .contains { message.hasPrefix($0) }
+    }
+}
+
+/// Runs one call, mapping any failure to a `CLIError`.
+func perform<T>(_ body: () throws -> T) throws(CLIError) -> T {
+    do { return try body() } catch { throw CLIError(error) }
+}

@@ -1,0 +1,120 @@
+"""Calls spread over several servers, with fail-over (schema/PROTOCOL.md section 3.6 for GOAWAY).
+
+    with MultiChannel(["10.0.0.1:7443", "10.0.0.2:7443"], ca_file="ca.pem") as channel:
+        reply = channel.unary("auth.v1.Auth/Validate", request_bytes, timeout=2.0)
+
+Each server gets its own `Channel`; calls go round-robin to the servers not held back. A server
+that refused a connection, went away (GOAWAY), dropped a connection, answered UNAVAILABLE or let a
+call reach its deadline is held back for `quarantine` seconds (it is still used when every server
+is held back). A failed call is retried on the next server, within the caller's deadline, only
+when that is safe:
+
+- always when the call was never processed (never sent, or refused by GOAWAY: `not_processed`);
+- for UNAVAILABLE after it may have been processed, only for methods in `idempotent_methods`
+  (by default Validate, Status and Health, which change nothing);
+- never for DEADLINE_EXCEEDED or any other status: Register, Login, Refresh, Logout and RevokeAll
+  that may have been processed are answered to the caller as they failed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+from .channel import Channel, MetadataArg
+from .status import RpcError, StatusCode
+
+#: Auth methods that change nothing, so a repeat is harmless.
+AUTH_IDEMPOTENT_METHODS = frozenset({
+    "auth.v1.Auth/Validate", "auth.v1.Auth/Status", "auth.v1.Auth/Health",
+})
+
+Address = Union[str, Tuple[str, int]]
+
+
+def parse_addresses(addresses: Union[str, Iterable[Address]]) -> List[Tuple[str, int]]:
+    """"host:port,host:port" or a list of "host:port" / (host, port) into (host, port) pairs."""
+    items = addresses.split(",") if isinstance(addresses, str) else list(addresses)
+    out: List[Tuple[str, int]] = []
+    for item in items:
+        if isinstance(item, tuple):
+            out.append((item[0], int(item[1])))
+            continue
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"{item!r} is not HOST:PORT")
+        out.append((host.strip("[]"), int(port)))
+    if not out:
+        raise ValueError("no server address")
+    return out
+
+
+class MultiChannel:
+    """A thread-safe channel over several servers: spreads calls, fails over, retries what is safe.
+    Keyword arguments other than those below are passed to every `Channel`."""
+
+    def __init__(self, addresses: Union[str, Iterable[Address]], *,
+                 idempotent_methods: Iterable[str] = AUTH_IDEMPOTENT_METHODS,
+                 quarantine: float = 2.0, timeout: Optional[float] = None, **channel_options) -> None:
+        self.addresses = parse_addresses(addresses)
+        self._channels = [Channel(h, p, **channel_options) for h, p in self.addresses]
+        self._idempotent = frozenset(idempotent_methods)
+        self._quarantine = quarantine
+        self._timeout = timeout
+        self._held_until = [0.0] * len(self._channels)
+        self._lock = threading.Lock()
+        self._next = itertools.count()
+        self.retries = 0  # calls retried on another server (for tests and statistics)
+
+    def _order(self) -> List[int]:
+        """Server indices to try: round-robin over those not held back, then the held-back ones."""
+        n = len(self._channels)
+        start = next(self._next) % n
+        now = time.monotonic()
+        with self._lock:
+            held = list(self._held_until)
+        rotated = [(start + i) % n for i in range(n)]
+        ready = [i for i in rotated if held[i] <= now]
+        waiting = sorted((i for i in rotated if held[i] > now), key=lambda i: held[i])
+        return ready + waiting
+
+    def _hold_back(self, index: int) -> None:
+        with self._lock:
+            self._held_until[index] = time.monotonic() + self._quarantine
+
+    def unary(self, method: str, request: bytes, *, metadata: MetadataArg = None,
+              timeout: Optional[float] = None) -> bytes:
+        """As `Channel.unary`, on one of the servers; retried on another only when safe."""
+        if timeout is None:
+            timeout = self._timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pairs = list(metadata.items()) if isinstance(metadata, dict) else list(metadata or [])
+        order = self._order()
+        for attempt, index in enumerate(order):
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                return self._channels[index].unary(method, request, metadata=pairs, timeout=remaining)
+            except RpcError as e:
+                if e.code in (StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED):
+                    self._hold_back(index)
+                safe = e.not_processed or (e.code == StatusCode.UNAVAILABLE and method in self._idempotent)
+                if not safe or attempt == len(order) - 1:
+                    raise
+                with self._lock:
+                    self.retries += 1
+        # Only reached when the deadline passed between attempts.
+        raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+
+    def close(self) -> None:
+        for c in self._channels:
+            c.close()
+
+    def __enter__(self) -> "MultiChannel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
