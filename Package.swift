@@ -40,7 +40,7 @@ let package = Package(
         ]),
         // Auth domain: users, passwords, tokens, revocation; the store protocol and an in-memory store.
         .target(name: "AuthCore", dependencies: [
-            "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
+            "RPCCore", "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources")]),
         // The store protocol implemented on MariaDB Connector/C.
         .target(name: "MariaDBStore", dependencies: ["AuthCore", "CMariaDB"]),
@@ -71,8 +71,11 @@ let package = Package(
                     resources: [.copy("Golden")]),
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCCore", "TestSupport"],
                     exclude: ["Schema"]),
-        .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "TestSupport"]),
-        .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "TestSupport"]),
+        .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "TestSupport"]),
+        .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "TestSupport"]),
+        // Hostile input (issue 9): the fuzz targets scripts/fuzz builds with libFuzzer, replayed
+        // over their committed corpus (Fuzz/corpus) in every swift test.
+        .testTarget(name: "HardeningTests", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "AuthAPI", "RPCTransport", "RPCCore", "TestSupport",
         ]),

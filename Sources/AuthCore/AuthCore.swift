@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RPCCore
 
 
 /// The authentication service's domain logic: register, login, status, logout, validate, refresh

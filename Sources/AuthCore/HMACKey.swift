@@ -1,4 +1,5 @@
 import COpenSSL
+import RPCCore
 
 /// An HMAC-SHA256 key made ready once: an `EVP_MAC_CTX` initialised with the key (so its inner
 /// and outer pads are hashed already) that each computation duplicates. The one-shot `HMAC()`
@@ -19,9 +20,12 @@ final class HMACKey: @unchecked Sendable {
         defer { EVP_MAC_free(mac) }
         // EVP_MAC_CTX_new: NULL only when out of memory.
         guard let ctx = EVP_MAC_CTX_new(mac) else { preconditionFailure("EVP_MAC_CTX_new: out of memory") }
-        let digest = strdup("SHA256")!
-        defer { free(digest) }
-        var params = [OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()]
+        // OSSL_PARAM keeps pointers to its key and value, read later by EVP_MAC_init: both must
+        // outlive `params`. (A Swift string literal passed as the key lives only for the construct
+        // call: AddressSanitizer saw EVP_MAC_init read it after it was freed.)
+        let key = strdup("digest")!, digest = strdup("SHA256")!
+        defer { free(key); free(digest) }
+        var params = [OSSL_PARAM_construct_utf8_string(key, digest, 0), OSSL_PARAM_construct_end()]
         // EVP_MAC_init: 1 on success, 0 on failure (unknown digest: a bug of ours).
         let rc = secret.withUnsafeBufferPointer { k in EVP_MAC_init(ctx, k.baseAddress, k.count, &params) }
         precondition(rc == 1, "EVP_MAC_init(HMAC-SHA256) failed")

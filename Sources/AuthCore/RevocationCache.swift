@@ -1,3 +1,5 @@
+import RPCCore
+
 
 
 /// The revoked token ids and per-user cut-offs this instance knows, in memory, so validation

@@ -32,7 +32,7 @@ public final class BalancedClient: ClientTransport {
     private let connections: [ClientConnection]
     private let idempotentMethods: Set<String>
     private let quarantine: Duration
-    private let heldUntil: Mutex<[ContinuousClock.Instant?]>
+    private let heldUntil: Locked<[ContinuousClock.Instant?]>
     private let nextIndex = Atomic<Int>(0)
     private let retryCount = Atomic<Int>(0)
 
@@ -44,7 +44,7 @@ public final class BalancedClient: ClientTransport {
         connections = try configurations.map { try ClientConnection(configuration: $0) }
         self.idempotentMethods = idempotentMethods
         self.quarantine = quarantine
-        heldUntil = Mutex(Array(repeating: nil, count: configurations.count))
+        heldUntil = Locked(Array(repeating: nil, count: configurations.count))
     }
 
     /// From `"host:port,host:port"` (IPv6 literals in brackets), building each server's

@@ -13,7 +13,7 @@ import Synchronization
 public final class ClientConnection: ClientTransport {
     public let configuration: ClientConfiguration
     private let tls: TLSContext
-    private let current = Mutex<ClientSession?>(nil)
+    private let current = Locked<ClientSession?>(nil)
     private let closed = Atomic<Bool>(false)
     private let counters = ClientCounters()
 
@@ -37,7 +37,7 @@ public final class ClientConnection: ClientTransport {
     /// Async call: the task suspends; no thread is blocked. Cancelling the task fails the call
     /// with CANCELLED and sends CANCEL to the server.
     public func unary(_ method: MethodDescriptor, request: [UInt8], options: CallOptions) async throws -> [UInt8] {
-        let started = Mutex<(session: ClientSession, id: UInt32)?>(nil)
+        let started = Locked<(session: ClientSession, id: UInt32)?>(nil)
         let cancelled = Atomic<Bool>(false)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in

@@ -16,7 +16,7 @@ final class ClientSession: Sendable {
         var finished = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let wakeFD: Int32
     let configuration: ClientConfiguration
     private let counters: ClientCounters

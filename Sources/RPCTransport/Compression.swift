@@ -10,8 +10,9 @@ public enum MessageCompression {
         // compress2 returns Z_OK, or Z_MEM_ERROR / Z_BUF_ERROR (not with compressBound) / Z_STREAM_ERROR (bad level).
         let rc = compress2(&out, &outLength, bytes, uLong(bytes.count), Z_DEFAULT_COMPRESSION)
         precondition(rc == Z_OK, "compress2 failed with \(rc)")
-        out.removeSubrange(Int(outLength)...)
-        return out
+        // A compact copy: trimming `out` in place would keep its compressBound-sized capacity
+        // (as large as the input) alive for as long as the compressed message lives.
+        return Array(out[..<Int(outLength)])
     }
 
     /// Inflates `bytes`; throws RESOURCE_EXHAUSTED past `limit` output bytes and INTERNAL on corrupt input.

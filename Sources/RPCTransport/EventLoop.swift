@@ -1,7 +1,7 @@
 import CEpoll
 import Glibc
 import Logging
-import Synchronization
+import RPCCore
 
 /// Messages other threads send to an event loop.
 enum LoopMessage: Sendable {
@@ -14,14 +14,14 @@ enum LoopMessage: Sendable {
 /// One I/O thread: an epoll set holding the shared listening socket, an eventfd for messages,
 /// and the connections it accepted. Level-triggered; reads and writes are batched per connection.
 final class EventLoop: @unchecked Sendable {
-    // @unchecked Sendable: other threads touch only `post` (a Mutex'd mailbox plus an eventfd write).
+    // @unchecked Sendable: other threads touch only `post` (a locked mailbox plus an eventfd write).
     // Every other member is used only on the loop's own thread after `run()` starts.
     let index: Int
     let core: ServerCore
     private let epfd: Int32
     private let wakeFD: Int32
     private let listenFD: Int32
-    private let mailbox = Mutex<[LoopMessage]>([])
+    private let mailbox = Locked<[LoopMessage]>([])
 
     private static let listenToken: UInt64 = 0
     private static let wakeToken: UInt64 = 1

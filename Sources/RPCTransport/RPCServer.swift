@@ -3,7 +3,6 @@ import Dispatch
 import Glibc
 import Logging
 import RPCCore
-import Synchronization
 
 /// The RPC server: TLS over TCP, a few epoll I/O threads owning the connections, and a bounded
 /// worker pool for blocking handlers. No async runtime.
@@ -26,9 +25,9 @@ public final class RPCServer: Sendable {
         case stopping(port: Int)
         case stopped(port: Int)
     }
-    private let state = Mutex(State.idle)
+    private let state = Locked(State.idle)
     private let stopped = DispatchGroup()
-    private let signalThread = Mutex<(thread: OSThread?, exiting: Bool, tid: pthread_t?)>((nil, false, nil))
+    private let signalThread = Locked<(thread: OSThread?, exiting: Bool, tid: pthread_t?)>((nil, false, nil))
 
     /// Builds the method table and the TLS context (throws `TLSError` on bad certificates);
     /// two methods with the same full name are a programming error.
@@ -146,12 +145,18 @@ public final class RPCServer: Sendable {
     /// The thread waiting for signals, once `shutdownOnSignals` started it (tests direct signals at it).
     var signalWaiterThread: pthread_t? { signalThread.withLock { $0.tid } }
 
+    /// Ends the signal thread and joins it (an unjoined thread keeps its resources: TSan reports
+    /// it as a thread leak). The signal goes to the thread's own handle, valid until the join, so it
+    /// is never sent to a thread that is gone; sent before the thread waits, it stays pending.
     private func stopSignalThread() {
-        let tid = signalThread.withLock { s -> pthread_t? in
+        let thread = signalThread.withLock { s -> OSThread? in
             s.exiting = true
-            return s.tid
+            defer { s.thread = nil }
+            return s.thread
         }
-        if let tid { pthread_kill(tid, SIGTERM) }
+        guard let thread else { return }
+        thread.signal(SIGTERM)
+        thread.join()
     }
 
     private static func listen(host: String, port: Int) throws(TransportError) -> (Int32, Int) {

@@ -36,6 +36,12 @@ final class OSThread: @unchecked Sendable {
         precondition(rc == 0, "pthread_join failed: \(rc)")
     }
 
+    /// Sends `signal` to this thread (it must not have been joined yet).
+    func signal(_ signal: Int32) {
+        // pthread_kill returns 0, or ESRCH for a thread that ended (still joinable: harmless), EINVAL for a bad signal.
+        _ = pthread_kill(handle, signal)
+    }
+
     /// Blocks `signals` in the calling thread (threads it creates later inherit the mask).
     static func blockSignals(_ signals: [Int32]) {
         var set = sigset_t()

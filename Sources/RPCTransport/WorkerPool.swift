@@ -1,4 +1,5 @@
 import Dispatch
+import RPCCore
 import Synchronization
 
 /// A fixed set of threads running blocking work (password hashing, database calls) from a
@@ -13,10 +14,10 @@ final class WorkerPool: Sendable {
         var count: Int { jobs.count - head }
     }
 
-    private let queue = Mutex(Queue())
+    private let queue = Locked(Queue())
     private let available = DispatchSemaphore(value: 0)
     private let capacity: Int
-    private let threads: Mutex<[OSThread]> = Mutex([])
+    private let threads: Locked<[OSThread]> = Locked([])
     private let running = Atomic<Int>(0)
 
     /// `threadCount` workers and room for `capacity` waiting jobs.

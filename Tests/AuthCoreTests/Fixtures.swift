@@ -1,6 +1,7 @@
 import AuthCore
 import Foundation
 import MariaDBStore
+import RPCCore
 import TestSupport
 import XCTest
 

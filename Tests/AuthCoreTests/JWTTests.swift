@@ -1,5 +1,6 @@
 @testable import AuthCore
 import Foundation
+import RPCCore
 import TestSupport
 import XCTest
 

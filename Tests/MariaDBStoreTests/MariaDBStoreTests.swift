@@ -1,6 +1,7 @@
 import AuthCore
 import Foundation
 @testable import MariaDBStore
+import RPCCore
 import TestSupport
 import XCTest
 

@@ -70,7 +70,7 @@ final class EndToEndTests: XCTestCase {
         defer { server.shutdown(grace: .seconds(1)) }
         let client = try TestHarness.client(port: server.port)
         defer { client.close() }
-        let order = Mutex<[String]>([])
+        let order = Locked<[String]>([])
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
             _ = try? client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 300), options: CallOptions())
@@ -298,7 +298,7 @@ final class EndToEndTests: XCTestCase {
         defer { server.shutdown(grace: .seconds(2)) }
         let client = try TestHarness.client(port: server.port)
         defer { client.close() }
-        let codes = Mutex<[StatusCode]>([])
+        let codes = Locked<[StatusCode]>([])
         let group = DispatchGroup()
         for _ in 0..<10 {
             group.enter()
@@ -325,7 +325,7 @@ final class EndToEndTests: XCTestCase {
         let client = try TestHarness.client(port: server.port)
         defer { client.close() }
         XCTAssertEqual(try client.unary(EchoTestService.echo, request: [1], options: CallOptions()), [1])
-        let slowResult = Mutex<Result<[UInt8], any Error>?>(nil)
+        let slowResult = Locked<Result<[UInt8], any Error>?>(nil)
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
             let r = Result { try client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 500), options: CallOptions()) }
@@ -351,7 +351,7 @@ final class EndToEndTests: XCTestCase {
         let client = try TestHarness.client(port: server.port)
         defer { client.close() }
         let group = DispatchGroup()
-        let code = Mutex<StatusCode?>(nil)
+        let code = Locked<StatusCode?>(nil)
         DispatchQueue.global().async(group: group) {
             do {
                 _ = try client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 2000), options: CallOptions())
@@ -376,7 +376,7 @@ final class EndToEndTests: XCTestCase {
         defer { client.close() }
         XCTAssertEqual(try client.unary(EchoTestService.echo, request: [1], options: CallOptions()), [1])
         let group = DispatchGroup()
-        let code = Mutex<StatusCode?>(nil)
+        let code = Locked<StatusCode?>(nil)
         DispatchQueue.global().async(group: group) {
             do {
                 _ = try client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 1000), options: CallOptions())

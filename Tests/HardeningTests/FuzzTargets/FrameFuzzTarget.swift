@@ -1,0 +1,44 @@
+import RPCCore
+@testable import RPCTransport
+
+/// Fuzz target: the server's view of a byte stream after TLS. The bytes go through the frame
+/// decoder (preface first), every frame into the connection state machine, every payload through
+/// its decoder, and compressed CALL messages through the bounded inflater. Nothing may crash; a
+/// decoded frame must re-encode to as many bytes as it came from.
+/// Run by libFuzzer (scripts/fuzz frame) and over the committed corpus by FuzzCorpusReplayTests.
+enum FrameFuzzTarget {
+    static func run(_ bytes: UnsafeRawBufferPointer) {
+        let size = bytes.count
+        var decoder = FrameDecoder(maxFrameSize: 1 << 16, expectsPreface: true)
+        var machine = ServerConnectionStateMachine(maxCallsInFlight: 8)
+        // Feed in uneven slices, as the network would.
+        var offset = 0, step = 1
+        while offset < size {
+            let n = min(step, size - offset)
+            decoder.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n]))
+            offset += n
+            step = step % 97 + 7
+            while true {
+                let frame: Frame?
+                do { frame = try decoder.next() } catch { _ = machine.decodeFailed(error); return }
+                guard let frame else { break }
+                var again: [UInt8] = []
+                FrameEncoder.append(frame, to: &again)
+                precondition(again.count == WireProtocol.headerSize + frame.payload.count, "frame re-encoding changed length")
+                _ = try? ConnectionSettings.decode(frame.payload)
+                _ = try? ReplyHead.decode(frame.payload)
+                _ = try? GoAway.decode(frame.payload)
+                _ = try? ErrorPayload.decode(frame.payload)
+                switch machine.received(frame) {
+                case .startCall(let callID, _, let message, let compressed):
+                    if compressed { _ = try? MessageCompression.inflate(Array(message), limit: 1 << 16) }
+                    _ = machine.callCompleted(callID)
+                case .protocolError, .close:
+                    return
+                default:
+                    break
+                }
+            }
+        }
+    }
+}
