@@ -25,7 +25,7 @@ public final class InMemoryAuthStore: AuthStore {
     public init() {}
 
     private func locked<T>(_ body: (inout State) throws -> T) throws -> T {
-        if failing.withLock { $0 } { throw StoreError(.unavailable, "in-memory store set to fail") }
+        if failing.withLock({ $0 }) { throw StoreError(.unavailable, "in-memory store set to fail") }
         return try state.withLock { try body(&$0) }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import RPCTransport
-import Synchronization
+import RPCCore
 
 /// Logs the calls the transport refuses on its own (RESOURCE_EXHAUSTED when the worker pool is
 /// full, connections refused at the limit, protocol errors), which never reach the service's
@@ -12,7 +12,7 @@ final class RefusalReporter: Sendable {
     private let logger: Logger
     private let interval: Duration
     private let baseline: ServerStatistics
-    private let state = Mutex<(stopped: Bool, thread: Thread?)>((false, nil))
+    private let state = Locked<(stopped: Bool, thread: Thread?)>((false, nil))
     private let wake = NSCondition()
 
     /// Make it before the server starts: counts are reported from this moment on.

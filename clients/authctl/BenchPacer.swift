@@ -1,4 +1,5 @@
 import Foundation
+import RPCCore
 import Synchronization
 
 /// Releases open-loop workers at their calls' due times. One thread ticks (at most every 200 µs)
@@ -6,7 +7,7 @@ import Synchronization
 /// thousand timer wake-ups a second instead of one timer per call (`Task.sleep` per call cost
 /// about 50 µs of CPU a call here).
 final class BenchPacer: Sendable {
-    private let waiting = Mutex<[(due: UInt64, continuation: CheckedContinuation<Void, Never>)]>([])
+    private let waiting = Locked<[(due: UInt64, continuation: CheckedContinuation<Void, Never>)]>([])
     private let stopped = Atomic<Bool>(false)
 
     init() {
