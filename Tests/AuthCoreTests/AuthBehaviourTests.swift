@@ -1,5 +1,6 @@
 import AuthCore
 import Foundation
+import TestSupport
 import XCTest
 
 /// The behaviour of the core, run against the in-memory store (this class) and against the

@@ -50,31 +50,6 @@ enum Fixtures {
     }
 }
 
-/// A fresh database `auth_test_<random>` on the private MariaDB, migrated; dropped by `drop()`.
-final class MariaDBTestDatabase {
-    let name: String
-    let configuration: MariaDBConfiguration
-
-    init(poolSize: Int = 8) throws {
-        let s = try TestEnvironment.database()
-        name = "auth_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-        configuration = MariaDBConfiguration(socket: s.socket, host: s.host, port: s.port, user: s.user, password: s.password,
-                                             database: name, poolSize: poolSize, connectTimeout: 5, readTimeout: 10, writeTimeout: 10)
-        try MariaDBAdministration.createDatabase(name, using: configuration)
-    }
-
-    /// A new store on this database (each has its own pool, as a separate instance would).
-    func store() throws -> MariaDBStore {
-        let store = MariaDBStore(configuration: configuration)
-        try store.migrate()
-        return store
-    }
-
-    func drop() {
-        try? MariaDBAdministration.dropDatabase(name, using: configuration)
-    }
-}
-
 /// Thread-safe counters for concurrent tests.
 final class Tally: Sendable {
     private let counts = Locked<[String: Int]>([:])

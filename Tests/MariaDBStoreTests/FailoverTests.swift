@@ -9,19 +9,16 @@ import XCTest
 /// rerun. Also the revocation feed's overlap (rows that arrive late are still read) and the
 /// atomic registration. The Galera cluster itself is exercised by scripts/test-galera.
 final class FailoverTests: XCTestCase {
-    var databaseName = ""
-    var configuration: MariaDBConfiguration!
+    var database: MariaDBTestDatabase!
+    var databaseName: String { database.name }
+    var configuration: MariaDBConfiguration { database.configuration }
 
     override func setUpWithError() throws {
-        let s = try TestEnvironment.database()
-        databaseName = "auth_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-        configuration = MariaDBConfiguration(socket: s.socket, host: s.host, port: s.port, user: s.user, password: s.password,
-                                             database: databaseName, poolSize: 2, connectTimeout: 5, readTimeout: 10, writeTimeout: 10)
-        try MariaDBAdministration.createDatabase(databaseName, using: configuration)
+        database = try MariaDBTestDatabase(poolSize: 2)
     }
 
     override func tearDown() {
-        if let configuration { try? MariaDBAdministration.dropDatabase(databaseName, using: configuration) }
+        database?.drop()
     }
 
     private func migratedStore() throws -> MariaDBStore {
@@ -90,7 +87,7 @@ final class FailoverTests: XCTestCase {
     }
 
     func testEndpointThatFailedIsTriedLast() throws {
-        var c = configuration!
+        var c = configuration
         c.endpoints.insert(MariaDBConfiguration.Endpoint(host: "127.0.0.1", port: 1), at: 0)  // refuses at once
         let store = MariaDBStore(configuration: c)
         XCTAssertEqual(store.pool.endpointOrder(), [0, 1])

@@ -9,23 +9,20 @@ import XCTest
 /// cannot be reached, reconnection, utf8mb4, pool bounds, atomic throttling across instances, and
 /// two core instances following each other's revocations within the stated bound.
 final class MariaDBStoreTests: XCTestCase {
-    var databaseName = ""
-    var configuration: MariaDBConfiguration!
+    var database: MariaDBTestDatabase!
+    var databaseName: String { database.name }
+    var configuration: MariaDBConfiguration { database.configuration }
 
     override func setUpWithError() throws {
-        let s = try TestEnvironment.database()
-        databaseName = "auth_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-        configuration = MariaDBConfiguration(socket: s.socket, host: s.host, port: s.port, user: s.user, password: s.password,
-                                             database: databaseName, poolSize: 4, connectTimeout: 5, readTimeout: 10, writeTimeout: 10)
-        try MariaDBAdministration.createDatabase(databaseName, using: configuration)
+        database = try MariaDBTestDatabase(poolSize: 4)
     }
 
     override func tearDown() {
-        if let configuration { try? MariaDBAdministration.dropDatabase(databaseName, using: configuration) }
+        database?.drop()
     }
 
     func migratedStore(poolSize: Int = 4) throws -> MariaDBStore {
-        var c = configuration!
+        var c = configuration
         c.poolSize = poolSize
         let store = MariaDBStore(configuration: c)
         try store.migrate()
@@ -46,7 +43,7 @@ final class MariaDBStoreTests: XCTestCase {
     func testMigrationsRunOnceWhenInstancesStartTogether() throws {
         let applied = Locked<[[Int]]>([])
         let failures = Locked<[String]>([])
-        let configuration = self.configuration!
+        let configuration = self.configuration
         concurrently(4) { _ in
             do {
                 let versions = try MariaDBStore(configuration: configuration).migrate()
@@ -89,7 +86,7 @@ final class MariaDBStoreTests: XCTestCase {
             XCTAssertThrowsError(try core.start())
         }
         // Fail-over: a dead endpoint first, then the real one.
-        var failover = configuration!
+        var failover = configuration
         failover.endpoints.insert(MariaDBConfiguration.Endpoint(socket: "/nonexistent/mariadb.sock"), at: 0)
         XCTAssertEqual(try MariaDBStore(configuration: failover).migrate(), Migrations.all.map(\.version))
     }
