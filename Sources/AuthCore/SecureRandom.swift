@@ -1,8 +1,8 @@
 import COpenSSL
 
 /// Random bytes from OpenSSL's CSPRNG (seeded from the kernel).
-enum SecureRandom {
-    static func bytes(_ count: Int) -> [UInt8] {
+public enum SecureRandom {
+    public static func bytes(_ count: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         // RAND_bytes: 1 on success, 0 or -1 when the generator is not seeded or unsupported —
         // a broken machine, not an input we can cause; continuing would issue guessable ids.

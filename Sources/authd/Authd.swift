@@ -146,11 +146,7 @@ extension Authd {
         @OptionGroup var common: CommonOptions
 
         func run() throws {
-            let settings: Settings
-            do { settings = try Settings(common: common, environment: ProcessInfo.processInfo.environment) } catch let error as ConfigurationError {
-                throw exitForConfiguration(error)
-            }
-            LogSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
+            let settings = try operatorSettings(common)
             do {
                 let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
                 print("migrations applied: \(try store.appliedMigrations().map(String.init).joined(separator: ", "))")
@@ -184,19 +180,24 @@ extension Authd {
     }
 }
 
-/// Sets the admin flag through the core (so it is audited like every other change).
-private func setAdmin(email: String, admin: Bool, common: CommonOptions) throws {
+/// The settings of an operator command (migrate, admin), with logging set up; a configuration
+/// problem ends the command with status 78.
+private func operatorSettings(_ common: CommonOptions) throws -> Settings {
     let settings: Settings
     do { settings = try Settings(common: common, environment: ProcessInfo.processInfo.environment) } catch let error as ConfigurationError {
         throw exitForConfiguration(error)
     }
     LogSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
+    return settings
+}
+
+/// Sets the admin flag through the core (so it is audited like every other change).
+private func setAdmin(email: String, admin: Bool, common: CommonOptions) throws {
+    let settings = try operatorSettings(common)
     do {
         let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
         // Token keys are irrelevant here; a throwaway key satisfies the configuration.
-        var randomKey = [UInt8](repeating: 0, count: 32)
-        guard SecureRandom.fill(&randomKey) else { throw StartupError("no random bytes") }
-        let core = try AuthCore(configuration: AuthConfiguration(signingKeys: ["admin": randomKey], activeKeyID: "admin"),
+        let core = try AuthCore(configuration: AuthConfiguration(signingKeys: ["admin": SecureRandom.bytes(32)], activeKeyID: "admin"),
                                 store: store, logger: Logger(label: "authd.admin"))
         try core.setAdmin(email: email, admin: admin)
         print(admin ? "\(email) is now an administrator" : "\(email) is no longer an administrator")

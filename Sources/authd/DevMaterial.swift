@@ -30,20 +30,8 @@ struct DevMaterial {
             try CertificateFactory.write(server.certificatePEM, to: certificatePath, mode: 0o644)
         }
         if !fm.fileExists(atPath: secretPath) {
-            var bytes = [UInt8](repeating: 0, count: 32)
-            guard SecureRandom.fill(&bytes) else { throw ConfigurationError("cannot read random bytes for the dev secret") }
+            let bytes = SecureRandom.bytes(32)
             try CertificateFactory.write(Data(bytes).base64EncodedString() + "\n", to: secretPath, mode: 0o600)
         }
-    }
-}
-
-/// Random bytes from the kernel's CSPRNG.
-enum SecureRandom {
-    static func fill(_ bytes: inout [UInt8]) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: "/dev/urandom") else { return false }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: bytes.count), data.count == bytes.count else { return false }
-        bytes = Array(data)
-        return true
     }
 }
