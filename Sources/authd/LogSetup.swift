@@ -1,4 +1,5 @@
 import Foundation
+import RPCCore
 import Logging
 
 /// How authd writes its log: human-readable text or one JSON object a line, on standard error.
@@ -39,10 +40,10 @@ struct JSONLineLogHandler: LogHandler {
     func log(event: LogEvent) {
         var fields = self.metadata
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
-        var line = "{\"ts\":\(Self.quote(Self.timestamp())),\"level\":\(Self.quote(event.level.rawValue))"
-        line += ",\"label\":\(Self.quote(label)),\"msg\":\(Self.quote(event.message.description))"
+        var line = "{\"ts\":\(JSONText.quoted(Self.timestamp())),\"level\":\(JSONText.quoted(event.level.rawValue))"
+        line += ",\"label\":\(JSONText.quoted(label)),\"msg\":\(JSONText.quoted(event.message.description))"
         for key in fields.keys.sorted() where !["ts", "level", "label", "msg"].contains(key) {
-            line += ",\(Self.quote(key)):\(Self.quote(fields[key]!.description))"
+            line += ",\(JSONText.quoted(key)):\(JSONText.quoted(fields[key]!.description))"
         }
         line += "}\n"
         Self.lock.lock()
@@ -52,22 +53,5 @@ struct JSONLineLogHandler: LogHandler {
 
     private static func timestamp() -> String {
         Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-    }
-
-    /// A JSON string literal for `s` (RFC 8259 escaping).
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RPCCore
 
 /// Why a command failed, and the exit code it means:
 /// 0 success, 1 the server refused, 2 usage error, 3 could not connect or TLS failed.
@@ -48,31 +49,15 @@ enum JSONValue {
 
     var text: String {
         switch self {
-        case .string(let s): return JSONValue.quote(s)
+        case .string(let s): return JSONText.quoted(s)
         case .int(let i): return String(i)
         case .double(let d): return d.isFinite ? String(format: "%.3f", d) : "null"
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .array(let items): return "[" + items.map(\.text).joined(separator: ",") + "]"
         case .object(let fields):
-            return "{" + fields.map { JSONValue.quote($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
+            return "{" + fields.map { JSONText.quoted($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
         }
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 
