@@ -1,6 +1,7 @@
 import Foundation
+import RPCTransport
 
-/// A throwaway PKI made at test time with the `openssl` command: a CA, a server certificate for
+/// A throwaway PKI made at test time: a CA, a server certificate for
 /// `localhost` / 127.0.0.1 / ::1, a client certificate (mTLS), and a client certificate from an
 /// unrelated CA (to be refused). Files live in a temporary folder for the whole test process.
 public struct TestCertificates: Sendable {
@@ -20,33 +21,24 @@ public struct TestCertificates: Sendable {
 
     private static let cached: Result<TestCertificates, any Error> = Result { try make() }
 
-    /// Makes a new set in a new temporary folder.
+    /// Makes a new set in a new temporary folder (with `CertificateFactory`, the OpenSSL API).
     public static func make() throws -> TestCertificates {
         let dir = try TestEnvironment.makeTemporaryDirectory("certs")
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-        func openssl(_ args: [String]) throws {
-            let r = try ProcessRunner.run("openssl", args, timeout: 30)
-            guard r.status == 0 else { throw TestSetupError("openssl \(args.first ?? "") failed: \(r.stderr)") }
+        func save(_ issued: CertificateFactory.Issued, as name: String) throws {
+            try CertificateFactory.write(issued.certificatePEM, to: path("\(name).pem"), mode: 0o644)
+            try CertificateFactory.write(issued.privateKeyPEM, to: path("\(name).key"), mode: 0o600)
         }
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        func makeCA(_ name: String, subject: String) throws {
-            try openssl(["req", "-x509"] + ec + ["-keyout", path("\(name).key"), "-out", path("\(name).pem"),
-                         "-days", "2", "-subj", subject,
-                         "-addext", "basicConstraints=critical,CA:TRUE",
-                         "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        }
-        func makeLeaf(_ name: String, subject: String, ca: String, extensions: String) throws {
-            try openssl(["req"] + ec + ["-keyout", path("\(name).key"), "-out", path("\(name).csr"), "-subj", subject])
-            try extensions.write(toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
-            try openssl(["x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(ca).pem"), "-CAkey", path("\(ca).key"),
-                         "-CAcreateserial", "-out", path("\(name).pem"), "-days", "2", "-extfile", path("\(name).ext")])
-        }
-        try makeCA("ca", subject: "/CN=authd test CA")
-        try makeCA("rogue-ca", subject: "/CN=rogue CA")
-        try makeLeaf("server", subject: "/CN=localhost", ca: "ca",
-                     extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n")
-        try makeLeaf("client", subject: "/CN=test-client", ca: "ca", extensions: "extendedKeyUsage=clientAuth\n")
-        try makeLeaf("rogue-client", subject: "/CN=rogue-client", ca: "rogue-ca", extensions: "extendedKeyUsage=clientAuth\n")
+        let ca = try CertificateFactory.makeAuthority(commonName: "authd test CA", days: 2)
+        let rogueCA = try CertificateFactory.makeAuthority(commonName: "rogue CA", days: 2)
+        try save(ca, as: "ca")
+        try save(try CertificateFactory.makeLeaf(commonName: "localhost",
+                                                 subjectAltNames: ["DNS:localhost", "IP:127.0.0.1", "IP:::1"],
+                                                 authority: ca, days: 2), as: "server")
+        try save(try CertificateFactory.makeLeaf(commonName: "test-client", subjectAltNames: [], authority: ca,
+                                                 serverAuth: false, clientAuth: true, days: 2), as: "client")
+        try save(try CertificateFactory.makeLeaf(commonName: "rogue-client", subjectAltNames: [], authority: rogueCA,
+                                                 serverAuth: false, clientAuth: true, days: 2), as: "rogue-client")
         return TestCertificates(directory: dir, caFile: path("ca.pem"),
                                 serverCertificateFile: path("server.pem"), serverKeyFile: path("server.key"),
                                 clientCertificateFile: path("client.pem"), clientKeyFile: path("client.key"),
