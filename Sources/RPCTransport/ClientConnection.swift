@@ -93,7 +93,7 @@ public final class ClientConnection: ClientTransport {
                 continue  // the session went away between lookup and start: take a fresh one
             }
         }
-        throw RPCError(.unavailable, "connection unavailable")
+        throw RPCError.connectionFailure("connection unavailable")
     }
 
     private func session() throws(RPCError) -> ClientSession {
@@ -107,7 +107,7 @@ public final class ClientConnection: ClientTransport {
                 current = s
                 return s
             } catch {
-                throw RPCError(.unavailable, "cannot open a connection: \(error)", cause: error)
+                throw RPCError.connectionFailure("cannot open a connection: \(error)", underlying: error)
             }
         }
     }

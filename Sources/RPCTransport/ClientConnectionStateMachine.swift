@@ -131,12 +131,12 @@ struct ClientConnectionStateMachine<Waiter> {
 
     private mutating func closeWithPeerError(_ frame: Frame) -> FrameAction {
         let payload = try? ErrorPayload.decode(frame.payload)
-        let error = RPCError(.unavailable, "server closed the connection: \(payload?.status.name ?? "ERROR") \(payload?.message ?? "")")
+        let error = RPCError.connectionFailure("server closed the connection: \(payload?.status.name ?? "ERROR") \(payload?.message ?? "")")
         return .close(connectionClosed(error), error, violation: nil)
     }
 
     private mutating func close(_ violation: ProtocolViolation) -> FrameAction {
-        let error = RPCError(.unavailable, "protocol error from server: \(violation.message)")
+        let error = RPCError.connectionFailure("protocol error from server: \(violation.message)")
         return .close(connectionClosed(error), error, violation: violation)
     }
 }

@@ -64,7 +64,7 @@ final class ClientSession: Sendable {
         }
         let head = CallHead(method: method.fullName, timeoutMillis: timeout.map(Self.millis) ?? 0, metadata: options.metadata)
         let (id, wake): (UInt32, Bool) = try state.withLock { (s: inout State) throws(RPCError) -> (UInt32, Bool) in
-            guard !s.finished, !s.closeRequested else { throw RPCError(.unavailable, "connection closed") }
+            guard !s.finished, !s.closeRequested else { throw RPCError.connectionFailure("connection closed") }
             guard message.count + 64 + head.method.utf8.count <= Int(s.machine.peerMaxFrameSize) else {
                 throw RPCError(.resourceExhausted, "request larger than the server's frame limit")
             }
@@ -117,7 +117,7 @@ final class ClientSession: Sendable {
             connection = try connect(tls: tls)
         } catch {
             finish(RPCError(.unavailable, "cannot connect to \(configuration.host):\(configuration.port): \(error)",
-                           cause: CallNotProcessed(underlying: error)))
+                           cause: CallNotProcessed(underlying: ConnectionFailure(underlying: error))))
             return
         }
         var decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize, expectsPreface: false)
@@ -153,10 +153,10 @@ final class ClientSession: Sendable {
                     switch r {
                     case .done(let n): pendingOffset += n
                     case .wantWrite, .wantRead: wantWrite = true
-                    case .closed: failure = RPCError(.unavailable, "server closed the connection"); break loop
+                    case .closed: failure = RPCError.connectionFailure("server closed the connection"); break loop
                     }
                 } catch {
-                    failure = RPCError(.unavailable, "connection failed: \(error)")
+                    failure = RPCError.connectionFailure("connection failed: \(error)", underlying: error)
                     break loop
                 }
                 if wantWrite { break }
@@ -200,7 +200,7 @@ final class ClientSession: Sendable {
                     do {
                         r = try connection.read(into: buffer)
                     } catch {
-                        failure = RPCError(.unavailable, "connection failed: \(error)")
+                        failure = RPCError.connectionFailure("connection failed: \(error)", underlying: error)
                         break loop
                     }
                     switch r {
@@ -216,7 +216,7 @@ final class ClientSession: Sendable {
                                 var out: [UInt8] = []
                                 FrameEncoder.append(Frame(type: .error, payload: ErrorPayload(status: error.code, message: error.message).encode()), to: &out)
                                 _ = try? out.withUnsafeBytes { try connection.write($0) }
-                                failure = RPCError(.unavailable, "protocol error from server: \(error.message)")
+                                failure = RPCError.connectionFailure("protocol error from server: \(error.message)")
                                 break loop
                             }
                             guard let frame else { break }
@@ -228,7 +228,7 @@ final class ClientSession: Sendable {
                     case .wantRead, .wantWrite:
                         break reading
                     case .closed:
-                        failure = RPCError(.unavailable, "server closed the connection")
+                        failure = RPCError.connectionFailure("server closed the connection")
                         break loop
                     }
                 }
@@ -244,7 +244,7 @@ final class ClientSession: Sendable {
             if let interval = configuration.keepaliveInterval {
                 if let sent = pingSentAt {
                     if after - sent > configuration.keepaliveTimeout {
-                        failure = RPCError(.unavailable, "server did not answer keepalive PING")
+                        failure = RPCError.connectionFailure("server did not answer keepalive PING")
                         break loop
                     }
                 } else if after - lastReceived > interval {
@@ -254,7 +254,7 @@ final class ClientSession: Sendable {
             }
         }
         connection.shutdown()
-        finish(failure ?? RPCError(.unavailable, "connection closed"))
+        finish(failure ?? RPCError.connectionFailure("connection closed"))
     }
 
     /// Applies one frame; returns an error when the connection must end.

@@ -130,7 +130,7 @@ extension CLIError {
         case let error as CLIError:
             self = error
         case let error as RPCError:
-            if error.code == .unavailable && CLIError.isTransportFailure(error.message) {
+            if error.isConnectionFailure {
                 self = .connection(error.message)
             } else {
                 self = .refused(code: error.code.name, message: error.message)
@@ -138,13 +138,6 @@ extension CLIError {
         default:
             self = .refused(code: StatusCode.internalError.name, message: "unreadable reply: \(error)")
         }
-    }
-
-    /// The UNAVAILABLE messages `ClientConnection` makes itself (the server never sent them).
-    static func isTransportFailure(_ message: String) -> Bool {
-        ["cannot connect", "cannot open a connection", "connection failed", "server closed the connection",
-         "connection closed", "connection unavailable", "server did not answer keepalive", "protocol error from server"]
-            .contains { message.hasPrefix($0) }
     }
 }
 
