@@ -33,6 +33,9 @@ final class EventLoop: @unchecked Sendable {
     private var shuttingDown = false
     private var graceDeadline: ContinuousClock.Instant?
     private var lastTick = ContinuousClock.now
+    /// The time when the current iteration's events were returned: one clock read per batch
+    /// instead of several per call (deadlines, idle and write-progress stamps use it).
+    private(set) var now = ContinuousClock.now
     /// Out of file descriptors: the listener is taken out of the epoll set until the next tick,
     /// so level-triggered readiness does not spin.
     private var acceptPaused = false
@@ -86,6 +89,7 @@ final class EventLoop: @unchecked Sendable {
                 precondition(e == EINTR, "epoll_wait failed: \(e)")
                 continue
             }
+            now = .now
             let reads = pendingReads
             pendingReads.removeAll(keepingCapacity: true)
             for connection in reads { connection.resumeReading() }
@@ -99,7 +103,7 @@ final class EventLoop: @unchecked Sendable {
                 }
             }
             flushDirty()
-            let now = ContinuousClock.now
+            now = .now
             if now - lastTick >= .milliseconds(shuttingDown ? 20 : 250) {
                 lastTick = now
                 checkTimers(now: now)
