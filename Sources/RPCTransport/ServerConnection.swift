@@ -125,7 +125,7 @@ final class ServerConnection {
                 processFrames(UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<n]))
                 budget -= n
                 if budget <= 0 {
-                    if tls.hasPendingBytes { loop.scheduleRead(self) }
+                    if tls.hasBufferedInput { loop.scheduleRead(self) }
                     return
                 }
             case .wantRead:
