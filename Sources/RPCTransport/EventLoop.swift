@@ -33,8 +33,9 @@ final class EventLoop: @unchecked Sendable {
     private var shuttingDown = false
     private var graceDeadline: ContinuousClock.Instant?
     private var lastTick = ContinuousClock.now
-    /// The time when the current iteration's events were returned: one clock read per batch
-    /// instead of several per call (deadlines, idle and write-progress stamps use it).
+    /// The time when the current iteration's events were returned, refreshed after each TLS read
+    /// (`refreshClock`): one clock read per batch of frames instead of several per call. Deadlines
+    /// ("counted from when the server reads the frame") and activity stamps use it.
     private(set) var now = ContinuousClock.now
     /// Out of file descriptors: the listener is taken out of the epoll set until the next tick,
     /// so level-triggered readiness does not spin.
@@ -113,6 +114,11 @@ final class EventLoop: @unchecked Sendable {
     }
 
     // MARK: - Connections' requests
+
+    /// Reads the clock again: bytes just arrived, and their calls' deadlines count from now.
+    func refreshClock() {
+        now = .now
+    }
 
     /// Queues a connection for a flush at the end of this loop iteration.
     func markDirty(_ connection: ServerConnection) {

@@ -122,6 +122,7 @@ final class ServerConnection {
             }
             switch result {
             case .done(let n):
+                loop.refreshClock()
                 processFrames(UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<n]))
                 budget -= n
                 if budget <= 0 {
