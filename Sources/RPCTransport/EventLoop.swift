@@ -33,6 +33,10 @@ final class EventLoop: @unchecked Sendable {
     private var shuttingDown = false
     private var graceDeadline: ContinuousClock.Instant?
     private var lastTick = ContinuousClock.now
+    /// The time when the current iteration's events were returned, refreshed after each TLS read
+    /// (`refreshClock`): one clock read per batch of frames instead of several per call. Deadlines
+    /// ("counted from when the server reads the frame") and activity stamps use it.
+    private(set) var now = ContinuousClock.now
     /// Out of file descriptors: the listener is taken out of the epoll set until the next tick,
     /// so level-triggered readiness does not spin.
     private var acceptPaused = false
@@ -86,6 +90,7 @@ final class EventLoop: @unchecked Sendable {
                 precondition(e == EINTR, "epoll_wait failed: \(e)")
                 continue
             }
+            now = .now
             let reads = pendingReads
             pendingReads.removeAll(keepingCapacity: true)
             for connection in reads { connection.resumeReading() }
@@ -99,7 +104,7 @@ final class EventLoop: @unchecked Sendable {
                 }
             }
             flushDirty()
-            let now = ContinuousClock.now
+            now = .now
             if now - lastTick >= .milliseconds(shuttingDown ? 20 : 250) {
                 lastTick = now
                 checkTimers(now: now)
@@ -109,6 +114,11 @@ final class EventLoop: @unchecked Sendable {
     }
 
     // MARK: - Connections' requests
+
+    /// Reads the clock again: bytes just arrived, and their calls' deadlines count from now.
+    func refreshClock() {
+        now = .now
+    }
 
     /// Queues a connection for a flush at the end of this loop iteration.
     func markDirty(_ connection: ServerConnection) {

@@ -7,12 +7,15 @@ public enum FrameEncoder {
                                     to out: inout [UInt8]) {
         precondition(length >= 0 && length <= Int(UInt32.max), "frame payload too long")
         let l = UInt32(length)
-        out.append(UInt8(l >> 24)); out.append(UInt8((l >> 16) & 0xFF))
-        out.append(UInt8((l >> 8) & 0xFF)); out.append(UInt8(l & 0xFF))
-        out.append(type.rawValue)
-        out.append(flags.rawValue)
-        out.append(UInt8(callID >> 24)); out.append(UInt8((callID >> 16) & 0xFF))
-        out.append(UInt8((callID >> 8) & 0xFF)); out.append(UInt8(callID & 0xFF))
+        // One bulk append of a 10-byte stack buffer instead of ten appends (each a capacity check).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: WireProtocol.headerSize) { h in
+            h[0] = UInt8(l >> 24); h[1] = UInt8((l >> 16) & 0xFF); h[2] = UInt8((l >> 8) & 0xFF); h[3] = UInt8(l & 0xFF)
+            h[4] = type.rawValue
+            h[5] = flags.rawValue
+            h[6] = UInt8(callID >> 24); h[7] = UInt8((callID >> 16) & 0xFF)
+            h[8] = UInt8((callID >> 8) & 0xFF); h[9] = UInt8(callID & 0xFF)
+            out.append(contentsOf: UnsafeBufferPointer(h))
+        }
     }
 
     /// Appends a whole frame.
@@ -36,10 +39,11 @@ public enum FrameEncoder {
                                    message: [UInt8] = [], flags: FrameFlags = [], to out: inout [UInt8]) {
         let text = ReplyHead.bounded(statusMessage)
         let textCount = text.utf8.count
+        out.reserveCapacity(out.count + WireProtocol.headerSize + 3 + textCount + message.count)
         appendHeader(type: .reply, flags: flags, callID: callID, length: 3 + textCount + message.count, to: &out)
         out.append(status.rawValue)
         out.append(UInt8(textCount >> 8)); out.append(UInt8(textCount & 0xFF))
-        out.append(contentsOf: text.utf8)
+        if textCount > 0 { out.append(contentsOf: text.utf8) }
         out.append(contentsOf: message)
     }
 }

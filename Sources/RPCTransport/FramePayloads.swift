@@ -83,20 +83,13 @@ public struct CallHead: Sendable, Equatable {
 
     /// Reads the head of a CALL payload; returns it and the offset where the message starts.
     public static func decode(_ payload: [UInt8]) throws(ProtocolViolation) -> (CallHead, messageOffset: Int) {
-        var r = ByteReader(payload)
-        let method = try r.string16(max: WireProtocol.maxMethodNameLength, what: "method name")
-        let timeout = try r.u32()
-        let count = Int(try r.u16())
-        guard count <= WireProtocol.maxMetadataEntries else {
-            throw ProtocolViolation(.internalError, "CALL carries \(count) metadata entries, more than \(WireProtocol.maxMetadataEntries)")
+        let result = payload.withUnsafeBytes { raw in
+            Result { () throws(ProtocolViolation) -> (CallHead, messageOffset: Int) in
+                let view = try CallHeadView.parse(raw)
+                return (view.head(in: raw), view.messageOffset)
+            }
         }
-        var metadata = Metadata()
-        for _ in 0..<count {
-            let key = try r.string16(max: WireProtocol.maxMetadataKeyLength, what: "metadata key")
-            let value = try r.string16(max: WireProtocol.maxMetadataValueLength, what: "metadata value")
-            metadata.add(key, value)
-        }
-        return (CallHead(method: method, timeoutMillis: timeout, metadata: metadata), r.offset)
+        return try result.get()
     }
 }
 

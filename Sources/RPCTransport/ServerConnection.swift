@@ -7,7 +7,10 @@ import RPCCore
 final class ServerConnection {
     let id: UInt64
     let peer: String
-    unowned let loop: EventLoop
+    // unowned(unsafe): the loop owns this connection (its `connections` table) and outlives it;
+    // only the loop's thread touches either. Saves a strong-retain check on every access.
+    unowned(unsafe) let loop: EventLoop
+    private let core: ServerCore
     private let tls: TLSConnection
     private var machine: ServerConnectionStateMachine
     private var decoder: FrameDecoder
@@ -29,12 +32,12 @@ final class ServerConnection {
     var isQueuedForFlush = false
 
     var fd: Int32 { tls.fd }
-    private var core: ServerCore { loop.core }
     private var pendingOutput: Int { output.count - outputOffset }
 
     init(id: UInt64, loop: EventLoop, tls: TLSConnection, peer: String) {
         self.id = id
         self.loop = loop
+        core = loop.core
         self.tls = tls
         self.peer = peer
         let limits = loop.core.limits
@@ -107,7 +110,7 @@ final class ServerConnection {
     private func readAvailable() {
         readWantsWrite = false
         var budget = 256 * 1024
-        processFrames()
+        processFrames(UnsafeRawBufferPointer(start: nil, count: 0))
         while !closed && !closing && !readPaused {
             let result: TLSConnection.IOResult
             do {
@@ -119,11 +122,11 @@ final class ServerConnection {
             }
             switch result {
             case .done(let n):
-                decoder.append(UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<n]))
-                processFrames()
+                loop.refreshClock()
+                processFrames(UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<n]))
                 budget -= n
                 if budget <= 0 {
-                    if tls.hasPendingBytes { loop.scheduleRead(self) }
+                    if tls.hasBufferedInput { loop.scheduleRead(self) }
                     return
                 }
             case .wantRead:
@@ -139,21 +142,41 @@ final class ServerConnection {
         }
     }
 
-    private func processFrames() {
-        while !closed && !closing && !readPaused {
-            let frame: Frame?
-            do {
-                frame = try decoder.next()
-            } catch {
-                perform(machine.decodeFailed(error))
-                return
+    /// Handles the frames of `chunk` (after any buffered ones) in place: the decoder copies only a
+    /// partial frame at the end, or the rest when processing stops (closing, or reading paused).
+    private func processFrames(_ chunk: UnsafeRawBufferPointer) {
+        guard !closed && !closing && !readPaused else {
+            if !chunk.isEmpty { decoder.append(chunk) }
+            return
+        }
+        do {
+            try decoder.consume(chunk) { frame in
+                perform(machine.received(frame), frame)
+                if pendingOutput > core.limits.maxBufferedOutput {
+                    readPaused = true
+                    updateInterest()
+                }
+                return !closed && !closing && !readPaused
             }
-            guard let frame else { return }
-            perform(machine.received(frame))
-            if pendingOutput > core.limits.maxBufferedOutput {
-                readPaused = true
-                updateInterest()
-            }
+        } catch {
+            perform(machine.decodeFailed(error))
+        }
+    }
+
+    private func perform(_ action: ServerConnectionStateMachine.ViewAction, _ frame: FrameView) {
+        switch action {
+        case .none:
+            break
+        case .startCall(let callID, let head, let compressed):
+            startCall(callID: callID, head: head, payload: frame.payload, compressed: compressed)
+        case .reject(let callID, let status, let message):
+            perform(.reject(callID: callID, status: status, message: message))
+        case .sendPong:
+            perform(.sendPong(Array(frame.payload)))
+        case .protocolError(let violation):
+            perform(.protocolError(violation))
+        case .close:
+            perform(.close)
         }
     }
 
@@ -161,8 +184,8 @@ final class ServerConnection {
         switch action {
         case .none:
             break
-        case .startCall(let callID, let head, let message, let compressed):
-            startCall(callID: callID, head: head, message: message, compressed: compressed)
+        case .startCall:
+            preconditionFailure("calls start through the FrameView path")
         case .reject(let callID, let status, let message):
             appendReply(callID: callID, .failure(status, message))
             if status == .resourceExhausted { core.counters.callsRejectedOverload.increment() }
@@ -182,9 +205,11 @@ final class ServerConnection {
 
     // MARK: - Calls
 
-    private func startCall(callID: UInt32, head: CallHead, message: ArraySlice<UInt8>, compressed: Bool) {
-        lastActivity = .now  // only calls count as activity: keepalive PINGs do not keep a connection open
-        let deadline = head.timeoutMillis > 0 ? ContinuousClock.now + .milliseconds(head.timeoutMillis) : nil
+    private func startCall(callID: UInt32, head: CallHeadView, payload: UnsafeRawBufferPointer, compressed: Bool) {
+        let now = loop.now
+        lastActivity = now  // only calls count as activity: keepalive PINGs do not keep a connection open
+        let deadline = head.timeoutMillis > 0 ? now + .milliseconds(head.timeoutMillis) : nil
+        let message = UnsafeRawBufferPointer(rebasing: payload[head.messageOffset...])
         let request: [UInt8]
         if compressed {
             do {
@@ -197,11 +222,12 @@ final class ServerConnection {
         } else {
             request = Array(message)
         }
-        guard let method = core.methods[head.method] else {
-            finish(callID: callID, reply: .failure(.unimplemented, "unknown method \(head.method)"))
+        guard let entry = core.methodTable.lookup(UnsafeRawBufferPointer(rebasing: payload[head.method])) else {
+            finish(callID: callID, reply: .failure(.unimplemented, "unknown method \(head.methodName(in: payload))"))
             return
         }
-        let context = ServerContext(metadata: head.metadata, deadline: deadline, peer: peer,
+        let method = entry.method
+        let context = ServerContext(metadata: head.metadata(in: payload), deadline: deadline, peer: peer,
                                     peerCertificateSubject: peerSubject)
         switch method.kind {
         case .inline:
@@ -233,7 +259,7 @@ final class ServerConnection {
     func finish(callID: UInt32, reply: HandlerReply) {
         guard !closed else { return }
         let action = machine.callCompleted(callID)
-        lastActivity = .now
+        lastActivity = loop.now
         if action.sendReply { appendReply(callID: callID, reply) }
         if action.closeAfterFlush { closeAfterFlush = true }
         loop.markDirty(self)
@@ -270,7 +296,7 @@ final class ServerConnection {
     }
 
     private func noteOutputStart() {
-        if pendingOutput == 0 { lastWriteProgress = .now }
+        if pendingOutput == 0 { lastWriteProgress = loop.now }
     }
 
     // MARK: - Output
@@ -291,7 +317,7 @@ final class ServerConnection {
             switch result {
             case .done(let n):
                 outputOffset += n
-                lastWriteProgress = .now
+                lastWriteProgress = loop.now
             case .wantWrite, .wantRead:
                 writeBlocked = true
                 updateInterest()

@@ -20,6 +20,17 @@ struct ServerConnectionStateMachine {
         case close
     }
 
+    /// What to do with a received `FrameView` (the server's path): like `FrameAction`, but a call's
+    /// head is a checked view into the frame's payload, and a PONG echoes the PING's payload.
+    enum ViewAction: Equatable {
+        case none
+        case startCall(callID: UInt32, head: CallHeadView, compressed: Bool)
+        case reject(callID: UInt32, status: StatusCode, message: String)
+        case sendPong
+        case protocolError(ProtocolViolation)
+        case close
+    }
+
     /// What to do with a finished call's reply.
     struct CompletionAction: Equatable {
         /// Send the reply (false when the caller cancelled it).
@@ -29,11 +40,16 @@ struct ServerConnectionStateMachine {
     }
 
     private enum Phase { case awaitingSettings, active, closed }
-    private struct CallState { var cancelled = false }
+    /// A call in flight. Kept in a small array, not a dictionary: there are at most
+    /// `maxCallsInFlight` of them, and an inline call is appended and removed from the end.
+    private struct CallState {
+        var id: UInt32
+        var cancelled = false
+    }
 
     private var phase = Phase.awaitingSettings
     private var goingAway = false
-    private var calls: [UInt32: CallState] = [:]
+    private var calls: [CallState] = []
     private var highestCallID: UInt32 = 0
     let maxCallsInFlight: Int
     /// Whether the client can inflate zlib replies (from its SETTINGS).
@@ -50,6 +66,22 @@ struct ServerConnectionStateMachine {
     var isClosed: Bool { phase == .closed }
 
     mutating func received(_ frame: Frame) -> FrameAction {
+        frame.payload.withUnsafeBytes { payload in
+            switch received(FrameView(type: frame.type, flags: frame.flags, callID: frame.callID, payload: payload)) {
+            case .none: .none
+            case .startCall(let callID, let head, let compressed):
+                .startCall(callID: callID, head: head.head(in: payload), message: frame.payload[head.messageOffset...],
+                           compressed: compressed)
+            case .reject(let callID, let status, let message): .reject(callID: callID, status: status, message: message)
+            case .sendPong: .sendPong(frame.payload)
+            case .protocolError(let violation): .protocolError(violation)
+            case .close: .close
+            }
+        }
+    }
+
+    /// The same as `received(_: Frame)`, without copying: the action refers to the view's payload.
+    mutating func received(_ frame: FrameView) -> ViewAction {
         switch phase {
         case .closed:
             return .none
@@ -58,7 +90,7 @@ struct ServerConnectionStateMachine {
                 return fail(ProtocolViolation(.internalError, "the first frame must be SETTINGS"))
             }
             do {
-                let settings = try ConnectionSettings.decode(frame.payload)
+                let settings = try ConnectionSettings.decode(Array(frame.payload))
                 peerAcceptsCompression = settings.compression & ConnectionSettings.zlib != 0
                 peerMaxFrameSize = settings.maxFrameSize
                 phase = .active
@@ -78,9 +110,9 @@ struct ServerConnectionStateMachine {
                 return fail(ProtocolViolation(.internalError, "call id \(frame.callID) not above \(highestCallID)"))
             }
             highestCallID = frame.callID
-            let head: CallHead, offset: Int
+            let head: CallHeadView
             do {
-                (head, offset) = try CallHead.decode(frame.payload)
+                head = try CallHeadView.parse(frame.payload)
             } catch {
                 return fail(error)
             }
@@ -91,15 +123,14 @@ struct ServerConnectionStateMachine {
                 return .reject(callID: frame.callID, status: .resourceExhausted,
                                message: "too many calls in flight on this connection (limit \(maxCallsInFlight))")
             }
-            calls[frame.callID] = CallState()
-            return .startCall(callID: frame.callID, head: head, message: frame.payload[offset...],
-                              compressed: frame.flags.contains(.compressed))
+            calls.append(CallState(id: frame.callID))
+            return .startCall(callID: frame.callID, head: head, compressed: frame.flags.contains(.compressed))
         case .cancel:
-            calls[frame.callID]?.cancelled = true
+            if let i = index(of: frame.callID) { calls[i].cancelled = true }
             return .none
         case .ping:
             guard frame.payload.count == 8 else { return fail(ProtocolViolation(.internalError, "PING payload must be 8 bytes")) }
-            return .sendPong(frame.payload)
+            return .sendPong
         case .pong, .goAway:
             return .none
         case .error:
@@ -110,6 +141,16 @@ struct ServerConnectionStateMachine {
         }
     }
 
+    /// Where the call is in `calls`, searching from the end (the latest call is the likeliest).
+    private func index(of callID: UInt32) -> Int? {
+        var i = calls.count - 1
+        while i >= 0 {
+            if calls[i].id == callID { return i }
+            i -= 1
+        }
+        return nil
+    }
+
     /// A decoding failure of the byte stream.
     mutating func decodeFailed(_ violation: ProtocolViolation) -> FrameAction {
         fail(violation)
@@ -117,14 +158,17 @@ struct ServerConnectionStateMachine {
 
     /// A started call finished (its handler returned, threw, or was skipped).
     mutating func callCompleted(_ callID: UInt32) -> CompletionAction {
-        guard let state = calls.removeValue(forKey: callID) else {
+        guard let i = index(of: callID) else {
             return CompletionAction(sendReply: false, closeAfterFlush: false)
         }
+        let state = calls[i]
+        if i != calls.count - 1 { calls.swapAt(i, calls.count - 1) }
+        calls.removeLast()
         return CompletionAction(sendReply: !state.cancelled, closeAfterFlush: goingAway && calls.isEmpty)
     }
 
     /// Whether the call was cancelled by the client (its work can be skipped).
-    func isCancelled(_ callID: UInt32) -> Bool { calls[callID]?.cancelled ?? true }
+    func isCancelled(_ callID: UInt32) -> Bool { index(of: callID).map { calls[$0].cancelled } ?? true }
 
     /// Graceful shutdown or idle timeout: the GOAWAY to send (nil if already sent) and whether to close at once.
     mutating func goAway(message: String) -> (frame: GoAway?, closeAfterFlush: Bool) {
@@ -139,6 +183,11 @@ struct ServerConnectionStateMachine {
     }
 
     private mutating func fail(_ violation: ProtocolViolation) -> FrameAction {
+        phase = .closed
+        return .protocolError(violation)
+    }
+
+    private mutating func fail(_ violation: ProtocolViolation) -> ViewAction {
         phase = .closed
         return .protocolError(violation)
     }

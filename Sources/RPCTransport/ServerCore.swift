@@ -5,6 +5,8 @@ import Synchronization
 /// What every event loop of one server shares: the method table, limits, TLS, workers, counters.
 final class ServerCore: Sendable {
     let methods: [String: ServerMethod]
+    /// The same methods, looked up by a CALL's method-name bytes.
+    let methodTable: MethodTable
     let limits: ServerLimits
     let tls: TLSContext
     let pool: WorkerPool
@@ -14,6 +16,7 @@ final class ServerCore: Sendable {
 
     init(methods: [String: ServerMethod], limits: ServerLimits, tls: TLSContext, pool: WorkerPool, logger: Logger) {
         self.methods = methods
+        methodTable = MethodTable(methods)
         self.limits = limits
         self.tls = tls
         self.pool = pool

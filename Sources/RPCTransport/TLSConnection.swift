@@ -96,6 +96,10 @@ final class TLSConnection {
     /// Whether decrypted bytes are buffered inside OpenSSL.
     var hasPendingBytes: Bool { SSL_pending(ssl) > 0 }
 
+    /// Whether OpenSSL holds input the socket will not signal again: decrypted bytes, or (with
+    /// read-ahead) received records not yet processed. May be true for a partial record.
+    var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
+
     /// The negotiated ALPN id, if any.
     var negotiatedALPN: String? {
         var data: UnsafePointer<UInt8>?

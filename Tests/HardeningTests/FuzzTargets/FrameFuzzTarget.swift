@@ -8,6 +8,10 @@ import RPCCore
 /// Run by libFuzzer (scripts/fuzz frame) and over the committed corpus by FuzzCorpusReplayTests.
 enum FrameFuzzTarget {
     static func run(_ bytes: UnsafeRawBufferPointer) {
+        // The server's in-place path (consume) must see exactly the frames, and the error, that the
+        // copying path (append + next) sees, however the bytes are sliced.
+        let copied = decodeByNext(bytes), inPlace = decodeByConsume(bytes)
+        precondition(copied.frames == inPlace.frames && copied.error == inPlace.error, "consume and next disagree")
         let size = bytes.count
         var decoder = FrameDecoder(maxFrameSize: 1 << 16, expectsPreface: true)
         var machine = ServerConnectionStateMachine(maxCallsInFlight: 8)
@@ -40,5 +44,43 @@ enum FrameFuzzTarget {
                 }
             }
         }
+    }
+
+    private static func decodeByNext(_ bytes: UnsafeRawBufferPointer) -> (frames: [Frame], error: ProtocolViolation?) {
+        var decoder = FrameDecoder(maxFrameSize: 1 << 16, expectsPreface: true)
+        var frames: [Frame] = []
+        decoder.append(bytes)
+        do {
+            while let frame = try decoder.next() { frames.append(frame) }
+        } catch {
+            return (frames, error)
+        }
+        return (frames, nil)
+    }
+
+    private static func decodeByConsume(_ bytes: UnsafeRawBufferPointer) -> (frames: [Frame], error: ProtocolViolation?) {
+        var decoder = FrameDecoder(maxFrameSize: 1 << 16, expectsPreface: true)
+        var frames: [Frame] = []
+        var offset = 0, step = 5
+        repeat {
+            let n = min(step, bytes.count - offset)
+            do {
+                // Stop now and then, as a paused connection does, and resume with no new bytes.
+                try decoder.consume(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n])) { frame in
+                    frames.append(frame.frame)
+                    return frames.count % 3 != 0
+                }
+                while decoder.bufferedCount >= WireProtocol.headerSize {
+                    let before = frames.count
+                    try decoder.consume(UnsafeRawBufferPointer(start: nil, count: 0)) { frames.append($0.frame); return true }
+                    if frames.count == before { break }
+                }
+            } catch {
+                return (frames, error)
+            }
+            offset += n
+            step = step % 89 + 13
+        } while offset < bytes.count
+        return (frames, nil)
     }
 }
