@@ -5,10 +5,17 @@ import Synchronization
 /// number of threads or tasks. A dropped connection fails its calls in flight with UNAVAILABLE;
 /// the next call connects again.
 ///
+/// Three ways to call: blocking `unary` (plain threads), async `unary` (tasks), and `start(_:request:options:onReply:)`,
+/// whose callback runs on the connection's I/O thread — the cheapest, for code that keeps many
+/// calls in flight (a load generator, a proxy).
+///
 /// ```swift
 /// let client = try ClientConnection(configuration: ClientConfiguration(
 ///     host: "127.0.0.1", port: 7443, tls: .client(trustRootsFile: "ca.pem")))
 /// let reply = try client.unary(method, request: bytes, options: .bearer(token, timeout: .seconds(2)))
+/// try client.start(method, request: bytes, options: CallOptions()) { result in
+///     print(result)   // on the I/O thread: keep it short
+/// }
 /// ```
 public final class ClientConnection: ClientTransport {
     public let configuration: ClientConfiguration
@@ -29,9 +36,22 @@ public final class ClientConnection: ClientTransport {
 
     /// Blocking call for plain threads.
     public func unary(_ method: MethodDescriptor, request: [UInt8], options: CallOptions) throws -> [UInt8] {
-        let waiter = CallWaiter()
-        try start(method, request: request, options: options, waiter: waiter)
-        return try waiter.wait().get()
+        let caller = BlockedCaller()
+        try start(method, request: request, options: options, waiter: .thread(caller))
+        return try caller.wait().get()
+    }
+
+    /// Callback call: starts the call and returns at once; `onReply` runs exactly once, with the
+    /// reply or the call's error (deadline, status from the server, UNAVAILABLE when the connection
+    /// drops). An error thrown here means the call was never sent and `onReply` will not run.
+    ///
+    /// `onReply` runs on the connection's I/O thread, which reads and writes for every call of the
+    /// connection: keep it short and never block in it. It may start further calls (on this or another
+    /// connection); those started on this connection from inside a callback cost no wake-up: they
+    /// are written, batched with the others, before the I/O thread sleeps again.
+    public func start(_ method: MethodDescriptor, request: [UInt8], options: CallOptions,
+                      onReply: @escaping @Sendable (Result<[UInt8], RPCError>) -> Void) throws(RPCError) {
+        try start(method, request: request, options: options, waiter: .callback(onReply))
     }
 
     /// Async call: the task suspends; no thread is blocked. Cancelling the task fails the call
@@ -41,7 +61,7 @@ public final class ClientConnection: ClientTransport {
         let cancelled = Atomic<Bool>(false)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let waiter = CallWaiter(continuation)
+                let waiter = CallWaiter.task(continuation)
                 do {
                     let call = try start(method, request: request, options: options, waiter: waiter)
                     started.withLock { $0 = call }
@@ -70,6 +90,9 @@ public final class ClientConnection: ClientTransport {
         (counters.compressedRequests.load(ordering: .relaxed), counters.compressedReplies.load(ordering: .relaxed),
          counters.connectionsOpened.load(ordering: .relaxed))
     }
+
+    /// Times a caller had to wake the I/O thread (tests check that calls started from callbacks need none).
+    var wakeUps: Int { counters.wakeUps.load(ordering: .relaxed) }
 
     /// Starts a call on the current session (opening one if needed). An error thrown here means the
     /// call was never sent, and UNAVAILABLE ones say so (`CallNotProcessed`).
