@@ -85,6 +85,20 @@ public final class ClientConnection: ClientTransport {
         }
     }
 
+    /// Closes as `close()` does, then waits up to `timeout` for the I/O thread to finish its last TLS
+    /// calls; true if it did. A process about to exit calls this, so its exit-time clean-up (OpenSSL's
+    /// included) does not race a connection's I/O thread.
+    @discardableResult
+    public func close(waitingUpTo timeout: Duration) -> Bool {
+        closed.store(true, ordering: .relaxed)
+        let session = current.withLock { s -> ClientSession? in
+            defer { s = nil }
+            s?.shutdown()
+            return s
+        }
+        return session?.waitUntilEnded(timeout: timeout) ?? true
+    }
+
     /// Requests and replies sent or received compressed, and connections opened.
     public var statistics: (compressedRequests: Int, compressedReplies: Int, connectionsOpened: Int) {
         (counters.compressedRequests.load(ordering: .relaxed), counters.compressedReplies.load(ordering: .relaxed),
@@ -108,21 +122,25 @@ public final class ClientConnection: ClientTransport {
 
     private func startOnce(_ method: MethodDescriptor, request: [UInt8], options: CallOptions,
                            waiter: CallWaiter) throws(RPCError) -> (session: ClientSession, id: UInt32) {
+        var refused: ClientSession?
         for attempt in 0..<2 {
-            let session = try self.session()
+            let session = try self.session(replacing: refused)
             do {
                 return (session, try session.start(method, request: request, options: options, waiter: waiter))
             } catch where error.code == .unavailable && attempt == 0 {
-                continue  // the session went away between lookup and start: take a fresh one
+                refused = session  // the session is over (or going away): take a fresh one
             }
         }
         throw RPCError.connectionFailure("connection unavailable")
     }
 
-    private func session() throws(RPCError) -> ClientSession {
+    /// The current session, opening one if there is none or the current one is `refused` (it refused
+    /// a call: closed, failed or going away). The session is not asked whether it takes calls here:
+    /// its `start` says so, and that saves a lock round trip a call.
+    private func session(replacing refused: ClientSession?) throws(RPCError) -> ClientSession {
         guard !closed.load(ordering: .relaxed) else { throw RPCError(.unavailable, "client closed") }
         return try current.withLock { (current: inout ClientSession?) throws(RPCError) -> ClientSession in
-            if let s = current, s.acceptsCalls { return s }
+            if let s = current, s !== refused { return s }
             current?.shutdown()
             do {
                 let s = try ClientSession(configuration: configuration, tls: tls, counters: counters)

@@ -1,4 +1,6 @@
 import CEpoll
+import Dispatch
+import Foundation
 import Glibc
 import RPCCore
 import Synchronization
@@ -16,14 +18,37 @@ final class ClientSession: Sendable {
         var outbound: [UInt8] = []
         var closeRequested = false
         var finished = false
+        /// The encoded head of the last call without metadata, so a run of such calls to one method
+        /// encodes it once (the method's wire name included).
+        var plainHead: (method: MethodDescriptor, timeoutMillis: UInt32, bytes: [UInt8])?
     }
 
-    private let state = Locked(State())
+    /// `State` behind a pthread mutex (as `Locked`, which ThreadSanitizer understands), declared here
+    /// so `withLock` is specialized and inlined: `Locked`'s generic `withLock` from another module
+    /// costs a runtime metadata lookup a call, on the hottest path of the client.
+    private final class StateLock: @unchecked Sendable {
+        // Safe: `value` is only touched between lock() and unlock().
+        private let lock = NSLock()
+        private var value: State
+
+        init(_ value: State) { self.value = value }
+
+        @inline(__always)
+        func withLock<T, E: Error>(_ body: (inout State) throws(E) -> T) throws(E) -> T {
+            lock.lock()
+            defer { lock.unlock() }
+            return try body(&value)
+        }
+    }
+
+    private let state = StateLock(State())
     /// The I/O thread is (about to be) asleep in poll: a caller that queues a frame must wake it.
     /// Set under `state`'s lock after seeing `outbound` empty, read and cleared under it by callers;
     /// the I/O thread clears it without the lock once poll returns (at worst a spare wake-up).
     private let sleeping = Atomic<Bool>(false)
     private let wakeFD: Int32
+    /// Signalled once the I/O thread is done with TLS (its connection freed), see `waitUntilEnded`.
+    private let ended = DispatchSemaphore(value: 0)
     let configuration: ClientConfiguration
     private let counters: ClientCounters
 
@@ -41,15 +66,13 @@ final class ClientSession: Sendable {
         state.withLock { $0.outbound = hello }
         OSThread.detached(name: "rpc-client-io") { [self] in
             self.run(tls: tls)
+            ended.signal()
         }
     }
 
     deinit {
         close(wakeFD)
     }
-
-    /// Whether new calls can start here.
-    var acceptsCalls: Bool { state.withLock { !$0.finished && !$0.closeRequested && $0.machine.acceptsCalls } }
 
     /// Starts a call; `waiter` is resumed once with the reply or error. Throws (without resuming
     /// `waiter`) when this session takes no more calls, so the caller can retry on a new one.
@@ -68,14 +91,31 @@ final class ClientSession: Sendable {
                 counters.compressedRequests.increment()
             }
         }
-        let head = CallHead(method: method.fullName, timeoutMillis: timeout.map(Self.millis) ?? 0, metadata: options.metadata)
+        let timeoutMillis = timeout.map(Self.millis) ?? 0
         let (id, wake): (UInt32, Bool) = try state.withLock { (s: inout State) throws(RPCError) -> (UInt32, Bool) in
             guard !s.finished, !s.closeRequested else { throw RPCError.connectionFailure("connection closed") }
-            guard message.count + 64 + head.method.utf8.count <= Int(s.machine.peerMaxFrameSize) else {
+            guard message.count + 65 + method.service.utf8.count + method.method.utf8.count <= Int(s.machine.peerMaxFrameSize) else {
                 throw RPCError(.resourceExhausted, "request larger than the server's frame limit")
             }
             let id = try s.machine.startCall(waiter, deadline: deadline).get()
-            FrameEncoder.appendCall(callID: id, head: head, message: message, flags: flags, to: &s.outbound)
+            if options.metadata.isEmpty {
+                let head: [UInt8]
+                if let cached = s.plainHead, cached.timeoutMillis == timeoutMillis, cached.method == method {
+                    head = cached.bytes
+                } else {
+                    var w = ByteWriter(capacity: 32 + method.service.utf8.count + method.method.utf8.count)
+                    CallHead(method: method.fullName, timeoutMillis: timeoutMillis).encode(into: &w)
+                    head = w.bytes
+                    s.plainHead = (method, timeoutMillis, head)
+                }
+                // The CALL frame as FrameEncoder.appendCall writes it, with the head already encoded.
+                FrameEncoder.appendHeader(type: .call, flags: flags, callID: id, length: head.count + message.count, to: &s.outbound)
+                s.outbound.append(contentsOf: head)
+                s.outbound.append(contentsOf: message)
+            } else {
+                let head = CallHead(method: method.fullName, timeoutMillis: timeoutMillis, metadata: options.metadata)
+                FrameEncoder.appendCall(callID: id, head: head, message: message, flags: flags, to: &s.outbound)
+            }
             guard sleeping.load(ordering: .relaxed) else { return (id, false) }
             sleeping.store(false, ordering: .relaxed)
             return (id, true)
@@ -94,6 +134,15 @@ final class ClientSession: Sendable {
         guard let waiter else { return }
         wake()
         waiter.resume(.failure(RPCError(.cancelled, "call cancelled")))
+    }
+
+    /// Waits until the I/O thread has stopped using TLS; false if `timeout` passed first.
+    func waitUntilEnded(timeout: Duration) -> Bool {
+        let (seconds, attoseconds) = timeout.components
+        let nanos = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        guard ended.wait(timeout: .now() + .nanoseconds(Int(clamping: nanos))) == .success else { return false }
+        ended.signal()  // for any other waiter
+        return true
     }
 
     /// Stops taking calls; closes once the calls in flight are answered.
@@ -242,6 +291,11 @@ final class ClientSession: Sendable {
                         if let error = apply(&actions, pending: &pending) {
                             failure = error
                             break loop
+                        }
+                        if violation == nil && !connection.hasPendingBytes {
+                            // Write the calls the callbacks started before reading on: poll (level-
+                            // triggered) reports what is left, and an empty socket costs no extra read.
+                            break reading
                         }
                         if let violation {
                             var out: [UInt8] = []
