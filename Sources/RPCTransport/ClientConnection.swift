@@ -48,7 +48,8 @@ public final class ClientConnection: ClientTransport {
     /// `onReply` runs on the connection's I/O thread, which reads and writes for every call of the
     /// connection: keep it short and never block in it. It may start further calls (on this or another
     /// connection); those started on this connection from inside a callback cost no wake-up: they
-    /// are written, batched with the others, before the I/O thread sleeps again.
+    /// are written, batched with the others, before the I/O thread sleeps again. (It must not call
+    /// `close(waitingUpTo:)`: that would wait for the very thread it runs on.)
     public func start(_ method: MethodDescriptor, request: [UInt8], options: CallOptions,
                       onReply: @escaping @Sendable (Result<[UInt8], RPCError>) -> Void) throws(RPCError) {
         try start(method, request: request, options: options, waiter: .callback(onReply))
