@@ -72,8 +72,9 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(open["target_rate"] as? Int, 3000)
         XCTAssertNotNil(open["late"] as? Int)
         XCTAssertNotNil(open["max_lag_us"] as? Int)
-        // Called at 3,000/s, 1,500 calls take about half a second.
-        XCTAssertEqual(open["duration_s"] as? Double ?? 0, 0.5, accuracy: 0.3)
+        // Called at 3,000/s, 1,500 calls take at least half a second (paced, not as fast as possible).
+        XCTAssertGreaterThanOrEqual(open["duration_s"] as? Double ?? 0, 0.49)
+        XCTAssertLessThan(open["duration_s"] as? Double ?? 0, 10)
 
         let openTimed = try ctl.json(["bench", "health", "--rate", "2000", "--duration", "1", "--warmup", "0",
                                       "--concurrency", "2"], timeout: 60)
