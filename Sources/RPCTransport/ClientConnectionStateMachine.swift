@@ -6,7 +6,7 @@ struct ClientConnectionStateMachine<Waiter> {
     /// The reply of a call, before decompression.
     struct Reply {
         var head: ReplyHead
-        var message: ArraySlice<UInt8>
+        var message: [UInt8]
         var compressed: Bool
     }
 
@@ -26,6 +26,9 @@ struct ClientConnectionStateMachine<Waiter> {
     }
 
     private var calls: [UInt32: Call] = [:]
+    /// No call in flight expires before this (nil: none has a deadline). Lowered as calls start,
+    /// recomputed only when `expireCalls` scans, so finished calls cost nothing here.
+    private var deadlineBound: ContinuousClock.Instant?
     private var nextCallID: UInt32 = 1
     private var receivedSettings = false
     private(set) var goingAway = false
@@ -41,8 +44,9 @@ struct ClientConnectionStateMachine<Waiter> {
     var callsInFlight: Int { calls.count }
     /// Whether new calls may start here (false after GOAWAY, ERROR or close).
     var acceptsCalls: Bool { !goingAway && closedError == nil && nextCallID < UInt32.max }
-    /// The earliest deadline of a call in flight.
-    var earliestDeadline: ContinuousClock.Instant? { calls.values.compactMap(\.deadline).min() }
+    /// When to check deadlines next: no call in flight expires earlier (it may be a call that has
+    /// since finished; `expireCalls` at that time finds nothing and moves it on). O(1).
+    var earliestDeadline: ContinuousClock.Instant? { deadlineBound }
 
     /// Registers a call; returns its id, or the error to fail it with.
     mutating func startCall(_ waiter: Waiter, deadline: ContinuousClock.Instant?) -> Result<UInt32, RPCError> {
@@ -51,6 +55,7 @@ struct ClientConnectionStateMachine<Waiter> {
         let id = nextCallID
         nextCallID += 1
         calls[id] = Call(waiter: waiter, deadline: deadline)
+        if let deadline, deadlineBound.map({ deadline < $0 }) ?? true { deadlineBound = deadline }
         return .success(id)
     }
 
@@ -59,17 +64,26 @@ struct ClientConnectionStateMachine<Waiter> {
         calls.removeValue(forKey: id)?.waiter
     }
 
-    /// Calls whose deadline passed by `now`, removed.
+    /// Calls whose deadline passed by `now`, removed. Scans the calls only once `earliestDeadline` has come.
     mutating func expireCalls(now: ContinuousClock.Instant) -> [(UInt32, Waiter)] {
+        guard let bound = deadlineBound, bound <= now else { return [] }
         var expired: [(UInt32, Waiter)] = []
+        var next: ContinuousClock.Instant?
         for (id, call) in calls {
-            if let d = call.deadline, d <= now { expired.append((id, call.waiter)) }
+            guard let d = call.deadline else { continue }
+            if d <= now {
+                expired.append((id, call.waiter))
+            } else if next.map({ d < $0 }) ?? true {
+                next = d
+            }
         }
         for (id, _) in expired { calls.removeValue(forKey: id) }
+        deadlineBound = next
         return expired
     }
 
-    mutating func received(_ frame: Frame) -> FrameAction {
+    /// Applies a frame from the server. `frame` is consumed: a reply's message reuses its payload's storage.
+    mutating func received(_ frame: consuming Frame) -> FrameAction {
         guard closedError == nil else { return .none }
         if !receivedSettings {
             guard frame.type == .settings else {
@@ -92,7 +106,10 @@ struct ClientConnectionStateMachine<Waiter> {
             guard let call = calls.removeValue(forKey: frame.callID) else { return .none }  // cancelled earlier
             do {
                 let (head, offset) = try ReplyHead.decode(frame.payload)
-                return .complete(call.waiter, Reply(head: head, message: frame.payload[offset...],
+                var message = frame.payload
+                frame.payload = []
+                message.removeSubrange(0..<offset)  // in place when the payload is not shared: no copy
+                return .complete(call.waiter, Reply(head: head, message: message,
                                                     compressed: frame.flags.contains(.compressed)))
             } catch {
                 calls[frame.callID] = call
@@ -126,6 +143,7 @@ struct ClientConnectionStateMachine<Waiter> {
         if closedError == nil { closedError = error }
         let waiters = calls.values.map(\.waiter)
         calls.removeAll()
+        deadlineBound = nil
         return waiters
     }
 

@@ -1,23 +1,54 @@
 import CEpoll
+import Dispatch
+import Foundation
 import Glibc
 import RPCCore
 import Synchronization
 
 /// One TLS connection of a client and the I/O thread that owns it. Callers on any thread append
-/// CALL frames to `outbound` and wake the thread; it writes them in batches, reads replies and
-/// resumes the waiters. Ends (failing calls with UNAVAILABLE) when the connection drops.
+/// CALL frames to `outbound` and wake the thread if it sleeps; it writes them in batches, reads
+/// replies and resumes the waiters. Ends (failing calls with UNAVAILABLE) when the connection drops.
+///
+/// Callback waiters run on the I/O thread, between reading replies and writing: calls they start
+/// are appended to `outbound` and go out in the same loop iteration's write, with no wake-up
+/// (the thread is not asleep then, and checks `outbound` under the lock before it sleeps).
 final class ClientSession: Sendable {
     private struct State {
         var machine = ClientConnectionStateMachine<CallWaiter>()
         var outbound: [UInt8] = []
-        /// The I/O thread sleeps in poll until this instant (nil: not sleeping).
-        var sleepingUntil: ContinuousClock.Instant?
         var closeRequested = false
         var finished = false
+        /// The encoded head of the last call without metadata, so a run of such calls to one method
+        /// encodes it once (the method's wire name included).
+        var plainHead: (method: MethodDescriptor, timeoutMillis: UInt32, bytes: [UInt8])?
     }
 
-    private let state = Locked(State())
+    /// `State` behind a pthread mutex (as `Locked`, which ThreadSanitizer understands), declared here
+    /// so `withLock` is specialized and inlined: `Locked`'s generic `withLock` from another module
+    /// costs a runtime metadata lookup a call, on the hottest path of the client.
+    private final class StateLock: @unchecked Sendable {
+        // Safe: `value` is only touched between lock() and unlock().
+        private let lock = NSLock()
+        private var value: State
+
+        init(_ value: State) { self.value = value }
+
+        @inline(__always)
+        func withLock<T, E: Error>(_ body: (inout State) throws(E) -> T) throws(E) -> T {
+            lock.lock()
+            defer { lock.unlock() }
+            return try body(&value)
+        }
+    }
+
+    private let state = StateLock(State())
+    /// The I/O thread is (about to be) asleep in poll: a caller that queues a frame must wake it.
+    /// Set under `state`'s lock after seeing `outbound` empty, read and cleared under it by callers;
+    /// the I/O thread clears it without the lock once poll returns (at worst a spare wake-up).
+    private let sleeping = Atomic<Bool>(false)
     private let wakeFD: Int32
+    /// Signalled once the I/O thread is done with TLS (its connection freed), see `waitUntilEnded`.
+    private let ended = DispatchSemaphore(value: 0)
     let configuration: ClientConfiguration
     private let counters: ClientCounters
 
@@ -35,15 +66,13 @@ final class ClientSession: Sendable {
         state.withLock { $0.outbound = hello }
         OSThread.detached(name: "rpc-client-io") { [self] in
             self.run(tls: tls)
+            ended.signal()
         }
     }
 
     deinit {
         close(wakeFD)
     }
-
-    /// Whether new calls can start here.
-    var acceptsCalls: Bool { state.withLock { !$0.finished && !$0.closeRequested && $0.machine.acceptsCalls } }
 
     /// Starts a call; `waiter` is resumed once with the reply or error. Throws (without resuming
     /// `waiter`) when this session takes no more calls, so the caller can retry on a new one.
@@ -62,16 +91,33 @@ final class ClientSession: Sendable {
                 counters.compressedRequests.increment()
             }
         }
-        let head = CallHead(method: method.fullName, timeoutMillis: timeout.map(Self.millis) ?? 0, metadata: options.metadata)
+        let timeoutMillis = timeout.map(Self.millis) ?? 0
         let (id, wake): (UInt32, Bool) = try state.withLock { (s: inout State) throws(RPCError) -> (UInt32, Bool) in
             guard !s.finished, !s.closeRequested else { throw RPCError.connectionFailure("connection closed") }
-            guard message.count + 64 + head.method.utf8.count <= Int(s.machine.peerMaxFrameSize) else {
+            guard message.count + 65 + method.service.utf8.count + method.method.utf8.count <= Int(s.machine.peerMaxFrameSize) else {
                 throw RPCError(.resourceExhausted, "request larger than the server's frame limit")
             }
             let id = try s.machine.startCall(waiter, deadline: deadline).get()
-            FrameEncoder.appendCall(callID: id, head: head, message: message, flags: flags, to: &s.outbound)
-            guard s.sleepingUntil != nil else { return (id, false) }
-            s.sleepingUntil = nil
+            if options.metadata.isEmpty {
+                let head: [UInt8]
+                if let cached = s.plainHead, cached.timeoutMillis == timeoutMillis, cached.method == method {
+                    head = cached.bytes
+                } else {
+                    var w = ByteWriter(capacity: 32 + method.service.utf8.count + method.method.utf8.count)
+                    CallHead(method: method.fullName, timeoutMillis: timeoutMillis).encode(into: &w)
+                    head = w.bytes
+                    s.plainHead = (method, timeoutMillis, head)
+                }
+                // The CALL frame as FrameEncoder.appendCall writes it, with the head already encoded.
+                FrameEncoder.appendHeader(type: .call, flags: flags, callID: id, length: head.count + message.count, to: &s.outbound)
+                s.outbound.append(contentsOf: head)
+                s.outbound.append(contentsOf: message)
+            } else {
+                let head = CallHead(method: method.fullName, timeoutMillis: timeoutMillis, metadata: options.metadata)
+                FrameEncoder.appendCall(callID: id, head: head, message: message, flags: flags, to: &s.outbound)
+            }
+            guard sleeping.load(ordering: .relaxed) else { return (id, false) }
+            sleeping.store(false, ordering: .relaxed)
             return (id, true)
         }
         if wake { self.wake() }
@@ -83,12 +129,20 @@ final class ClientSession: Sendable {
         let waiter = state.withLock { s -> CallWaiter? in
             guard let waiter = s.machine.cancelCall(callID) else { return nil }
             FrameEncoder.append(Frame(type: .cancel, callID: callID), to: &s.outbound)
-            s.sleepingUntil = nil
             return waiter
         }
         guard let waiter else { return }
         wake()
         waiter.resume(.failure(RPCError(.cancelled, "call cancelled")))
+    }
+
+    /// Waits until the I/O thread has stopped using TLS; false if `timeout` passed first.
+    func waitUntilEnded(timeout: Duration) -> Bool {
+        let (seconds, attoseconds) = timeout.components
+        let nanos = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        guard ended.wait(timeout: .now() + .nanoseconds(Int(clamping: nanos))) == .success else { return false }
+        ended.signal()  // for any other waiter
+        return true
     }
 
     /// Stops taking calls; closes once the calls in flight are answered.
@@ -98,6 +152,7 @@ final class ClientSession: Sendable {
     }
 
     private func wake() {
+        counters.wakeUps.increment()
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
     }
@@ -125,7 +180,13 @@ final class ClientSession: Sendable {
         var pendingOffset = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         defer { buffer.deallocate() }
-        var lastReceived = ContinuousClock.now
+        let fds = UnsafeMutablePointer<pollfd>.allocate(capacity: 2)
+        defer { fds.deallocate() }
+        // What the frames of one read asked for, applied outside the lock (reused, so no allocation a read).
+        var actions: [ClientConnectionStateMachine<CallWaiter>.FrameAction] = []
+        // One clock reading an iteration, taken when poll returns.
+        var now = ContinuousClock.now
+        var lastReceived = now
         var pingSentAt: ContinuousClock.Instant?
         var failure: RPCError?
 
@@ -166,34 +227,38 @@ final class ClientSession: Sendable {
                 pendingOffset = 0
             }
             // Sleep until readable, woken, or the next deadline / keepalive.
-            let now = ContinuousClock.now
             var until = now + .seconds(1)
             if let interval = configuration.keepaliveInterval {
                 let next = pingSentAt.map { $0 + configuration.keepaliveTimeout } ?? lastReceived + interval
                 until = min(until, next)
             }
+            var deadlineBound: ContinuousClock.Instant?
             let sleep = state.withLock { s -> Bool in
-                if let d = s.machine.earliestDeadline { until = min(until, d) }
+                deadlineBound = s.machine.earliestDeadline
                 guard s.outbound.isEmpty else { return false }
-                s.sleepingUntil = until
+                sleeping.store(true, ordering: .relaxed)
                 return true
             }
-            var fds = [pollfd(fd: connection.fd, events: Int16(POLLIN) | (wantWrite ? Int16(POLLOUT) : 0), revents: 0),
-                       pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            if let deadlineBound { until = min(until, deadlineBound) }
+            fds[0] = pollfd(fd: connection.fd, events: Int16(POLLIN) | (wantWrite ? Int16(POLLOUT) : 0), revents: 0)
+            fds[1] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
             if sleep && !connection.hasPendingBytes {
-                let ms = max(0, Int32(clamping: (until - now).components.seconds * 1000
-                                        + (until - now).components.attoseconds / 1_000_000_000_000_000 + 1))
+                let wait = until - now
+                let ms = max(0, Int32(clamping: wait.components.seconds * 1000
+                                        + wait.components.attoseconds / 1_000_000_000_000_000 + 1))
                 // poll returns the ready count, 0 on timeout, or -1 with EINTR.
-                _ = poll(&fds, 2, ms)
+                _ = poll(fds, 2, ms)
+                sleeping.store(false, ordering: .relaxed)
+                if fds[1].revents != 0 {
+                    var counter: UInt64 = 0
+                    _ = read(wakeFD, &counter, 8)
+                }
             } else {
+                if sleep { sleeping.store(false, ordering: .relaxed) }
                 fds[0].revents = Int16(POLLIN)
             }
-            state.withLock { $0.sleepingUntil = nil }
-            if fds[1].revents != 0 {
-                var counter: UInt64 = 0
-                _ = read(wakeFD, &counter, 8)
-            }
-            // Read everything available.
+            now = ContinuousClock.now
+            // Read everything available; the frames of each read are applied under one lock.
             if fds[0].revents != 0 || connection.hasPendingBytes {
                 reading: while true {
                     let r: TLSConnection.IOResult
@@ -205,25 +270,39 @@ final class ClientSession: Sendable {
                     }
                     switch r {
                     case .done(let n):
-                        lastReceived = .now
+                        lastReceived = now
                         pingSentAt = nil
                         decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-                        while true {
-                            let frame: Frame?
-                            do {
-                                frame = try decoder.next()
-                            } catch {
-                                var out: [UInt8] = []
-                                FrameEncoder.append(Frame(type: .error, payload: ErrorPayload(status: error.code, message: error.message).encode()), to: &out)
-                                _ = try? out.withUnsafeBytes { try connection.write($0) }
-                                failure = RPCError.connectionFailure("protocol error from server: \(error.message)")
-                                break loop
+                        let violation = state.withLock { s -> ProtocolViolation? in
+                            while true {
+                                let frame: Frame?
+                                do throws(ProtocolViolation) {
+                                    frame = try decoder.next()
+                                } catch {
+                                    return error
+                                }
+                                guard let frame else { return nil }
+                                let action = s.machine.received(frame)
+                                if case .none = action { continue }
+                                actions.append(action)
+                                if case .close = action { return nil }
                             }
-                            guard let frame else { break }
-                            if let error = handle(frame, pending: &pending) {
-                                failure = error
-                                break loop
-                            }
+                        }
+                        if let error = apply(&actions, pending: &pending) {
+                            failure = error
+                            break loop
+                        }
+                        if violation == nil && !connection.hasPendingBytes {
+                            // Write the calls the callbacks started before reading on: poll (level-
+                            // triggered) reports what is left, and an empty socket costs no extra read.
+                            break reading
+                        }
+                        if let violation {
+                            var out: [UInt8] = []
+                            FrameEncoder.append(Frame(type: .error, payload: ErrorPayload(status: violation.code, message: violation.message).encode()), to: &out)
+                            _ = try? out.withUnsafeBytes { try connection.write($0) }
+                            failure = RPCError.connectionFailure("protocol error from server: \(violation.message)")
+                            break loop
                         }
                     case .wantRead, .wantWrite:
                         break reading
@@ -233,22 +312,23 @@ final class ClientSession: Sendable {
                     }
                 }
             }
-            // Deadlines and keepalive.
-            let after = ContinuousClock.now
-            let expired = state.withLock { s -> [(UInt32, CallWaiter)] in
-                let expired = s.machine.expireCalls(now: after)
-                for (id, _) in expired { FrameEncoder.append(Frame(type: .cancel, callID: id), to: &s.outbound) }
-                return expired
+            // Deadlines (only once the earliest may have passed) and keepalive.
+            if let deadlineBound, deadlineBound <= now {
+                let expired = state.withLock { s -> [(UInt32, CallWaiter)] in
+                    let expired = s.machine.expireCalls(now: now)
+                    for (id, _) in expired { FrameEncoder.append(Frame(type: .cancel, callID: id), to: &s.outbound) }
+                    return expired
+                }
+                for (_, waiter) in expired { waiter.resume(.failure(RPCError(.deadlineExceeded, "deadline exceeded"))) }
             }
-            for (_, waiter) in expired { waiter.resume(.failure(RPCError(.deadlineExceeded, "deadline exceeded"))) }
             if let interval = configuration.keepaliveInterval {
                 if let sent = pingSentAt {
-                    if after - sent > configuration.keepaliveTimeout {
+                    if now - sent > configuration.keepaliveTimeout {
                         failure = RPCError.connectionFailure("server did not answer keepalive PING")
                         break loop
                     }
-                } else if after - lastReceived > interval {
-                    pingSentAt = after
+                } else if now - lastReceived > interval {
+                    pingSentAt = now
                     FrameEncoder.append(Frame(type: .ping, payload: [UInt8](repeating: 0, count: 8)), to: &pending)
                 }
             }
@@ -257,38 +337,39 @@ final class ClientSession: Sendable {
         finish(failure ?? RPCError.connectionFailure("connection closed"))
     }
 
-    /// Applies one frame; returns an error when the connection must end.
-    private func handle(_ frame: Frame, pending: inout [UInt8]) -> RPCError? {
-        let action = state.withLock { $0.machine.received(frame) }
-        switch action {
-        case .none:
-            return nil
-        case .complete(let waiter, let reply):
-            guard reply.head.status == .ok else {
-                waiter.resume(.failure(RPCError(reply.head.status, reply.head.message)))
-                return nil
-            }
-            if reply.compressed {
-                counters.compressedReplies.increment()
-                do {
-                    waiter.resume(.success(try MessageCompression.inflate(Array(reply.message), limit: configuration.maxDecompressedSize)))
-                } catch {
-                    waiter.resume(.failure(error))
+    /// Carries out the frames' actions (resuming waiters: callbacks run here) and empties `actions`;
+    /// returns an error when the connection must end.
+    private func apply(_ actions: inout [ClientConnectionStateMachine<CallWaiter>.FrameAction], pending: inout [UInt8]) -> RPCError? {
+        defer { actions.removeAll(keepingCapacity: true) }
+        for action in actions {
+            switch action {
+            case .none:
+                break
+            case .complete(let waiter, let reply):
+                guard reply.head.status == .ok else {
+                    waiter.resume(.failure(RPCError(reply.head.status, reply.head.message)))
+                    break
                 }
-            } else {
-                waiter.resume(.success(Array(reply.message)))
+                if reply.compressed {
+                    counters.compressedReplies.increment()
+                    do {
+                        waiter.resume(.success(try MessageCompression.inflate(reply.message, limit: configuration.maxDecompressedSize)))
+                    } catch {
+                        waiter.resume(.failure(error))
+                    }
+                } else {
+                    waiter.resume(.success(reply.message))
+                }
+            case .sendPong(let payload):
+                FrameEncoder.append(Frame(type: .pong, payload: payload), to: &pending)
+            case .fail(let waiters, let error):
+                for waiter in waiters { waiter.resume(.failure(error)) }
+            case .close(let waiters, let error, _):
+                for waiter in waiters { waiter.resume(.failure(error)) }
+                return error
             }
-            return nil
-        case .sendPong(let payload):
-            FrameEncoder.append(Frame(type: .pong, payload: payload), to: &pending)
-            return nil
-        case .fail(let waiters, let error):
-            for waiter in waiters { waiter.resume(.failure(error)) }
-            return nil
-        case .close(let waiters, let error, _):
-            for waiter in waiters { waiter.resume(.failure(error)) }
-            return error
         }
+        return nil
     }
 
     private func finish(_ error: RPCError) {
@@ -349,4 +430,6 @@ final class ClientCounters: Sendable {
     let compressedRequests = Atomic<Int>(0)
     let compressedReplies = Atomic<Int>(0)
     let connectionsOpened = Atomic<Int>(0)
+    /// Times a caller woke the I/O thread through the eventfd (for tests: callbacks need none).
+    let wakeUps = Atomic<Int>(0)
 }

@@ -14,6 +14,7 @@ final class BenchTests: XCTestCase {
         let validate = try ctl.json(["bench", "--users", "8", "--connections", "2", "--concurrency", "8",
                                      "--duration", "2", "--warmup", "0.3", "--save-tokens", tokens], timeout: 60)
         try checkSummary(validate, scenario: "validate")
+        XCTAssertEqual(validate["engine"] as? String, "pipelined", "the default engine")
         XCTAssertEqual(try String(contentsOfFile: tokens, encoding: .utf8).split(separator: "\n").count, 8)
 
         // Open loop from the token file, a fixed number of calls.
@@ -26,7 +27,7 @@ final class BenchTests: XCTestCase {
 
         // The other scenarios, briefly, one with idle connections held open.
         for (scenario, extra) in [("health", ["--idle-connections", "20"]), ("status", ["--token-file", tokens, "--engine", "threads"]),
-                                  ("login", ["--token-file", tokens]), ("register", [])] {
+                                  ("login", ["--token-file", tokens, "--engine", "async"]), ("register", [])] {
             let summary = try ctl.json(["bench", scenario, "--requests", "40", "--concurrency", "4", "--warmup", "0"] + extra,
                                        timeout: 60)
             try checkSummary(summary, scenario: scenario)
@@ -40,6 +41,48 @@ final class BenchTests: XCTestCase {
             XCTAssertTrue(text.stdout.contains(part), "\(part) in \(text.stdout)")
         }
         XCTAssertEqual(text.stderr, "", "no progress line when standard error is not a terminal")
+    }
+
+    /// The pipelined engine (callbacks on the connections' I/O threads): closed loop with an uneven
+    /// share of slots per connection, by count and by time, and open loop with a pacer, by count and
+    /// by time, with fewer slots than the rate needs at once.
+    func testPipelinedEngineClosedAndOpenLoop() throws {
+        let authd = try AuthdProcess.start()
+        defer { authd.stop() }
+        let ctl = try AuthCtlHarness(authd: authd)
+        let tokens = ctl.configHome.appendingPathComponent("tokens.txt").path
+        _ = try ctl.json(["bench", "--users", "4", "--requests", "10", "--warmup", "0", "--save-tokens", tokens], timeout: 60)
+
+        let closed = try ctl.json(["bench", "--engine", "pipelined", "--token-file", tokens, "--connections", "3",
+                                   "--concurrency", "10", "--requests", "3000", "--warmup", "0.2"], timeout: 60)
+        try checkSummary(closed, scenario: "validate")
+        XCTAssertEqual(closed["count"] as? Int, 3000)
+        XCTAssertEqual(closed["engine"] as? String, "pipelined")
+        XCTAssertGreaterThan(closed["client_cpu_us_per_call"] as? Double ?? 0, 0)
+
+        let timed = try ctl.json(["bench", "health", "--engine", "pipelined", "--connections", "2", "--concurrency", "16",
+                                  "--duration", "1", "--warmup", "0.2"], timeout: 60)
+        try checkSummary(timed, scenario: "health")
+        XCTAssertGreaterThanOrEqual(timed["calls_total"] as? Int ?? 0, timed["count"] as? Int ?? 1)
+
+        let open = try ctl.json(["bench", "--engine", "pipelined", "--token-file", tokens, "--rate", "3000",
+                                 "--requests", "1500", "--warmup", "0.1", "--connections", "2", "--concurrency", "8"], timeout: 60)
+        try checkSummary(open, scenario: "validate")
+        XCTAssertEqual(open["count"] as? Int, 1500)
+        XCTAssertEqual(open["target_rate"] as? Int, 3000)
+        XCTAssertNotNil(open["late"] as? Int)
+        XCTAssertNotNil(open["max_lag_us"] as? Int)
+        // Called at 3,000/s, 1,500 calls take at least half a second (paced, not as fast as possible).
+        XCTAssertGreaterThanOrEqual(open["duration_s"] as? Double ?? 0, 0.49)
+        XCTAssertLessThan(open["duration_s"] as? Double ?? 0, 10)
+
+        let openTimed = try ctl.json(["bench", "health", "--rate", "2000", "--duration", "1", "--warmup", "0",
+                                      "--concurrency", "2"], timeout: 60)
+        try checkSummary(openTimed, scenario: "health")
+        XCTAssertEqual(Double(openTimed["count"] as? Int ?? 0), 2000, accuracy: 100)
+
+        let text = try ctl.run(["bench", "--help"])
+        XCTAssertTrue(text.stdout.contains("pipelined"), text.stdout)
     }
 
     private func checkSummary(_ summary: [String: Any], scenario: String, file: StaticString = #filePath,

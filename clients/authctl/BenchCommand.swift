@@ -38,14 +38,14 @@ struct Bench: ParsableCommand {
     var saveTokens: String?
     @Option(help: "TLS connections to open and hold idle during the run (to measure a loaded server).")
     var idleConnections: Int = 0
-    @Option(help: "How the generator waits: async (tasks, default) or threads (one blocked thread per call in flight).")
-    var engine: String = "async"
+    @Option(help: "How the generator drives calls: pipelined (default: each reply's callback starts the next call on the connection's I/O thread; open loop: one pacer thread), async (Swift tasks) or threads (one blocked thread per call in flight).")
+    var engine: String = "pipelined"
 
     func validate() throws {
         guard BenchScenario.Kind(rawValue: scenario) != nil else {
             throw ValidationError("unknown scenario \(scenario.debugDescription): use validate, login, register, status or health")
         }
-        guard BenchEngine(rawValue: engine) != nil else { throw ValidationError("--engine must be async or threads") }
+        guard BenchEngine(rawValue: engine) != nil else { throw ValidationError("--engine must be pipelined, async or threads") }
         guard (1...1024).contains(connections) else { throw ValidationError("--connections must be within 1...1024") }
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be within 1...10000") }
         guard duration == nil || requests == nil else { throw ValidationError("give --duration or --requests, not both") }
@@ -71,7 +71,8 @@ struct Bench: ParsableCommand {
                 throw CLIError.usage("TLS settings: \(error)")
             }
         }
-        defer { for c in connections { c.close() } }
+        // Closed and waited for, so the process does not exit while an I/O thread still makes TLS calls.
+        defer { for c in connections { c.close(waitingUpTo: .seconds(2)) } }
         let clients = connections.map { Auth.Client(transport: $0) }
         // Connect every connection first, so a dead server fails fast (exit 3) and handshakes are not measured.
         for client in clients {

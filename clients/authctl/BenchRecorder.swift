@@ -66,7 +66,7 @@ struct BenchSummary {
     var connections: Int
     var concurrency: Int
     var targetRate: Int?
-    var engine: String = "async"
+    var engine: String = "pipelined"
     var idleConnections: Int = 0
     /// Every call made, warm-up included, and the whole run's wall time: client CPU is divided by these.
     var callsTotal: Int = 0

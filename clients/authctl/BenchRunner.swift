@@ -21,6 +21,9 @@ struct BenchPlan: Sendable {
 
 /// The load generator's threading model (see `BenchRunner`).
 enum BenchEngine: String, CaseIterable, Sendable {
+    /// Calls started from the transport's reply callbacks on its I/O threads (`PipelinedEngine`): no
+    /// thread of the generator's own between a reply and the next call.
+    case pipelined
     /// `concurrency` Swift tasks on the cooperative pool, async calls (a reply resumes a continuation).
     case async
     /// `concurrency` threads, blocking calls (a reply wakes the parked thread).
@@ -43,8 +46,9 @@ final class AtomicCounter: Sendable {
     var current: Int { value.load(ordering: .relaxed) }
 }
 
-/// Drives the calls of one bench run. Each worker (a task or a thread, `plan.engine`) makes one
-/// call at a time on connection `worker % connections`, so `concurrency` calls are in flight in all.
+/// Drives the calls of one bench run. Each worker (a callback chain, a task or a thread, `plan.engine`)
+/// makes one call at a time on connection `worker % connections`, so `concurrency` calls are in flight
+/// in all (the pipelined engine's open loop instead has one pacer starting calls, `PipelinedEngine`).
 ///
 /// Closed loop: each worker calls again as soon as its reply is in; latency is reply − send.
 /// Open loop (`rate`): call k is due at start + k/rate; a worker takes the next due call, waits
@@ -89,7 +93,8 @@ final class BenchRunner: Sendable {
     var measuredFrom: UInt64 { measureStart }
 
     /// The next call a worker makes: its request index, due time, and whether it is measured; nil to stop.
-    private func nextCall(worker: Int, sequence: Int) -> (index: Int, due: UInt64, measured: Bool)? {
+    /// `now` (monotonic ns), when the caller has just read the clock.
+    func nextCall(worker: Int, sequence: Int, now: UInt64? = nil) -> (index: Int, due: UInt64, measured: Bool)? {
         let index = sequence &* plan.concurrency &+ worker
         if plan.rate != nil {
             let t = tickets.next()
@@ -98,16 +103,16 @@ final class BenchRunner: Sendable {
             if due >= measureEnd { return nil }
             return (t, due, due >= measureStart)
         }
-        let now = monotonicNanos()
+        let now = now ?? monotonicNanos()
         if now < measureStart { return (index, now, false) }
         if let requests = plan.requests, tickets.next() >= requests { return nil }
         if now >= measureEnd { return nil }
         return (index, now, true)
     }
 
-    private func record(_ outcome: BenchScenario.Outcome, due: UInt64, sent: UInt64, measured: Bool,
-                        into recorder: inout BenchRecorder) {
-        let done = monotonicNanos()
+    /// Counts a finished call and, when measured, records it; `done` is when it finished (monotonic ns).
+    func record(_ outcome: BenchScenario.Outcome, due: UInt64, sent: UInt64, measured: Bool, done: UInt64 = monotonicNanos(),
+                into recorder: inout BenchRecorder) {
         completed.add(1)
         if outcome != nil { failed.add(1) }
         guard measured else { return }
@@ -124,7 +129,11 @@ final class BenchRunner: Sendable {
     func run(tickInterval: Double, tick: () -> Void) -> BenchRecorder {
         let merged = LockedRecorder()
         let group = DispatchGroup()
+        var pipelined: PipelinedEngine?
         switch plan.engine {
+        case .pipelined:
+            pipelined = PipelinedEngine(runner: self)
+            pipelined!.start(group: group)
         case .async:
             for w in 0..<plan.concurrency {
                 group.enter()
@@ -148,6 +157,7 @@ final class BenchRunner: Sendable {
         }
         while group.wait(timeout: .now() + tickInterval) == .timedOut { tick() }
         pacer?.stop()
+        if let pipelined { merged.merge(pipelined.recorder) }
         return merged.value
     }
 
