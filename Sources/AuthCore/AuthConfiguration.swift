@@ -28,6 +28,10 @@ public struct AuthConfiguration: Sendable {
     public var revocationPollInterval: TimeInterval = 1
     /// How often the poller also purges expired rows from the store.
     public var purgeInterval: TimeInterval = 60
+    /// Tokens that verified, kept with their claims so that validating them again skips the
+    /// signature and parsing (expiry and revocation are still checked every time). 0 disables.
+    /// About 400 bytes an entry with a typical token.
+    public var validationCacheCapacity = 65_536
 
     public init(signingKeys: [String: [UInt8]], activeKeyID: String, issuer: String? = nil, audience: String? = nil) {
         self.signingKeys = signingKeys
@@ -51,6 +55,9 @@ public struct AuthConfiguration: Sendable {
         }
         guard revocationPollInterval > 0, revocationPollInterval <= 60 else {
             throw ConfigurationError("revocationPollInterval must be in (0, 60] seconds")
+        }
+        guard validationCacheCapacity >= 0, validationCacheCapacity <= 1 << 24 else {
+            throw ConfigurationError("validationCacheCapacity must be in 0...16777216")
         }
         guard passwordLength.lowerBound >= 1 else { throw ConfigurationError("password minimum must be at least 1") }
         try passwordHashing.check()
