@@ -32,6 +32,11 @@ public struct AuthConfiguration: Sendable {
     /// signature and parsing (expiry and revocation are still checked every time). 0 disables.
     /// About 400 bytes an entry with a typical token.
     public var validationCacheCapacity = 65_536
+    /// How often a background probe pings the store for `health()` (default 0.25 s).
+    public var healthProbeInterval: TimeInterval = 0.25
+    /// `health()` says healthy only if the store answered within this long (default 1 s): a
+    /// store that stops answering is reported unhealthy within this bound even while a probe hangs.
+    public var healthStaleness: TimeInterval = 1
 
     public init(signingKeys: [String: [UInt8]], activeKeyID: String, issuer: String? = nil, audience: String? = nil) {
         self.signingKeys = signingKeys
@@ -58,6 +63,9 @@ public struct AuthConfiguration: Sendable {
         }
         guard validationCacheCapacity >= 0, validationCacheCapacity <= 1 << 24 else {
             throw ConfigurationError("validationCacheCapacity must be in 0...16777216")
+        }
+        guard healthProbeInterval > 0, healthStaleness > healthProbeInterval else {
+            throw ConfigurationError("healthProbeInterval must be positive and below healthStaleness")
         }
         guard passwordLength.lowerBound >= 1 else { throw ConfigurationError("password minimum must be at least 1") }
         try passwordHashing.check()

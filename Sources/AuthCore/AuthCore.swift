@@ -26,9 +26,11 @@ public final class AuthCore: Sendable {
     let passwordPolicy: PasswordPolicy
     let revocations = RevocationCache()
     let validated: ValidatedTokenCache
+    let databaseHealth: StoreHealth
     private let cursor = Locked<RevocationCursor?>(nil)
     private let lastPurge = Locked<Date?>(nil)
     private let poller = RevocationPoller()
+    private let healthProber = RevocationPoller()
 
     /// - Parameters:
     ///   - now: the clock (injected so tests control time).
@@ -44,9 +46,13 @@ public final class AuthCore: Sendable {
         hasher = try PasswordHasher(parameters: configuration.passwordHashing)
         passwordPolicy = PasswordPolicy(length: configuration.passwordLength)
         validated = ValidatedTokenCache(capacity: configuration.validationCacheCapacity)
+        databaseHealth = StoreHealth(staleness: configuration.healthStaleness)
     }
 
-    deinit { poller.stop(wait: false) }
+    deinit {
+        poller.stop(wait: false)
+        healthProber.stop(wait: false)
+    }
 
     // MARK: Register and log in
 
@@ -261,8 +267,23 @@ public final class AuthCore: Sendable {
         }
     }
 
-    /// Whether the store answers.
-    public func health() -> Bool { store.isHealthy() }
+    /// Whether the store answers. After `start()`, this reads the state a background probe keeps
+    /// (every `healthProbeInterval`; store calls that find it unavailable mark it down at once)
+    /// and never blocks: healthy means a probe succeeded within `healthStaleness` and nothing
+    /// failed since. Before `start()` (or after `stop()`) it pings the store itself.
+    public func health() -> Bool {
+        databaseHealth.isHealthy() ?? store.isHealthy()
+    }
+
+    /// Pings the store once and records the outcome (the probe calls this; tests may too).
+    public func probeHealth() {
+        let started = StoreHealth.monotonicNow()
+        let ok = store.isHealthy()
+        let changed = databaseHealth.record(ok, startedAt: started)
+        if changed {
+            if ok { logger.notice("database answers again: SERVING") } else { logger.warning("database does not answer: NOT_SERVING") }
+        }
+    }
 
     // MARK: Revocation following
 
@@ -270,6 +291,10 @@ public final class AuthCore: Sendable {
     /// background thread that polls new ones every `revocationPollInterval` and purges expired rows.
     public func start() throws(AuthError) {
         try pollRevocations()
+        probeHealth()
+        healthProber.start(interval: configuration.healthProbeInterval, name: "auth-health-probe") { [weak self] in
+            self?.probeHealth()
+        }
         let interval = configuration.revocationPollInterval
         poller.start(interval: interval) { [weak self] in
             guard let self else { return }
@@ -279,8 +304,12 @@ public final class AuthCore: Sendable {
         }
     }
 
-    /// Stops the background poller (waits for it to finish its current poll).
-    public func stop() { poller.stop() }
+    /// Stops the background poller and health probe (waits for them to finish their current round).
+    public func stop() {
+        poller.stop()
+        healthProber.stop()
+        databaseHealth.reset()
+    }
 
     /// Reads new revocations from the store now (the poller calls this; tests call it directly),
     /// forgets expired ones, and purges the store when `purgeInterval` has passed.
@@ -358,7 +387,10 @@ public final class AuthCore: Sendable {
         } catch let error as AuthError {
             throw error
         } catch let error as StoreError {
-            if error.kind == .unavailable { throw AuthError.storeUnavailable(error) }
+            if error.kind == .unavailable {
+                databaseHealth.recordFailure()
+                throw AuthError.storeUnavailable(error)
+            }
             logger.error("store failure", metadata: ["error": "\(error)"])
             throw AuthError.internal(error.description)
         } catch {
