@@ -112,15 +112,17 @@ public final class AuthCore: Sendable {
                 audit(.loginFailed, userID: user?.id, email: parsed?.value, clientAddress: clientAddress)
                 throw AuthError.invalidCredentials
             }
-            try store.releaseAttempt(attempt)
-            if let address { try store.recordLoginSuccess(userID: user.id, address: address, at: at) }
             if hasher.needsRehash(user.passwordHash) {
                 try store.updatePasswordHash(userID: user.id, hash: try hasher.hash(password))
                 logger.info("password hash upgraded to current argon2id parameters", metadata: ["user": "\(user.id)"])
             }
-            let tokens = try issueTokens(userID: user.id, isAdmin: user.isAdmin, at: at)
-            audit(.loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)
-            return tokens
+            // One write for the rest: release the attempt, remember the address, store the
+            // session's refresh token, audit (MariaDB: one transaction, one commit).
+            let refresh = newRefreshToken(userID: user.id, at: at)
+            try store.completeLogin(CompletedLogin(
+                attempt: attempt, address: address, at: at, refreshToken: refresh.record,
+                audit: AuditEvent(at: now(), kind: .loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)))
+            return issuedTokens(userID: user.id, isAdmin: user.isAdmin, refresh: refresh, at: at)
         }
     }
 
@@ -338,12 +340,6 @@ public final class AuthCore: Sendable {
     public var revocationCounts: (tokens: Int, cutoffs: Int) { revocations.counts }
 
     // MARK: Internals
-
-    private func issueTokens(userID: Int64, isAdmin: Bool, at: Date) throws -> IssuedTokens {
-        let refresh = newRefreshToken(userID: userID, at: at)
-        try store.insertRefreshToken(refresh.record)
-        return issuedTokens(userID: userID, isAdmin: isAdmin, refresh: refresh, at: at)
-    }
 
     /// A new refresh token (a new session family) and the record that stores its hash.
     private func newRefreshToken(userID: Int64, at: Date) -> (token: [UInt8], record: RefreshTokenRecord) {
