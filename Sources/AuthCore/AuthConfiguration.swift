@@ -19,6 +19,8 @@ public struct AuthConfiguration: Sendable {
     public var leeway: TimeInterval = 30
     /// argon2id cost for new hashes; stored hashes with other costs are re-hashed at login.
     public var passwordHashing: Argon2Parameters = .owasp
+    /// argon2id hashes run at once at most (default: the number of cores); callers beyond it wait.
+    public var passwordHashingConcurrency = ProcessInfo.processInfo.activeProcessorCount
     /// Password length bounds, in characters.
     public var passwordLength: ClosedRange<Int> = 8...1024
     /// Login throttling.

@@ -43,7 +43,7 @@ public final class AuthCore: Sendable {
         self.logger = logger
         codec = JWTCodec(keys: configuration.signingKeys, activeKeyID: configuration.activeKeyID,
                          issuer: configuration.issuer, audience: configuration.audience)
-        hasher = try PasswordHasher(parameters: configuration.passwordHashing)
+        hasher = try PasswordHasher(parameters: configuration.passwordHashing, concurrency: configuration.passwordHashingConcurrency)
         passwordPolicy = PasswordPolicy(length: configuration.passwordLength)
         validated = ValidatedTokenCache(capacity: configuration.validationCacheCapacity)
         databaseHealth = StoreHealth(staleness: configuration.healthStaleness)
