@@ -168,7 +168,7 @@ final class SeedScenarioTests: AuthdTestCase {
         XCTAssertTrue(try call(field1(token) + [0x10, 0x01]).valid, "an unknown field is skipped")
         XCTAssertEqual(try call(field1(Array("é.é.é".utf8))).refusal, .invalid, "valid UTF-8, not ASCII")
         XCTAssertRPCError(try call(field1([0x41, 0xFF, 0x41])), .invalidArgument)
-        XCTAssertRPCError(try call([0x0A, 0x05, 0x41]), .invalidArgument, "truncated")
+        XCTAssertRPCError(try call([0x0A, 0x05, 0x41]), .invalidArgument)  // truncated
         XCTAssertRPCError(try call([0x0A]), .invalidArgument)
     }
 
