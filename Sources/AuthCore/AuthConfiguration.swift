@@ -19,6 +19,8 @@ public struct AuthConfiguration: Sendable {
     public var leeway: TimeInterval = 30
     /// argon2id cost for new hashes; stored hashes with other costs are re-hashed at login.
     public var passwordHashing: Argon2Parameters = .owasp
+    /// argon2id hashes run at once at most (default: the number of cores); callers beyond it wait.
+    public var passwordHashingConcurrency = ProcessInfo.processInfo.activeProcessorCount
     /// Password length bounds, in characters.
     public var passwordLength: ClosedRange<Int> = 8...1024
     /// Login throttling.
@@ -28,6 +30,15 @@ public struct AuthConfiguration: Sendable {
     public var revocationPollInterval: TimeInterval = 1
     /// How often the poller also purges expired rows from the store.
     public var purgeInterval: TimeInterval = 60
+    /// Tokens that verified, kept with their claims so that validating them again skips the
+    /// signature and parsing (expiry and revocation are still checked every time). 0 disables.
+    /// About 400 bytes an entry with a typical token.
+    public var validationCacheCapacity = 65_536
+    /// How often a background probe pings the store for `health()` (default 0.25 s).
+    public var healthProbeInterval: TimeInterval = 0.25
+    /// `health()` says healthy only if the store answered within this long (default 1 s): a
+    /// store that stops answering is reported unhealthy within this bound even while a probe hangs.
+    public var healthStaleness: TimeInterval = 1
 
     public init(signingKeys: [String: [UInt8]], activeKeyID: String, issuer: String? = nil, audience: String? = nil) {
         self.signingKeys = signingKeys
@@ -51,6 +62,12 @@ public struct AuthConfiguration: Sendable {
         }
         guard revocationPollInterval > 0, revocationPollInterval <= 60 else {
             throw ConfigurationError("revocationPollInterval must be in (0, 60] seconds")
+        }
+        guard validationCacheCapacity >= 0, validationCacheCapacity <= 1 << 24 else {
+            throw ConfigurationError("validationCacheCapacity must be in 0...16777216")
+        }
+        guard healthProbeInterval > 0, healthStaleness > healthProbeInterval else {
+            throw ConfigurationError("healthProbeInterval must be positive and below healthStaleness")
         }
         guard passwordLength.lowerBound >= 1 else { throw ConfigurationError("password minimum must be at least 1") }
         try passwordHashing.check()

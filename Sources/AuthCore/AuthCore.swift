@@ -25,9 +25,12 @@ public final class AuthCore: Sendable {
     let hasher: PasswordHasher
     let passwordPolicy: PasswordPolicy
     let revocations = RevocationCache()
+    let validated: ValidatedTokenCache
+    let databaseHealth: StoreHealth
     private let cursor = Locked<RevocationCursor?>(nil)
     private let lastPurge = Locked<Date?>(nil)
     private let poller = RevocationPoller()
+    private let healthProber = RevocationPoller()
 
     /// - Parameters:
     ///   - now: the clock (injected so tests control time).
@@ -40,11 +43,16 @@ public final class AuthCore: Sendable {
         self.logger = logger
         codec = JWTCodec(keys: configuration.signingKeys, activeKeyID: configuration.activeKeyID,
                          issuer: configuration.issuer, audience: configuration.audience)
-        hasher = try PasswordHasher(parameters: configuration.passwordHashing)
+        hasher = try PasswordHasher(parameters: configuration.passwordHashing, concurrency: configuration.passwordHashingConcurrency)
         passwordPolicy = PasswordPolicy(length: configuration.passwordLength)
+        validated = ValidatedTokenCache(capacity: configuration.validationCacheCapacity)
+        databaseHealth = StoreHealth(staleness: configuration.healthStaleness)
     }
 
-    deinit { poller.stop(wait: false) }
+    deinit {
+        poller.stop(wait: false)
+        healthProber.stop(wait: false)
+    }
 
     // MARK: Register and log in
 
@@ -104,15 +112,17 @@ public final class AuthCore: Sendable {
                 audit(.loginFailed, userID: user?.id, email: parsed?.value, clientAddress: clientAddress)
                 throw AuthError.invalidCredentials
             }
-            try store.releaseAttempt(attempt)
-            if let address { try store.recordLoginSuccess(userID: user.id, address: address, at: at) }
             if hasher.needsRehash(user.passwordHash) {
                 try store.updatePasswordHash(userID: user.id, hash: try hasher.hash(password))
                 logger.info("password hash upgraded to current argon2id parameters", metadata: ["user": "\(user.id)"])
             }
-            let tokens = try issueTokens(userID: user.id, isAdmin: user.isAdmin, at: at)
-            audit(.loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)
-            return tokens
+            // One write for the rest: release the attempt, remember the address, store the
+            // session's refresh token, audit (MariaDB: one transaction, one commit).
+            let refresh = newRefreshToken(userID: user.id, at: at)
+            try store.completeLogin(CompletedLogin(
+                attempt: attempt, address: address, at: at, refreshToken: refresh.record,
+                audit: AuditEvent(at: now(), kind: .loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)))
+            return issuedTokens(userID: user.id, isAdmin: user.isAdmin, refresh: refresh, at: at)
         }
     }
 
@@ -122,6 +132,45 @@ public final class AuthCore: Sendable {
     /// with leeway, `iss`/`aud` when configured, and the in-memory revocation set. Never touches
     /// the store.
     public func validate(token: String) -> ValidationResult {
+        if token.isEmpty { return .missing }
+        var token = token
+        return token.withUTF8 { validate(tokenBytes: $0) }
+    }
+
+    /// `validate(token:)` on the token's UTF-8 bytes, for callers that have them already (the
+    /// service reads them straight from the request, without making a `String`).
+    ///
+    /// A token verified before is found in the validated-token cache by its exact bytes: its
+    /// claims are reused, but expiry (with the leeway) and revocation are checked on every call.
+    public func validate(tokenBytes token: UnsafeBufferPointer<UInt8>) -> ValidationResult {
+        if token.isEmpty { return .missing }
+        let at = now().timeIntervalSince1970, leeway = configuration.leeway
+        if let hit = validated.lookup(token) {
+            // The same checks, in the same order, as JWTCodec.verify's after the signature.
+            if Double(hit.claims.expiresAt) + leeway <= at { return .expired }
+            if let nbf = hit.claims.notBefore, Double(nbf) - leeway > at { return .invalid }
+            let generation = revocations.generation
+            if hit.checkedGeneration == generation { return .valid(hit.claims) }
+            if revocations.isRevoked(hit.claims) { return .revoked }
+            validated.recordChecked(token, generation: generation)
+            return .valid(hit.claims)
+        }
+        switch codec.verify(token, now: at, leeway: leeway) {
+        case .invalid: return .invalid
+        case .expired: return .expired
+        case .valid(let claims):
+            // Read before the lookup: a revocation added after it moves the generation on, so
+            // the entry is looked up again at its next hit.
+            let generation = revocations.generation
+            if revocations.isRevoked(claims) { return .revoked }
+            validated.insert(token, claims: claims, checkedGeneration: generation)
+            return .valid(claims)
+        }
+    }
+
+    /// `validate(tokenBytes:)` without the validated-token cache: the full verification every
+    /// time (for the benchmark's uncached figure and for tests comparing the two).
+    func validateUncached(tokenBytes token: UnsafeBufferPointer<UInt8>) -> ValidationResult {
         if token.isEmpty { return .missing }
         switch codec.verify(token, now: now().timeIntervalSince1970, leeway: configuration.leeway) {
         case .invalid: return .invalid
@@ -220,8 +269,23 @@ public final class AuthCore: Sendable {
         }
     }
 
-    /// Whether the store answers.
-    public func health() -> Bool { store.isHealthy() }
+    /// Whether the store answers. After `start()`, this reads the state a background probe keeps
+    /// (every `healthProbeInterval`; store calls that find it unavailable mark it down at once)
+    /// and never blocks: healthy means a probe succeeded within `healthStaleness` and nothing
+    /// failed since. Before `start()` (or after `stop()`) it pings the store itself.
+    public func health() -> Bool {
+        databaseHealth.isHealthy() ?? store.isHealthy()
+    }
+
+    /// Pings the store once and records the outcome (the probe calls this; tests may too).
+    public func probeHealth() {
+        let started = StoreHealth.monotonicNow()
+        let ok = store.isHealthy()
+        let changed = databaseHealth.record(ok, startedAt: started)
+        if changed {
+            if ok { logger.notice("database answers again: SERVING") } else { logger.warning("database does not answer: NOT_SERVING") }
+        }
+    }
 
     // MARK: Revocation following
 
@@ -229,6 +293,10 @@ public final class AuthCore: Sendable {
     /// background thread that polls new ones every `revocationPollInterval` and purges expired rows.
     public func start() throws(AuthError) {
         try pollRevocations()
+        probeHealth()
+        healthProber.start(interval: configuration.healthProbeInterval, name: "auth-health-probe") { [weak self] in
+            self?.probeHealth()
+        }
         let interval = configuration.revocationPollInterval
         poller.start(interval: interval) { [weak self] in
             guard let self else { return }
@@ -238,8 +306,12 @@ public final class AuthCore: Sendable {
         }
     }
 
-    /// Stops the background poller (waits for it to finish its current poll).
-    public func stop() { poller.stop() }
+    /// Stops the background poller and health probe (waits for them to finish their current round).
+    public func stop() {
+        poller.stop()
+        healthProber.stop()
+        databaseHealth.reset()
+    }
 
     /// Reads new revocations from the store now (the poller calls this; tests call it directly),
     /// forgets expired ones, and purges the store when `purgeInterval` has passed.
@@ -268,12 +340,6 @@ public final class AuthCore: Sendable {
     public var revocationCounts: (tokens: Int, cutoffs: Int) { revocations.counts }
 
     // MARK: Internals
-
-    private func issueTokens(userID: Int64, isAdmin: Bool, at: Date) throws -> IssuedTokens {
-        let refresh = newRefreshToken(userID: userID, at: at)
-        try store.insertRefreshToken(refresh.record)
-        return issuedTokens(userID: userID, isAdmin: isAdmin, refresh: refresh, at: at)
-    }
 
     /// A new refresh token (a new session family) and the record that stores its hash.
     private func newRefreshToken(userID: Int64, at: Date) -> (token: [UInt8], record: RefreshTokenRecord) {
@@ -317,7 +383,10 @@ public final class AuthCore: Sendable {
         } catch let error as AuthError {
             throw error
         } catch let error as StoreError {
-            if error.kind == .unavailable { throw AuthError.storeUnavailable(error) }
+            if error.kind == .unavailable {
+                databaseHealth.recordFailure()
+                throw AuthError.storeUnavailable(error)
+            }
             logger.error("store failure", metadata: ["error": "\(error)"])
             throw AuthError.internal(error.description)
         } catch {

@@ -52,6 +52,11 @@ public protocol AuthStore: Sendable {
     /// Removes a granted attempt (a successful login does not count as a failure).
     func releaseAttempt(_ attempt: TokenID) throws
     func recordLoginSuccess(userID: Int64, address: String, at: Date) throws
+    /// Everything a successful login writes, as one write: releases the attempt, records the
+    /// address as known (when there is one), stores the new refresh token and appends the audit
+    /// event. The default runs the four methods in turn; MariaDB does it in one transaction (one
+    /// commit instead of four).
+    func completeLogin(_ login: CompletedLogin) throws
     /// Whether `address` had a successful login for the user at or after `since`.
     func isKnownAddress(userID: Int64, address: String, since: Date) throws -> Bool
 
@@ -62,6 +67,13 @@ public protocol AuthStore: Sendable {
 }
 
 extension AuthStore {
+    public func completeLogin(_ login: CompletedLogin) throws {
+        try releaseAttempt(login.attempt)
+        if let address = login.address { try recordLoginSuccess(userID: login.refreshToken.userID, address: address, at: login.at) }
+        try insertRefreshToken(login.refreshToken)
+        try appendAudit(login.audit)
+    }
+
     public func createUser(_ user: NewUser, firstRefreshToken: RefreshTokenRecord) throws -> CreateUserResult {
         let result = try createUser(user)
         if case .created(let id) = result {
@@ -70,6 +82,26 @@ extension AuthStore {
             try insertRefreshToken(token)
         }
         return result
+    }
+}
+
+/// What a successful login stores (`AuthStore.completeLogin`).
+public struct CompletedLogin: Sendable {
+    /// The throttle attempt to release.
+    public var attempt: TokenID
+    /// The client's address (normalised), to record as known; nil when unknown.
+    public var address: String?
+    public var at: Date
+    /// The session's first refresh token (its `userID` is the user's).
+    public var refreshToken: RefreshTokenRecord
+    public var audit: AuditEvent
+
+    public init(attempt: TokenID, address: String?, at: Date, refreshToken: RefreshTokenRecord, audit: AuditEvent) {
+        self.attempt = attempt
+        self.address = address
+        self.at = at
+        self.refreshToken = refreshToken
+        self.audit = audit
     }
 }
 

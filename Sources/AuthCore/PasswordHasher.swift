@@ -1,4 +1,5 @@
 import CSodium
+import Foundation
 
 /// argon2id password hashing through libsodium, producing and reading PHC strings
 /// (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
@@ -7,22 +8,40 @@ public struct PasswordHasher: Sendable {
     /// A hash of a random password with the current parameters: an unknown email is verified
     /// against it so that it costs the same time as a wrong password.
     let dummyHash: String
+    /// At most `concurrency` hashes run at once; other callers wait their turn. argon2id is
+    /// CPU- and memory-bound (19 MiB a hash), so more hashes than cores only time-slice: each
+    /// takes longer, the caches and the memory bus are shared by more of them, and the blocked
+    /// worker threads cannot do database work meanwhile.
+    private let slots: DispatchSemaphore
+    public let concurrency: Int
 
-    public init(parameters: Argon2Parameters) throws {
+    /// - Parameter concurrency: hashes at once at most (default: the number of cores).
+    public init(parameters: Argon2Parameters, concurrency: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         // sodium_init: 0 on success, 1 if already initialised, -1 on failure.
         guard sodium_init() >= 0 else { throw ConfigurationError("libsodium failed to initialise") }
         try parameters.check()
+        guard concurrency >= 1 else { throw ConfigurationError("password hashing concurrency must be at least 1") }
         self.parameters = parameters
+        self.concurrency = concurrency
+        slots = DispatchSemaphore(value: concurrency)
         dummyHash = try Self.hash(Base64URL.encode(SecureRandom.bytes(24)), parameters)
+    }
+
+    /// Runs `body` in one of the `concurrency` slots.
+    private func inSlot<T>(_ body: () throws -> T) rethrows -> T {
+        slots.wait()
+        defer { slots.signal() }
+        return try body()
     }
 
     private var opslimit: UInt64 { UInt64(parameters.iterations) }
     private var memlimit: Int { parameters.memoryKiB * 1024 }
 
     /// A new PHC string for `password` with a fresh random salt.
-    public func hash(_ password: String) throws -> String { try Self.hash(password, parameters) }
+    public func hash(_ password: String) throws -> String { try inSlot { try Self.hash(password, parameters) } }
 
-    private static func hash(_ password: String, _ parameters: Argon2Parameters) throws -> String {
+    /// One hash, on the calling thread, outside the slots (start-up and `PasswordHashTiming`).
+    static func hash(_ password: String, _ parameters: Argon2Parameters) throws -> String {
         let opslimit = UInt64(parameters.iterations), memlimit = parameters.memoryKiB * 1024
         var out = [CChar](repeating: 0, count: Int(crypto_pwhash_STRBYTES))
         let pw = password.utf8CString  // NUL-terminated, so never empty; the length excludes the NUL
@@ -41,8 +60,8 @@ public struct PasswordHasher: Sendable {
     public func verify(_ password: String, against hash: String) -> Bool {
         let pw = password.utf8CString
         // crypto_pwhash_str_verify: 0 on match, -1 on mismatch or an unreadable string.
-        return pw.withUnsafeBufferPointer { p in
-            crypto_pwhash_str_verify(hash, p.baseAddress!, UInt64(p.count - 1)) == 0
+        return inSlot {
+            pw.withUnsafeBufferPointer { p in crypto_pwhash_str_verify(hash, p.baseAddress!, UInt64(p.count - 1)) == 0 }
         }
     }
 

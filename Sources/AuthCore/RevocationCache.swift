@@ -1,5 +1,5 @@
 import RPCCore
-
+import Synchronization
 
 
 /// The revoked token ids and per-user cut-offs this instance knows, in memory, so validation
@@ -11,6 +11,13 @@ final class RevocationCache: Sendable {
     }
 
     private let state = Locked(State())
+    private let changes = Atomic<UInt64>(0)
+
+    /// Goes up every time a revocation is added (after it is in the set): a token found not
+    /// revoked while the generation was G is still not revoked as long as the generation is G.
+    /// The validated-token cache uses it to skip the lookup on a hit. Purging does not change it
+    /// (it only forgets revocations of tokens that have expired).
+    var generation: UInt64 { changes.load(ordering: .acquiring) }
 
     /// Whether a token with these claims is revoked.
     func isRevoked(_ claims: AccessClaims) -> Bool {
@@ -24,11 +31,16 @@ final class RevocationCache: Sendable {
     func add(_ tokens: [RevokedTokenEntry], cutoffs: [RevocationCutoff]) {
         guard !tokens.isEmpty || !cutoffs.isEmpty else { return }
         state.withLock { s in
-            for t in tokens { s.tokens[t.id] = t.expiresAt }
+            var changed = false
+            for t in tokens where s.tokens.updateValue(t.expiresAt, forKey: t.id) == nil { changed = true }
             for c in cutoffs {
                 let old = s.cutoffs[c.userID]
+                if c.cutoff > old?.cutoff ?? .min { changed = true }
                 s.cutoffs[c.userID] = (max(old?.cutoff ?? .min, c.cutoff), max(old?.purgeAfter ?? .min, c.purgeAfter))
             }
+            // Inside the lock and after the change: a reader that sees the new generation finds
+            // the new entries, one that saw the old generation is told to look again.
+            if changed { changes.add(1, ordering: .releasing) }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 
-/// A background thread that runs a poll every interval until stopped.
+/// A background thread that runs a poll every interval until stopped (the revocation poller,
+/// the store health probe).
 final class RevocationPoller: @unchecked Sendable {
     // Safe: `running` and `stopRequested` are only touched with `condition` locked; `finished`
     // is a semaphore.
@@ -9,7 +10,7 @@ final class RevocationPoller: @unchecked Sendable {
     private var stopRequested = false
     private var finished = DispatchSemaphore(value: 0)
 
-    func start(interval: TimeInterval, poll: @escaping @Sendable () -> Void) {
+    func start(interval: TimeInterval, name: String = "auth-revocation-poller", poll: @escaping @Sendable () -> Void) {
         condition.lock()
         defer { condition.unlock() }
         guard !running else { return }
@@ -29,7 +30,7 @@ final class RevocationPoller: @unchecked Sendable {
             }
             done.signal()
         }
-        thread.name = "auth-revocation-poller"
+        thread.name = name
         thread.start()
     }
 

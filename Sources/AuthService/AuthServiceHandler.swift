@@ -22,10 +22,21 @@ public struct AuthServiceHandler: Auth.Handler {
         self.now = now
     }
 
-    /// The method table to serve: `Validate` runs inline on the I/O thread (pure CPU, never
-    /// touches the database); everything else runs on the worker pool.
-    public static func service(core: AuthCore, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) -> Auth.Service {
-        Auth.service(AuthServiceHandler(core: core, logger: logger, now: now), inline: [Auth.Method.validate])
+    /// The method table to serve: `Validate` and `Health` run inline on the I/O thread (pure CPU
+    /// and memory: Validate never touches the database, Health reads the state the core's probe
+    /// keeps); everything else runs on the worker pool. Validate reads the token straight from
+    /// the request bytes (see `ValidateFastPath`); any request it does not recognise goes
+    /// through the generated decoder unchanged.
+    public static func service(core: AuthCore, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) -> AuthServiceMethods {
+        let handler = AuthServiceHandler(core: core, logger: logger, now: now)
+        let generated = Auth.service(handler, inline: [Auth.Method.validate, Auth.Method.health])
+        return AuthServiceMethods(methods: generated.methods.map { method in
+            guard method.descriptor == Auth.Method.validate else { return method }
+            return ServerMethod(descriptor: method.descriptor, kind: .inline) { bytes, context in
+                if let reply = ValidateFastPath.reply(to: bytes, handler: handler) { return reply }
+                return try method.handler(bytes, context)
+            }
+        })
     }
 
     public func register(_ request: RegisterRequest, context: ServerContext) throws -> TokenReply {
@@ -57,7 +68,12 @@ public struct AuthServiceHandler: Auth.Handler {
 
     /// The hot path: no database, no logging on refusal (a refusal is a normal answer here).
     public func validate(_ request: ValidateRequest, context: ServerContext) throws -> ValidateReply {
-        switch core.validate(token: request.token) {
+        reply(core.validate(token: request.token))
+    }
+
+    /// The reply for a validation result.
+    func reply(_ result: ValidationResult) -> ValidateReply {
+        switch result {
         case .valid(let claims):
             let left = claims.expiresAt - Int64(now().timeIntervalSince1970)
             return ValidateReply(valid: true, userId: claims.userID, admin: claims.isAdmin,
@@ -90,18 +106,15 @@ public struct AuthServiceHandler: Auth.Handler {
     }
 
     /// gRPC health-check semantics: the whole server ("") or `auth.v1.Auth` is SERVING while the
-    /// database answers (a ping within the database timeout) and NOT_SERVING otherwise; any other
-    /// service name fails with NOT_FOUND, as gRPC's `Health/Check` does.
+    /// database answers and NOT_SERVING otherwise; any other service name fails with NOT_FOUND,
+    /// as gRPC's `Health/Check` does. Runs inline: `AuthCore.health()` reads the state its
+    /// background probe keeps (at most `healthStaleness`, 1 s, old) and never waits on the
+    /// database; the core logs the transitions, not every call.
     public func health(_ request: HealthRequest, context: ServerContext) throws -> HealthReply {
         guard request.service.isEmpty || request.service == Auth.name else {
-            logger.info("call refused", metadata: ["method": "Health", "peer": "\(context.peer)", "code": "NOT_FOUND"])
             throw RPCError(.notFound, "Unknown service.")
         }
-        let serving = core.health()
-        if !serving {
-            logger.warning("health: NOT_SERVING, the database does not answer", metadata: ["peer": "\(context.peer)"])
-        }
-        return HealthReply(status: serving ? .serving : .notServing)
+        return HealthReply(status: core.health() ? .serving : .notServing)
     }
 
     // MARK: -

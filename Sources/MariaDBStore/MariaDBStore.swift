@@ -327,10 +327,21 @@ public final class MariaDBStore: AuthStore {
 
     public func recordLoginSuccess(userID: Int64, address: String, at: Date) throws {
         try run(.write) { c in
-            try c.execute("""
-                INSERT INTO known_addresses (user_id, address, last_success_ms) VALUES (?, ?, ?)
-                ON DUPLICATE KEY UPDATE last_success_ms = GREATEST(last_success_ms, VALUES(last_success_ms))
-                """, [.int(userID), .text(String(address.prefix(80))), .int(Self.ms(at))])
+            try c.execute(Self.recordKnownAddress, [.int(userID), .text(String(address.prefix(80))), .int(Self.ms(at))])
+        }
+    }
+
+    /// One transaction: the attempt released, the address known, the refresh token and the audit row.
+    public func completeLogin(_ login: CompletedLogin) throws {
+        let t = login.refreshToken, e = login.audit
+        try run(.write) { c in
+            try c.execute("DELETE FROM login_attempts WHERE attempt_id = ?", [.bytes(login.attempt.bytes)])
+            if let address = login.address {
+                try c.execute(Self.recordKnownAddress, [.int(t.userID), .text(String(address.prefix(80))), .int(Self.ms(login.at))])
+            }
+            try c.execute("INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?)",
+                          [.bytes(t.hash), .bytes(t.family.bytes), .int(t.userID), .int(Self.ms(t.issuedAt)), .int(Self.ms(t.expiresAt))])
+            try c.execute(Self.insertAudit, Self.auditValues(e))
         }
     }
 
@@ -342,12 +353,19 @@ public final class MariaDBStore: AuthStore {
     }
 
     public func appendAudit(_ e: AuditEvent) throws {
+        try run(.write) { c in try c.execute(Self.insertAudit, Self.auditValues(e)) }
+    }
+
+    static let recordKnownAddress = """
+        INSERT INTO known_addresses (user_id, address, last_success_ms) VALUES (?, ?, ?)
+        ON DUPLICATE KEY UPDATE last_success_ms = GREATEST(last_success_ms, VALUES(last_success_ms))
+        """
+    static let insertAudit = "INSERT INTO audit_events (at_ms, event, user_id, email, client_address, detail) VALUES (?, ?, ?, ?, ?, ?)"
+
+    static func auditValues(_ e: AuditEvent) -> [SQLValue] {
         func opt(_ s: String?, _ n: Int) -> SQLValue { s.map { .text(String($0.prefix(n))) } ?? .null }
-        try run(.write) { c in
-            try c.execute("INSERT INTO audit_events (at_ms, event, user_id, email, client_address, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                          [.int(Self.ms(e.at)), .text(e.kind.rawValue), e.userID.map { .int($0) } ?? .null,
-                           opt(e.email, 254), opt(e.clientAddress, 80), opt(e.detail, 255)])
-        }
+        return [.int(Self.ms(e.at)), .text(e.kind.rawValue), e.userID.map { .int($0) } ?? .null,
+                opt(e.email, 254), opt(e.clientAddress, 80), opt(e.detail, 255)]
     }
 
     public func auditEvents(userID: Int64?, limit: Int) throws -> [AuditEvent] {

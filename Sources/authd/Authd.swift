@@ -24,7 +24,7 @@ struct Authd: ParsableCommand {
               authd migrate --dev
               authd admin grant alice@example.com --dev
             """,
-        subcommands: [Serve.self, Migrate.self, Admin.self],
+        subcommands: [Serve.self, Migrate.self, Admin.self, HashTime.self],
         defaultSubcommand: Serve.self)
 }
 

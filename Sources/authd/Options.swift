@@ -110,6 +110,8 @@ struct ServeOptions: ParsableArguments {
     // Passwords
     @Option(help: "argon2id memory in KiB (default 19456). [AUTHD_ARGON2_MEMORY_KIB]") var argon2MemoryKib: Int?
     @Option(help: "argon2id iterations (default 2). [AUTHD_ARGON2_ITERATIONS]") var argon2Iterations: Int?
+    @Option(help: "argon2id hashes at once at most; more logins wait for a turn (default: the number of cores). [AUTHD_ARGON2_CONCURRENCY]")
+    var argon2Concurrency: Int?
 
     // Threads and limits
     @Option(help: "I/O threads (default: the number of cores). [AUTHD_IO_THREADS]") var ioThreads: Int?

@@ -181,6 +181,7 @@ struct ServeSettings {
         auth.passwordHashing = Argon2Parameters(
             memoryKiB: try source.int(o.argon2MemoryKib, "AUTHD_ARGON2_MEMORY_KIB", default: 19_456, range: 8...(4 << 20)),
             iterations: try source.int(o.argon2Iterations, "AUTHD_ARGON2_ITERATIONS", default: 2, range: 1...100))
+        auth.passwordHashingConcurrency = try source.int(o.argon2Concurrency, "AUTHD_ARGON2_CONCURRENCY", default: cores, range: 1...1024)
         self.auth = try auth.validated()
         grace = .seconds(try source.int(o.grace, "AUTHD_GRACE", default: 10, range: 0...3600))
         databaseWait = try source.int(o.dbWait, "AUTHD_DB_WAIT", default: 30, range: 0...3600)

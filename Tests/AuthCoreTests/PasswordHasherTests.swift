@@ -1,5 +1,6 @@
 @testable import AuthCore
 import Foundation
+import RPCCore
 import TestSupport
 import XCTest
 
@@ -48,6 +49,29 @@ final class PasswordHasherTests: XCTestCase {
         let older = try python("hash", "4096,3", password)
         XCTAssertTrue(hasher.verify(password, against: older))
         XCTAssertTrue(hasher.needsRehash(older))
+    }
+
+    /// Hashes run in at most `concurrency` slots; callers beyond wait, and all get their answer.
+    func testConcurrencyIsBoundedAndEveryCallerIsServed() throws {
+        XCTAssertThrowsError(try PasswordHasher(parameters: Fixtures.cheapHashing, concurrency: 0))
+        let hasher = try PasswordHasher(parameters: Fixtures.cheapHashing, concurrency: 1)
+        XCTAssertEqual(hasher.concurrency, 1)
+        let hash = try hasher.hash("a long passphrase")
+        let matches = Locked(0)
+        Fixtures.concurrently(6) { _ in
+            if hasher.verify("a long passphrase", against: hash) { matches.withLock { $0 += 1 } }
+        }
+        XCTAssertEqual(matches.withLock { $0 }, 6)
+        XCTAssertEqual(try AuthCore(configuration: Fixtures.configuration(), store: InMemoryAuthStore()).hasher.concurrency,
+                       ProcessInfo.processInfo.activeProcessorCount, "one hash per core by default")
+    }
+
+    func testHashTimingReportsTheBound() throws {
+        let timing = try PasswordHashTiming.measure(parameters: Fixtures.cheapHashing, count: 3, threads: 2)
+        XCTAssertGreaterThan(timing.hashMilliseconds, 0)
+        XCTAssertGreaterThan(timing.parallelRate, 0)
+        XCTAssertEqual(timing.threads, 2)
+        XCTAssertEqual(timing.loginBound, Double(timing.cores) / (timing.hashMilliseconds / 1000), accuracy: 1e-6)
     }
 
     func testSaltsDifferAndMalformedHashesNeverMatch() throws {

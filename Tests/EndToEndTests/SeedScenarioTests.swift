@@ -145,6 +145,33 @@ final class SeedScenarioTests: AuthdTestCase {
         XCTAssertEqual(validate.message, missing)
     }
 
+    /// authd reads the usual ValidateRequest (one ASCII `token` field) in place; every other
+    /// encoding takes the generated decoder and must be answered exactly as before.
+    func testValidateRequestsOffTheUsualShape() throws {
+        let client = try client()
+        let user = try registerUser(client)
+        let token = Array(user.tokens.token.utf8)
+        func call(_ bytes: [UInt8]) throws -> ValidateReply {
+            try ValidateReply(serializedBytes: try client.transport.unary(Auth.Method.validate, request: bytes, options: CallOptions()))
+        }
+        func field1(_ value: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = [0x0A]
+            var n = value.count
+            while n >= 0x80 { out.append(UInt8(n & 0x7F) | 0x80); n >>= 7 }
+            return out + [UInt8(n)] + value
+        }
+        XCTAssertTrue(try call(field1(token)).valid, "the usual shape")
+        XCTAssertEqual(try call(field1(token)).userId, user.tokens.userId)
+        XCTAssertEqual(try call([]).refusal, .missing, "no field: the empty token")
+        XCTAssertTrue(try call(field1(Array("junk".utf8)) + field1(token)).valid, "a repeated field: the last one counts")
+        XCTAssertEqual(try call(field1(token) + field1(Array("junk".utf8))).refusal, .invalid)
+        XCTAssertTrue(try call(field1(token) + [0x10, 0x01]).valid, "an unknown field is skipped")
+        XCTAssertEqual(try call(field1(Array("é.é.é".utf8))).refusal, .invalid, "valid UTF-8, not ASCII")
+        XCTAssertRPCError(try call(field1([0x41, 0xFF, 0x41])), .invalidArgument)
+        XCTAssertRPCError(try call([0x0A, 0x05, 0x41]), .invalidArgument)  // truncated
+        XCTAssertRPCError(try call([0x0A]), .invalidArgument)
+    }
+
     func testHealthIsServing() throws {
         let client = try client()
         XCTAssertEqual(try client.health(HealthRequest()).status, .serving)

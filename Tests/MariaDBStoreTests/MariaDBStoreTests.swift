@@ -121,6 +121,34 @@ final class MariaDBStoreTests: XCTestCase {
         XCTAssertEqual(try store.auditEvents(userID: id, limit: 1).first?.detail?.hasPrefix("🔒 éé"), true)
     }
 
+    /// A successful login's writes go in one transaction: the attempt released, the address
+    /// known, the refresh token stored, the audit row written.
+    func testCompleteLoginWritesEverythingAtOnce() throws {
+        let store = try migratedStore()
+        let now = Date()
+        guard case .created(let id) = try store.createUser(NewUser(email: "done@example.com", emailKey: "done@example.com",
+                                                                   passwordHash: "$argon2id$x", registeredAt: now)) else {
+            return XCTFail("not created")
+        }
+        let bucket = ThrottleBucket(key: "pair:done", limit: 1, window: 60)
+        let attempt = TokenID.random()
+        XCTAssertEqual(try store.acquireAttempt(attempt, buckets: [bucket], now: now), .granted)
+        if case .granted = try store.acquireAttempt(.random(), buckets: [bucket], now: now) { XCTFail("the limit of 1 is taken") }
+        let refresh = RefreshTokenRecord(hash: Array(repeating: 7, count: 32), family: .random(), userID: id,
+                                         issuedAt: now, expiresAt: now.addingTimeInterval(3600))
+        XCTAssertFalse(try store.isKnownAddress(userID: id, address: "10.1.2.3", since: now.addingTimeInterval(-60)))
+        try store.completeLogin(CompletedLogin(attempt: attempt, address: "10.1.2.3", at: now, refreshToken: refresh,
+                                               audit: AuditEvent(at: now, kind: .loginSucceeded, userID: id, email: "done@example.com")))
+        XCTAssertEqual(try store.acquireAttempt(.random(), buckets: [bucket], now: now), .granted, "the attempt was released")
+        XCTAssertTrue(try store.isKnownAddress(userID: id, address: "10.1.2.3", since: now.addingTimeInterval(-60)))
+        XCTAssertEqual(try store.auditEvents(userID: id, limit: 1).first?.kind, .loginSucceeded)
+        guard case .rotated(let user, let family) = try store.rotateRefreshToken(
+            presentedHash: refresh.hash, replacementHash: Array(repeating: 8, count: 32),
+            replacementExpiresAt: now.addingTimeInterval(3600), now: now) else { return XCTFail("refresh token not stored") }
+        XCTAssertEqual(user, id)
+        XCTAssertEqual(family, refresh.family)
+    }
+
     func testPoolBoundsConcurrentCallers() throws {
         let store = try migratedStore(poolSize: 2)
         let errors = Locked<Int>(0)
