@@ -233,8 +233,10 @@ final class ClientSession: Sendable {
                 until = min(until, next)
             }
             var deadlineBound: ContinuousClock.Instant?
+            var awaitingReplies = false
             let sleep = state.withLock { s -> Bool in
                 deadlineBound = s.machine.earliestDeadline
+                awaitingReplies = s.machine.callsInFlight > 0
                 guard s.outbound.isEmpty else { return false }
                 sleeping.store(true, ordering: .relaxed)
                 return true
@@ -247,7 +249,12 @@ final class ClientSession: Sendable {
                 let ms = max(0, Int32(clamping: wait.components.seconds * 1000
                                         + wait.components.attoseconds / 1_000_000_000_000_000 + 1))
                 // poll returns the ready count, 0 on timeout, or -1 with EINTR.
-                _ = poll(fds, 2, ms)
+                if let spin = configuration.busyPoll, awaitingReplies,
+                   spinUntilReady(fds, until: min(until, now + spin)) {
+                    // ready without sleeping
+                } else {
+                    _ = poll(fds, 2, ms)
+                }
                 sleeping.store(false, ordering: .relaxed)
                 if fds[1].revents != 0 {
                     var counter: UInt64 = 0
@@ -339,6 +346,16 @@ final class ClientSession: Sendable {
 
     /// Carries out the frames' actions (resuming waiters: callbacks run here) and empties `actions`;
     /// returns an error when the connection must end.
+    /// `ClientConfiguration.busyPoll`: polls without blocking until a descriptor is ready (true)
+    /// or `until` passes (false), so a reply that comes soon is read without a wake-up.
+    private func spinUntilReady(_ fds: UnsafeMutablePointer<pollfd>, until: ContinuousClock.Instant) -> Bool {
+        repeat {
+            // poll with timeout 0 returns at once: the ready count, 0, or -1 with EINTR.
+            if poll(fds, 2, 0) > 0 { return true }
+        } while ContinuousClock.now < until
+        return false
+    }
+
     private func apply(_ actions: inout [ClientConnectionStateMachine<CallWaiter>.FrameAction], pending: inout [UInt8]) -> RPCError? {
         defer { actions.removeAll(keepingCapacity: true) }
         for action in actions {

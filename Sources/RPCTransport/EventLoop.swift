@@ -84,7 +84,10 @@ final class EventLoop: @unchecked Sendable {
         while !(shuttingDown && connections.isEmpty) {
             let timeout: Int32 = !pendingReads.isEmpty ? 0 : (shuttingDown ? 20 : 250)
             // epoll_wait returns the ready count, or -1 with EINTR (a signal) or a bug of ours.
-            let n = epoll_wait(epfd, events, Int32(capacity), timeout)
+            var n = epoll_wait(epfd, events, Int32(capacity), core.busyPollNanos > 0 ? 0 : timeout)
+            if n == 0 && timeout > 0 && core.busyPollNanos > 0 {
+                n = spinThenWait(events, capacity: capacity, timeout: timeout)
+            }
             if n < 0 {
                 let e = CEpoll_errno()
                 precondition(e == EINTR, "epoll_wait failed: \(e)")
@@ -111,6 +114,24 @@ final class EventLoop: @unchecked Sendable {
                 flushDirty()
             }
         }
+    }
+
+    /// `ServerConfiguration.busyPoll`: epoll_wait without blocking until something is ready or the
+    /// spin time passes, then the usual blocking wait.
+    private func spinThenWait(_ events: UnsafeMutablePointer<epoll_event>, capacity: Int, timeout: Int32) -> Int32 {
+        let end = monotonicNanos() + core.busyPollNanos
+        repeat {
+            // epoll_wait with timeout 0 returns at once: the ready count, 0, or -1 (EINTR).
+            let n = epoll_wait(epfd, events, Int32(capacity), 0)
+            if n != 0 { return n }
+        } while monotonicNanos() < end
+        return epoll_wait(epfd, events, Int32(capacity), timeout)
+    }
+
+    private func monotonicNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     // MARK: - Connections' requests

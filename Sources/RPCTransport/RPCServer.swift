@@ -42,7 +42,8 @@ public final class RPCServer: Sendable {
         }
         let tls = try TLSContext(configuration: configuration.tls, isServer: true)
         let pool = WorkerPool(threadCount: configuration.workerThreads, capacity: configuration.limits.workerQueueCapacity)
-        core = ServerCore(methods: table, limits: configuration.limits, tls: tls, pool: pool, logger: logger)
+        core = ServerCore(methods: table, limits: configuration.limits, tls: tls, pool: pool, logger: logger,
+                          busyPoll: configuration.busyPoll)
     }
 
     /// Binds, listens and starts the I/O threads. Throws `TransportError` when the address cannot be bound.

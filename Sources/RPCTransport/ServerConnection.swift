@@ -129,6 +129,9 @@ final class ServerConnection {
                     if tls.hasBufferedInput { loop.scheduleRead(self) }
                     return
                 }
+                // Nothing buffered in OpenSSL: the read-ahead took what the socket had, so another
+                // read would most likely be an EAGAIN; level-triggered epoll reports anything newer.
+                if !tls.hasBufferedInput { return }
             case .wantRead:
                 return
             case .wantWrite:

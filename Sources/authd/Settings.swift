@@ -142,11 +142,13 @@ struct ServeSettings {
         limits.workerQueueCapacity = try source.int(o.workerQueue, "AUTHD_WORKER_QUEUE", default: limits.workerQueueCapacity, range: 1...1_000_000)
         limits.idleTimeout = .seconds(try source.int(o.idleTimeout, "AUTHD_IDLE_TIMEOUT", default: 300, range: 1...86_400))
         limits.handshakeTimeout = .seconds(try source.int(o.handshakeTimeout, "AUTHD_HANDSHAKE_TIMEOUT", default: 10, range: 1...600))
+        let busyPoll = try source.int(o.busyPoll, "AUTHD_BUSY_POLL_US", default: 0, range: 0...1_000_000)
         server = ServerConfiguration(
             host: host, port: port, tls: tls,
             ioThreads: try source.int(o.ioThreads, "AUTHD_IO_THREADS", default: max(1, cores), range: 1...64),
             workerThreads: try source.int(o.workers, "AUTHD_WORKERS", default: max(2, 2 * cores), range: 1...1024),
-            limits: limits)
+            limits: limits,
+            busyPoll: busyPoll > 0 ? .microseconds(busyPoll) : nil)
 
         // Token keys: the active one, plus older ones that still verify.
         let kid = source.string(o.jwtKid, "AUTHD_JWT_KID") ?? "k1"

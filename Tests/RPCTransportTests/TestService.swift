@@ -69,21 +69,23 @@ enum TestHarness {
 
     static func startServer(limits: ServerLimits = ServerLimits(), clientCertificates: TLSConfiguration.ClientCertificates = .none,
                             ioThreads: Int = 2, workerThreads: Int = 4, minimumVersion: TLSConfiguration.MinimumVersion = .tls13,
-                            extraServices: [any RPCServiceProvider] = []) throws -> RPCServer {
+                            extraServices: [any RPCServiceProvider] = [], busyPoll: Duration? = nil) throws -> RPCServer {
         let certs = try TestCertificates.shared()
         let tls = TLSConfiguration.server(certificateChainFile: certs.serverCertificateFile, privateKeyFile: certs.serverKeyFile,
                                           clientCertificates: clientCertificates,
                                           trustRootsFile: clientCertificates == .none ? nil : certs.caFile,
                                           minimumVersion: minimumVersion)
         let server = try RPCServer(configuration: ServerConfiguration(host: "127.0.0.1", port: 0, tls: tls, ioThreads: ioThreads,
-                                                                      workerThreads: workerThreads, limits: limits),
+                                                                      workerThreads: workerThreads, limits: limits,
+                                                                      busyPoll: busyPoll),
                                    services: [EchoTestService()] + extraServices, logger: logger)
         try server.start()
         return server
     }
 
     static func client(port: Int, host: String = "127.0.0.1", clientCertificate: Bool = false, rogue: Bool = false,
-                       compression: Bool = true, defaultTimeout: Duration? = .seconds(20)) throws -> ClientConnection {
+                       compression: Bool = true, defaultTimeout: Duration? = .seconds(20),
+                       busyPoll: Duration? = nil) throws -> ClientConnection {
         let certs = try TestCertificates.shared()
         var tls = TLSConfiguration.client(trustRootsFile: certs.caFile)
         if clientCertificate {
@@ -91,7 +93,8 @@ enum TestHarness {
             tls.privateKeyFile = rogue ? certs.rogueClientKeyFile : certs.clientKeyFile
         }
         return try ClientConnection(configuration: ClientConfiguration(host: host, port: port, tls: tls, connectTimeout: .seconds(5),
-                                                                       defaultTimeout: defaultTimeout, compression: compression))
+                                                                       defaultTimeout: defaultTimeout, compression: compression,
+                                                                       busyPoll: busyPoll))
     }
 }
 
