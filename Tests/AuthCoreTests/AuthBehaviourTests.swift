@@ -312,20 +312,12 @@ class AuthBehaviourTests: XCTestCase {
 
 /// The same behaviour against the private MariaDB, each test in a fresh database.
 final class MariaDBAuthBehaviourTests: AuthBehaviourTests {
-    private var database: MariaDBTestDatabase?
-    private var stores: [any AuthStore] = []
+    private let mariadb = MariaDBStores()
 
-    override func makeStore(shared: Bool = false) throws -> any AuthStore {
-        if database == nil { database = try MariaDBTestDatabase(poolSize: 8) }
-        let store = try database!.store()
-        stores.append(store)
-        return store
-    }
+    override func makeStore(shared: Bool = false) throws -> any AuthStore { try mariadb.store() }
 
     override func tearDown() {
-        stores.removeAll()
-        database?.drop()
-        database = nil
+        mariadb.reset()
         super.tearDown()
     }
 

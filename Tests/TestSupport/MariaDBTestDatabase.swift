@@ -25,3 +25,28 @@ public final class MariaDBTestDatabase {
         try? MariaDBAdministration.dropDatabase(name, using: configuration)
     }
 }
+
+/// Stores on one fresh database, made on first use and dropped by `reset()`: what a test class
+/// that runs store-independent tests against MariaDB keeps between `makeStore` and `tearDown`.
+public final class MariaDBStores {
+    private var database: MariaDBTestDatabase?
+    private var stores: [MariaDBStore] = []
+    private let poolSize: Int
+
+    public init(poolSize: Int = 8) { self.poolSize = poolSize }
+
+    /// A new store (with its own pool) on this test's database.
+    public func store() throws -> MariaDBStore {
+        if database == nil { database = try MariaDBTestDatabase(poolSize: poolSize) }
+        let store = try database!.store()
+        stores.append(store)
+        return store
+    }
+
+    /// Closes the stores and drops the database.
+    public func reset() {
+        stores.removeAll()
+        database?.drop()
+        database = nil
+    }
+}
