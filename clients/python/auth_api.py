@@ -588,5 +588,7 @@ class AuthClient:
     def health(
         self, request: HealthRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> HealthReply:
-        """gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise."""
+        """gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
+        a background probe of the database, at most 1 s old; never waits on the database).
+        """
         return _wire.call(self._channel, "auth.v1.Auth/Health", request, HealthReply, metadata, timeout)

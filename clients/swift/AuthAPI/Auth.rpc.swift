@@ -33,7 +33,8 @@ public enum Auth {
         public static let refresh = MethodDescriptor(service: Auth.name, method: "Refresh")
         /// Revokes every token of a user issued until now (admins only).
         public static let revokeAll = MethodDescriptor(service: Auth.name, method: "RevokeAll")
-        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise.
+        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
+        /// a background probe of the database, at most 1 s old; never waits on the database).
         public static let health = MethodDescriptor(service: Auth.name, method: "Health")
         /// Every method, in schema order.
         public static let all: [MethodDescriptor] = [register, login, status, logout, validate, refresh, revokeAll, health]
@@ -65,7 +66,8 @@ public enum Auth {
         /// Revokes every token of a user issued until now (admins only).
         func revokeAll(_ request: RevokeAllRequest, context: ServerContext) throws -> RevokeAllReply
 
-        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise.
+        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
+        /// a background probe of the database, at most 1 s old; never waits on the database).
         func health(_ request: HealthRequest, context: ServerContext) throws -> HealthReply
     }
 
@@ -218,13 +220,15 @@ public enum Auth {
             return try RevokeAllReply(decodingReply: reply, for: Method.revokeAll)
         }
 
-        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise.
+        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
+        /// a background probe of the database, at most 1 s old; never waits on the database).
         public func health(_ request: HealthRequest, options: CallOptions = CallOptions()) throws -> HealthReply {
             let reply = try transport.unary(Method.health, request: request.serializedBytes(), options: options)
             return try HealthReply(decodingReply: reply, for: Method.health)
         }
 
-        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise.
+        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
+        /// a background probe of the database, at most 1 s old; never waits on the database).
         public func health(_ request: HealthRequest, options: CallOptions = CallOptions()) async throws -> HealthReply {
             let reply = try await transport.unary(Method.health, request: request.serializedBytes(), options: options)
             return try HealthReply(decodingReply: reply, for: Method.health)
