@@ -126,6 +126,10 @@ final class PipelinedEngine: Sendable {
     /// The open loop's pacer wakes at most this often: at high rates the calls due within one tick go
     /// out together on one connection (one wake-up of its I/O thread and one write for the batch,
     /// instead of one of each a call); below 1/tick calls a second every call is sent at its due time.
+    /// Tried and dropped: letting reply callbacks start the calls that came due (no pacer wake-up at
+    /// all). Calls then went out one reply batch at a time, in smaller batches, so the server woke
+    /// more often: at 50,000/s the client went from 13.5 to 20 µs and authd from 9.0 to 13.6 µs of
+    /// CPU a call. 200 µs ticks were no better than 100 µs at the tail.
     static let minimumTick: UInt64 = 100_000
     /// Calls started in a row on one connection before the pacer moves on to the next (when it is
     /// behind and does not sleep between calls).
