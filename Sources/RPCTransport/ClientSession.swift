@@ -23,25 +23,7 @@ final class ClientSession: Sendable {
         var plainHead: (method: MethodDescriptor, timeoutMillis: UInt32, bytes: [UInt8])?
     }
 
-    /// `State` behind a pthread mutex (as `Locked`, which ThreadSanitizer understands), declared here
-    /// so `withLock` is specialized and inlined: `Locked`'s generic `withLock` from another module
-    /// costs a runtime metadata lookup a call, on the hottest path of the client.
-    private final class StateLock: @unchecked Sendable {
-        // Safe: `value` is only touched between lock() and unlock().
-        private let lock = NSLock()
-        private var value: State
-
-        init(_ value: State) { self.value = value }
-
-        @inline(__always)
-        func withLock<T, E: Error>(_ body: (inout State) throws(E) -> T) throws(E) -> T {
-            lock.lock()
-            defer { lock.unlock() }
-            return try body(&value)
-        }
-    }
-
-    private let state = StateLock(State())
+    private let state = Locked(State())
     /// The I/O thread is (about to be) asleep in poll: a caller that queues a frame must wake it.
     /// Set under `state`'s lock after seeing `outbound` empty, read and cleared under it by callers;
     /// the I/O thread clears it without the lock once poll returns (at worst a spare wake-up).
