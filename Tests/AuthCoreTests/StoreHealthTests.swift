@@ -39,13 +39,14 @@ final class StoreHealthTests: XCTestCase {
         let stopped = Date()
         while core.health(), Date().timeIntervalSince(stopped) < 2 { Thread.sleep(forTimeInterval: 0.01) }
         XCTAssertFalse(core.health())
-        XCTAssertLessThanOrEqual(Date().timeIntervalSince(stopped), 0.3 + 0.2, "NOT_SERVING within the staleness bound")
+        // The bound plus a margin for a loaded (or sanitizer-slowed) machine.
+        XCTAssertLessThanOrEqual(Date().timeIntervalSince(stopped), 0.3 + 0.4, "NOT_SERVING within the staleness bound")
 
         store.failing.withLock { $0 = false }
         let back = Date()
         while !core.health(), Date().timeIntervalSince(back) < 2 { Thread.sleep(forTimeInterval: 0.01) }
         XCTAssertTrue(core.health())
-        XCTAssertLessThanOrEqual(Date().timeIntervalSince(back), 0.3)
+        XCTAssertLessThanOrEqual(Date().timeIntervalSince(back), 0.3 + 0.4, "SERVING again by the next probes")
     }
 
     /// A call that finds the store unavailable marks it down at once, before the next probe.
