@@ -35,22 +35,7 @@ enum ValidateFastPath {
         // Exactly one field: a repeated `token` or any other field takes the generated path.
         guard length == m.count - i else { return nil }
         let token = UnsafeBufferPointer(rebasing: m[i...])
-        return isASCII(token) ? token : nil
-    }
-
-    /// Whether every byte is below 0x80, eight at a time.
-    static func isASCII(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        let raw = UnsafeRawBufferPointer(b)
-        var i = 0, acc: UInt64 = 0
-        while i + 8 <= raw.count {
-            acc |= raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            i += 8
-        }
-        while i < raw.count {
-            acc |= UInt64(raw[i])
-            i += 1
-        }
-        return acc & 0x8080_8080_8080_8080 == 0
+        return UnsafeRawBufferPointer(token).isASCII ? token : nil
     }
 }
 

@@ -87,23 +87,10 @@ struct RawByteReader {
         let range = offset..<offset + n
         offset += n
         let text = UnsafeRawBufferPointer(rebasing: bytes[range])
-        if !Self.isASCII(text) && String(validating: text, as: UTF8.self) == nil {
+        if !text.isASCII && String(validating: text, as: UTF8.self) == nil {
             throw ProtocolViolation(.internalError, "\(what) is not UTF-8")
         }
         return range
     }
 
-    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var i = 0
-        let n = bytes.count
-        while i + 8 <= n {
-            if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
-            i += 8
-        }
-        while i < n {
-            if bytes[i] & 0x80 != 0 { return false }
-            i += 1
-        }
-        return true
-    }
 }

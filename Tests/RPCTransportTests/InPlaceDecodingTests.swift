@@ -216,11 +216,11 @@ final class InPlaceDecodingTests: XCTestCase {
     func testASCIICheck() {
         for n in 0..<20 {
             let ascii = [UInt8](repeating: 0x61, count: n)
-            XCTAssertTrue(ascii.withUnsafeBytes { RawByteReader.isASCII($0) })
+            XCTAssertTrue(ascii.withUnsafeBytes { $0.isASCII })
             for i in 0..<n {
                 var high = ascii
                 high[i] = 0xC3
-                XCTAssertFalse(high.withUnsafeBytes { RawByteReader.isASCII($0) }, "n \(n) at \(i)")
+                XCTAssertFalse(high.withUnsafeBytes { $0.isASCII }, "n \(n) at \(i)")
             }
         }
     }
