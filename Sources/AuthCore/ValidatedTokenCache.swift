@@ -89,17 +89,24 @@ final class ValidatedTokenCache: Sendable {
         let t = tag(token)
         let (s, set) = place(t)
         return shards[s].withLock { shard -> Hit? in
-            let base = set * Self.ways
-            for i in base..<(base + Self.ways) where shard.slots[i].tag == t {
-                let found = shard.slots[i].token.withUnsafeBufferPointer { stored in
-                    stored.count == token.count && memcmp(stored.baseAddress!, token.baseAddress!, token.count) == 0
-                }
-                guard found, let claims = shard.slots[i].claims else { continue }
-                shard.slots[i].referenced = true
-                return Hit(claims: claims, checkedGeneration: shard.slots[i].checkedGeneration)
+            guard let i = Self.slot(holding: token, tag: t, set: set, in: shard), let claims = shard.slots[i].claims else {
+                return nil
             }
-            return nil
+            shard.slots[i].referenced = true
+            return Hit(claims: claims, checkedGeneration: shard.slots[i].checkedGeneration)
         }
+    }
+
+    /// The slot of `set` that holds exactly these token bytes (a tag match alone is not enough).
+    private static func slot(holding token: UnsafeBufferPointer<UInt8>, tag: UInt64, set: Int, in shard: Shard) -> Int? {
+        let base = set * ways
+        for i in base..<(base + ways) where shard.slots[i].tag == tag && shard.slots[i].claims != nil {
+            let same = shard.slots[i].token.withUnsafeBufferPointer { stored in
+                stored.count == token.count && memcmp(stored.baseAddress!, token.baseAddress!, token.count) == 0
+            }
+            if same { return i }
+        }
+        return nil
     }
 
     /// Remembers a verified token; `checkedGeneration` is the revocation generation read before
@@ -136,12 +143,8 @@ final class ValidatedTokenCache: Sendable {
         let t = tag(token)
         let (s, set) = place(t)
         shards[s].withLock { shard in
-            let base = set * Self.ways
-            for i in base..<(base + Self.ways) where shard.slots[i].tag == t {
-                let same = shard.slots[i].token.withUnsafeBufferPointer { stored in
-                    stored.count == token.count && memcmp(stored.baseAddress!, token.baseAddress!, token.count) == 0
-                }
-                if same, shard.slots[i].checkedGeneration < generation { shard.slots[i].checkedGeneration = generation }
+            if let i = Self.slot(holding: token, tag: t, set: set, in: shard), shard.slots[i].checkedGeneration < generation {
+                shard.slots[i].checkedGeneration = generation
             }
         }
     }
