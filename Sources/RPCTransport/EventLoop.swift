@@ -84,9 +84,9 @@ final class EventLoop: @unchecked Sendable {
         while !(shuttingDown && connections.isEmpty) {
             let timeout: Int32 = !pendingReads.isEmpty ? 0 : (shuttingDown ? 20 : 250)
             // epoll_wait returns the ready count, or -1 with EINTR (a signal) or a bug of ours.
-            var n = epoll_wait(epfd, events, Int32(capacity), core.busyPollNanos > 0 ? 0 : timeout)
-            if n == 0 && timeout > 0 && core.busyPollNanos > 0 {
-                n = spinThenWait(events, capacity: capacity, timeout: timeout)
+            var n = epoll_wait(epfd, events, Int32(capacity), core.busyPoll == nil ? timeout : 0)
+            if n == 0 && timeout > 0, let spin = core.busyPoll {
+                n = spinThenWait(events, capacity: capacity, for: spin, timeout: timeout)
             }
             if n < 0 {
                 let e = CEpoll_errno()
@@ -118,20 +118,15 @@ final class EventLoop: @unchecked Sendable {
 
     /// `ServerConfiguration.busyPoll`: epoll_wait without blocking until something is ready or the
     /// spin time passes, then the usual blocking wait.
-    private func spinThenWait(_ events: UnsafeMutablePointer<epoll_event>, capacity: Int, timeout: Int32) -> Int32 {
-        let end = monotonicNanos() + core.busyPollNanos
+    private func spinThenWait(_ events: UnsafeMutablePointer<epoll_event>, capacity: Int, for spin: Duration,
+                              timeout: Int32) -> Int32 {
+        let end = ContinuousClock.now + spin
         repeat {
             // epoll_wait with timeout 0 returns at once: the ready count, 0, or -1 (EINTR).
             let n = epoll_wait(epfd, events, Int32(capacity), 0)
             if n != 0 { return n }
-        } while monotonicNanos() < end
+        } while ContinuousClock.now < end
         return epoll_wait(epfd, events, Int32(capacity), timeout)
-    }
-
-    private func monotonicNanos() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     // MARK: - Connections' requests

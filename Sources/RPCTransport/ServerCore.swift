@@ -11,14 +11,14 @@ final class ServerCore: Sendable {
     let tls: TLSContext
     let pool: WorkerPool
     let logger: Logger
-    /// `ServerConfiguration.busyPoll` in nanoseconds (0: off).
-    let busyPollNanos: Int64
+    /// `ServerConfiguration.busyPoll`.
+    let busyPoll: Duration?
     let connectionCount = Atomic<Int>(0)
     let counters = ServerCounters()
 
     init(methods: [String: ServerMethod], limits: ServerLimits, tls: TLSContext, pool: WorkerPool, logger: Logger,
          busyPoll: Duration? = nil) {
-        busyPollNanos = busyPoll.map { $0.components.seconds * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000 } ?? 0
+        self.busyPoll = busyPoll
         self.methods = methods
         methodTable = MethodTable(methods)
         self.limits = limits
