@@ -145,25 +145,23 @@ public final class AuthCore: Sendable {
     public func validate(tokenBytes token: UnsafeBufferPointer<UInt8>) -> ValidationResult {
         if token.isEmpty { return .missing }
         let at = now().timeIntervalSince1970, leeway = configuration.leeway
-        if let hit = validated.lookup(token) {
-            // The same checks, in the same order, as JWTCodec.verify's after the signature.
-            if Double(hit.claims.expiresAt) + leeway <= at { return .expired }
-            if let nbf = hit.claims.notBefore, Double(nbf) - leeway > at { return .invalid }
-            let generation = revocations.generation
-            if hit.checkedGeneration == generation { return .valid(hit.claims) }
-            if revocations.isRevoked(hit.claims) { return .revoked }
-            validated.recordChecked(token, generation: generation)
-            return .valid(hit.claims)
-        }
-        switch codec.verify(token, now: at, leeway: leeway) {
+        // Read before the revocation lookup: a revocation added after it moves the generation
+        // on, so the entry is looked up again at its next hit.
+        let generation = revocations.generation
+        let hit = validated.lookup(token)
+        let outcome = hit.map { JWTCodec.checkTime($0.claims, now: at, leeway: leeway) }
+            ?? codec.verify(token, now: at, leeway: leeway)
+        switch outcome {
         case .invalid: return .invalid
         case .expired: return .expired
         case .valid(let claims):
-            // Read before the lookup: a revocation added after it moves the generation on, so
-            // the entry is looked up again at its next hit.
-            let generation = revocations.generation
+            if hit?.checkedGeneration == generation { return .valid(claims) }
             if revocations.isRevoked(claims) { return .revoked }
-            validated.insert(token, claims: claims, checkedGeneration: generation)
+            if hit != nil {
+                validated.recordChecked(token, generation: generation)
+            } else {
+                validated.insert(token, claims: claims, checkedGeneration: generation)
+            }
             return .valid(claims)
         }
     }

@@ -149,10 +149,17 @@ struct JWTCodec: Sendable {
             guard CRYPTO_memcmp(macOut, signature.baseAddress, 32) == 0,
                   let payloadCount = Base64URL.decode(payloadPart, into: rest),
                   let claims = parseClaims(UnsafeBufferPointer(rebasing: rest[..<payloadCount])) else { return .invalid }
-            if Double(claims.expiresAt) + leeway <= now { return .expired }
-            if let nbf = claims.notBefore, Double(nbf) - leeway > now { return .invalid }
-            return .valid(claims)
+            return JWTCodec.checkTime(claims, now: now, leeway: leeway)
         }
+    }
+
+    /// The time rules of a token whose signature and claims are good: expired once `exp` (plus
+    /// the leeway) has passed, invalid before `nbf` (less the leeway). Also applied to the
+    /// validated-token cache's hits.
+    static func checkTime(_ claims: AccessClaims, now: Double, leeway: Double) -> Outcome {
+        if Double(claims.expiresAt) + leeway <= now { return .expired }
+        if let nbf = claims.notBefore, Double(nbf) - leeway > now { return .invalid }
+        return .valid(claims)
     }
 
     /// Reads the protected header: `alg` must be exactly HS256, `kid` must name a configured key,
