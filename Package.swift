@@ -27,8 +27,11 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: cTargets + [
+        // Small shared pieces with no domain and no I/O: the lock type, HOST:PORT and env-file parsing,
+        // JSON string escaping, the ASCII check.
+        .target(name: "Support"),
         // RPC core: status codes, errors, metadata, protobuf wire codec, method tables. No I/O.
-        .target(name: "RPCCore"),
+        .target(name: "RPCCore", dependencies: ["Support"]),
         // Schema compiler library (parser + Swift/Python emitters), no I/O, and its executable.
         .target(name: "RPCGenKit"),
         .executableTarget(name: "rpcgen", dependencies: [
@@ -36,11 +39,11 @@ let package = Package(
         ]),
         // Transport: framing, compression, TLS on OpenSSL, epoll server, client connection.
         .target(name: "RPCTransport", dependencies: [
-            "RPCCore", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
+            "RPCCore", "Support", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
         ]),
         // Auth domain: users, passwords, tokens, revocation; the store protocol and an in-memory store.
         .target(name: "AuthCore", dependencies: [
-            "RPCCore", "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
+            "Support", "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources")]),
         // The store protocol implemented on MariaDB Connector/C.
         .target(name: "MariaDBStore", dependencies: ["AuthCore", "CMariaDB"]),
@@ -48,31 +51,32 @@ let package = Package(
         .target(name: "AuthAPI", dependencies: ["RPCCore"], path: "clients/swift/AuthAPI"),
         // The Auth service: maps the core onto the generated handler protocol.
         .target(name: "AuthService", dependencies: [
-            "AuthAPI", "AuthCore", "RPCCore", .product(name: "Logging", package: "swift-log"),
+            "AuthAPI", "AuthCore", "RPCCore", "Support", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authd", dependencies: [
-            "AuthService", "MariaDBStore", "RPCTransport",
+            "AuthService", "MariaDBStore", "RPCTransport", "Support",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authctl", dependencies: [
-            "AuthAPI", "RPCCore", "RPCTransport", "COpenSSL",
+            "AuthAPI", "RPCCore", "RPCTransport", "Support", "COpenSSL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "clients/authctl"),
 
         // Shared test helpers: private MariaDB settings, test certificates, temp dirs, processes.
-        .target(name: "TestSupport", dependencies: ["COpenSSL", "RPCTransport", "MariaDBStore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["COpenSSL", "RPCTransport", "MariaDBStore", "Support"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibrariesTests", dependencies: [
             "COpenSSL", "CMariaDB", "CZlib", "CSodium", "TestSupport",
         ]),
+        .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"]),
         .testTarget(name: "RPCGenKitTests", dependencies: ["RPCGenKit", "RPCCore", "TestSupport"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCCore", "TestSupport"],
+        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCCore", "Support", "TestSupport"],
                     exclude: ["Schema"]),
-        .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "TestSupport"]),
-        .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "TestSupport"]),
+        .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
+        .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "Support", "TestSupport"]),
         // Hostile input (issue 9): the fuzz targets scripts/fuzz builds with libFuzzer, replayed
         // over their committed corpus (Fuzz/corpus) in every swift test.
         .testTarget(name: "HardeningTests", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"]),

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import RPCCore
+import Support
 
 
 /// The authentication service's domain logic: register, login, status, logout, validate, refresh

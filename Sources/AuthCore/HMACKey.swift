@@ -1,5 +1,5 @@
 import COpenSSL
-import RPCCore
+import Support
 
 /// An HMAC-SHA256 key made ready once: an `EVP_MAC_CTX` initialised with the key (so its inner
 /// and outer pads are hashed already) that each computation duplicates. The one-shot `HMAC()`

@@ -1,5 +1,5 @@
 import Foundation
-import RPCCore
+import Support
 
 
 /// The store in process memory: for unit tests and dev mode. One lock guards all of it, which

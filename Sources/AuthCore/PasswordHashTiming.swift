@@ -1,5 +1,5 @@
 import Foundation
-import RPCCore
+import Support
 
 /// What one argon2id hash costs on this machine with given parameters: for choosing the
 /// parameters, and for the bound that login throughput is compared with (cores ÷ one hash's

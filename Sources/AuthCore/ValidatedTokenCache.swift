@@ -1,5 +1,5 @@
 import Foundation
-import RPCCore
+import Support
 
 /// Tokens that passed verification (signature, key, structure, claims), keyed by their exact
 /// bytes, with the claims verification produced: a hit skips base64url decoding, the header and

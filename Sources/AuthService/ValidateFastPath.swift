@@ -1,6 +1,7 @@
 import AuthAPI
 import AuthCore
 import RPCCore
+import Support
 
 /// Validate without the generated decoder's `String`: the usual request is exactly one field,
 /// `token` (field 1, length-delimited), whose bytes are validated where they lie in the frame.

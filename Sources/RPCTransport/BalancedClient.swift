@@ -1,4 +1,5 @@
 import RPCCore
+import Support
 import Synchronization
 
 /// A client over several servers (for example `authd` instances behind no load balancer, or as
@@ -56,21 +57,13 @@ public final class BalancedClient: ClientTransport {
                       idempotentMethods: idempotentMethods, quarantine: quarantine)
     }
 
-    /// `"host:port,host:port"` as pairs; IPv6 literals as `[::1]:7443`.
+    /// `"host:port,host:port"` as pairs; IPv6 literals as `[::1]:7443` (`HostPort.parseList`).
     public static func parseAddresses(_ list: String) throws(RPCError) -> [(host: String, port: Int)] {
-        var out: [(host: String, port: Int)] = []
-        for item in list.split(separator: ",") {
-            let text = String(item.filter { $0 != " " })
-            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-                  (1...65535).contains(port), colon != text.startIndex else {
-                throw RPCError(.invalidArgument, "\(text.debugDescription) is not HOST:PORT")
-            }
-            var host = String(text[..<colon])
-            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            out.append((host, port))
+        do {
+            return try HostPort.parseList(list).map { ($0.host, $0.port) }
+        } catch {
+            throw RPCError(.invalidArgument, error.description)
         }
-        guard !out.isEmpty else { throw RPCError(.invalidArgument, "no server address") }
-        return out
     }
 
     /// Calls retried on another server since the client was made.

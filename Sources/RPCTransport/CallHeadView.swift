@@ -1,4 +1,5 @@
 import RPCCore
+import Support
 
 /// A CALL payload's head, checked but not copied: where the method name, the metadata and the
 /// message are in the payload. `CallHead.decode` and the server's hot path both read heads through

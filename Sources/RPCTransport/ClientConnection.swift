@@ -1,4 +1,5 @@
 import RPCCore
+import Support
 import Synchronization
 
 /// A client of the RPC protocol: one TLS connection carrying many concurrent calls from any

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Glibc
 import RPCCore
+import Support
 import Synchronization
 
 /// One TLS connection of a client and the I/O thread that owns it. Callers on any thread append

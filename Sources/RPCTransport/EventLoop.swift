@@ -2,6 +2,7 @@ import CEpoll
 import Glibc
 import Logging
 import RPCCore
+import Support
 
 /// Messages other threads send to an event loop.
 enum LoopMessage: Sendable {

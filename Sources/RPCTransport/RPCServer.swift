@@ -3,6 +3,7 @@ import Dispatch
 import Glibc
 import Logging
 import RPCCore
+import Support
 
 /// The RPC server: TLS over TCP, a few epoll I/O threads owning the connections, and a bounded
 /// worker pool for blocking handlers. No async runtime.

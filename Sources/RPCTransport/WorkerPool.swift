@@ -1,5 +1,6 @@
 import Dispatch
 import RPCCore
+import Support
 import Synchronization
 
 /// A fixed set of threads running blocking work (password hashing, database calls) from a

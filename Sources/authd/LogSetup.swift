@@ -1,6 +1,7 @@
 import Foundation
-import RPCCore
 import Logging
+import RPCCore
+import Support
 
 /// How authd writes its log: human-readable text or one JSON object a line, on standard error.
 enum LogFormat: String, CaseIterable, Sendable {

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
-import RPCTransport
 import RPCCore
+import RPCTransport
+import Support
 
 /// Logs the calls the transport refuses on its own (RESOURCE_EXHAUSTED when the worker pool is
 /// full, connections refused at the limit, protocol errors), which never reach the service's

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MariaDBStore
 import RPCTransport
+import Support
 
 /// Everything authd needs, resolved from flags, the environment and (in dev mode) `.data/`.
 struct Settings {
@@ -16,7 +17,7 @@ struct Settings {
         var devEnv: [String: String] = [:]
         if common.dev {
             let data = Settings.dataDirectory(common, env)
-            devEnv = Settings.readEnvFile(data + "/mariadb.env")
+            devEnv = (try? String(contentsOfFile: data + "/mariadb.env", encoding: .utf8)).map(EnvFile.parse) ?? [:]
             if devEnv.isEmpty {
                 throw ConfigurationError("--dev: no private MariaDB settings in \(data)/mariadb.env; run scripts/mariadb start (or scripts/run)")
             }
@@ -26,12 +27,10 @@ struct Settings {
         }
         var endpoints: [MariaDBConfiguration.Endpoint] = []
         if let hosts = value(common.dbHosts, "AUTH_DB_HOSTS") {
-            for item in hosts.split(separator: ",") {
-                let parts = item.split(separator: ":")
-                guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else {
-                    throw ConfigurationError("--db-hosts: \(item.debugDescription) is not HOST:PORT")
-                }
-                endpoints.append(.init(host: String(parts[0]), port: port))
+            do {
+                endpoints = try HostPort.parseList(hosts).map { .init(host: $0.host, port: $0.port) }
+            } catch {
+                throw ConfigurationError("--db-hosts: \(error.description)")
             }
         } else if let socket = value(common.dbSocket, "AUTH_DB_SOCKET") {
             endpoints = [.init(socket: socket)]
@@ -68,21 +67,6 @@ struct Settings {
     static func dataDirectory(_ common: CommonOptions, _ env: [String: String]) -> String {
         SettingSource(environment: env).string(common.dataDir, "AUTHD_DATA_DIR") ?? FileManager.default.currentDirectoryPath + "/.data"
     }
-
-    /// Reads `export KEY='value'` lines (what scripts/mariadb writes).
-    static func readEnvFile(_ path: String) -> [String: String] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
-        var values: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            var l = line.trimmingCharacters(in: .whitespaces)
-            if l.hasPrefix("export ") { l.removeFirst("export ".count) }
-            guard let eq = l.firstIndex(of: "=") else { continue }
-            var v = String(l[l.index(after: eq)...])
-            if v.count >= 2, v.hasPrefix("'"), v.hasSuffix("'") { v = String(v.dropFirst().dropLast()) }
-            values[String(l[..<eq])] = v
-        }
-        return values
-    }
 }
 
 /// The settings of `authd serve`: the server, TLS and token settings on top of `Settings`.
@@ -104,12 +88,11 @@ struct ServeSettings {
         }
 
         // Listen address
-        let listen = source.string(o.listen, "AUTHD_LISTEN") ?? "127.0.0.1:7443"
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ConfigurationError("--listen must be HOST:PORT, not \(listen.debugDescription)")
+        let listenText = source.string(o.listen, "AUTHD_LISTEN") ?? "127.0.0.1:7443"
+        let listen: HostPort
+        do { listen = try HostPort.parse(listenText, allowPortZero: true) } catch {
+            throw ConfigurationError("--listen: \(error.description)")
         }
-        var host = String(listen[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
 
         // TLS
         guard let cert = source.string(o.tlsCert, "AUTHD_TLS_CERT") ?? dev?.certificatePath,
@@ -144,7 +127,7 @@ struct ServeSettings {
         limits.handshakeTimeout = .seconds(try source.int(o.handshakeTimeout, "AUTHD_HANDSHAKE_TIMEOUT", default: 10, range: 1...600))
         let busyPoll = try source.int(o.busyPoll, "AUTHD_BUSY_POLL_US", default: 0, range: 0...1_000_000)
         server = ServerConfiguration(
-            host: host, port: port, tls: tls,
+            host: listen.host, port: listen.port, tls: tls,
             ioThreads: try source.int(o.ioThreads, "AUTHD_IO_THREADS", default: max(1, cores), range: 1...64),
             workerThreads: try source.int(o.workers, "AUTHD_WORKERS", default: max(2, 2 * cores), range: 1...1024),
             limits: limits,

@@ -2,6 +2,7 @@ import AuthCore
 import Foundation
 import MariaDBStore
 import RPCCore
+import Support
 import TestSupport
 import XCTest
 

@@ -1,6 +1,7 @@
 @testable import AuthCore
 import Foundation
 import RPCCore
+import Support
 import TestSupport
 import XCTest
 

@@ -1,5 +1,6 @@
 import AuthCore
 import Foundation
+import Support
 @testable import MariaDBStore
 import RPCCore
 import TestSupport

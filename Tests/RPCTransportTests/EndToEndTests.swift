@@ -1,5 +1,6 @@
 import Foundation
 import RPCCore
+import Support
 @testable import RPCTransport
 import Synchronization
 import TestSupport

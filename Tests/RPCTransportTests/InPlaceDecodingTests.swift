@@ -1,4 +1,5 @@
 import RPCCore
+import Support
 @testable import RPCTransport
 import XCTest
 

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// Where the tests find the project, the private MariaDB and the Python virtualenv.
 /// One place for these lookups, shared by every test target.
@@ -21,15 +22,7 @@ public enum TestEnvironment {
             guard let text = try? String(contentsOf: file, encoding: .utf8) else {
                 throw TestSetupError("the private MariaDB is not set up: run scripts/mariadb start (or scripts/test)")
             }
-            for line in text.split(separator: "\n") {
-                var l = line.trimmingCharacters(in: .whitespaces)
-                if l.hasPrefix("export ") { l.removeFirst("export ".count) }
-                guard let eq = l.firstIndex(of: "=") else { continue }
-                let key = String(l[..<eq])
-                var value = String(l[l.index(after: eq)...])
-                if value.hasPrefix("'"), value.hasSuffix("'"), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
-                values[key] = value
-            }
+            values.merge(EnvFile.parse(text)) { _, fromFile in fromFile }
         }
         return DatabaseSettings(
             socket: values["AUTH_DB_SOCKET"],

@@ -1,5 +1,6 @@
 import Foundation
 import RPCCore
+import Support
 import Synchronization
 
 /// Releases open-loop workers at their calls' due times. One thread ticks (at most every 200 µs)

@@ -1,6 +1,7 @@
 import Foundation
 import RPCCore
 import RPCTransport
+import Support
 import Synchronization
 
 /// How a bench run is paced and when it ends.

@@ -3,6 +3,7 @@ import AuthAPI
 import Foundation
 import RPCCore
 import RPCTransport
+import Support
 
 /// The options every command takes: where the server is, how to trust it, how long to wait, and
 /// the output format. Unset flags fall back to `AUTHCTL_SERVER`, `AUTHCTL_CA`, `AUTHCTL_CERT`, `AUTHCTL_KEY`.
@@ -54,25 +55,14 @@ struct ConnectionOptions: ParsableArguments {
         return copy
     }
 
-    /// Splits `host:port` (or `[v6]:port`).
+    /// Splits `host:port` (or `[v6]:port`); an empty host is 127.0.0.1.
     static func parseAddress(_ text: String) throws(CLIError) -> (host: String, port: Int) {
-        var host: Substring
-        let portText: Substring
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { throw .usage("--server: \(text.debugDescription) is not HOST:PORT") }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { throw .usage("--server: \(text.debugDescription) is not HOST:PORT") }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
+        do {
+            let address = try HostPort.parse(text, defaultHost: "127.0.0.1")
+            return (address.host, address.port)
+        } catch {
+            throw .usage("--server: \(error.description)")
         }
-        if host.isEmpty { host = "127.0.0.1" }
-        guard let port = Int(portText), (1...65535).contains(port) else {
-            throw .usage("--server: \(text.debugDescription) has no valid port")
-        }
-        return (String(host), port)
     }
 
     /// The transport configurations these options describe: one per address of `--server`

@@ -1,5 +1,6 @@
 import Foundation
 import RPCCore
+import Support
 
 /// Why a command failed, and the exit code it means:
 /// 0 success, 1 the server refused, 2 usage error, 3 could not connect or TLS failed.

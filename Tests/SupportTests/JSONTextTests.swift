@@ -1,4 +1,4 @@
-import RPCCore
+import Support
 import XCTest
 
 final class JSONTextTests: XCTestCase {
