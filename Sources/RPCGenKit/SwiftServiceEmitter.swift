@@ -1,5 +1,5 @@
-/// Writes, per service, a namespace with the method descriptors, the handler protocol, the
-/// method table a server dispatches by, and a client.
+/// Writes, per service, a namespace with the method descriptors (with their idempotency), the
+/// handler protocol, the method table a server dispatches by, and a client.
 struct SwiftServiceEmitter {
     let index: TypeIndex
 
@@ -30,10 +30,20 @@ struct SwiftServiceEmitter {
         w.block("public enum Method {") { w in
             for r in s.methods {
                 w.comments(docs(r))
-                w.line("public static let \(method(r)) = MethodDescriptor(service: \(Naming.swiftIdentifier(s.name)).name, method: \"\(r.name)\")")
+                let idempotency = r.idempotency == .unknown ? "" : ", idempotency: .\(Self.swiftCase(r.idempotency))"
+                w.line("public static let \(method(r)) = MethodDescriptor(service: \(Naming.swiftIdentifier(s.name)).name, method: \"\(r.name)\"\(idempotency))")
             }
             w.line("/// Every method, in schema order.")
             w.line("public static let all: [MethodDescriptor] = [\(s.methods.map { method($0) }.joined(separator: ", "))]")
+        }
+    }
+
+    /// RPCCore's `Idempotency` case for a level.
+    static func swiftCase(_ level: Idempotency) -> String {
+        switch level {
+        case .unknown: "unknown"
+        case .noSideEffects: "noSideEffects"
+        case .idempotent: "idempotent"
         }
     }
 

@@ -39,6 +39,17 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// The rpc options reach the schema model: an idempotency level, and `deprecated` accepted.
+    func testIdempotencyLevelsAreParsed() throws {
+        let schema = try compile("Tests/RPCGenKitTests/Golden/basic.proto")
+        let levels = Dictionary(uniqueKeysWithValues: schema.services[0].methods.map { ($0.name, $0.idempotency) })
+        XCTAssertEqual(levels, ["SayHello": .noSideEffects, "GetHTTPStatus": .unknown, "SetMood": .idempotent, "Forget": .unknown])
+        let auth = try compile("schema/auth.proto")
+        let safe = auth.services[0].methods.filter { $0.idempotency != .unknown }.map(\.name)
+        XCTAssertEqual(safe, ["Status", "Validate", "Health"])
+        XCTAssertTrue(auth.services[0].methods.allSatisfy { $0.idempotency != .idempotent })
+    }
+
     /// The committed generated files are what the emitters make now (as `scripts/generate --check`).
     func testCommittedGeneratedFilesAreCurrent() throws {
         let outputs = [
