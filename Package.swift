@@ -19,7 +19,7 @@ let package = Package(
         .executable(name: "authd", targets: ["authd"]),
         .executable(name: "authctl", targets: ["authctl"]),
         .executable(name: "rpcgen", targets: ["rpcgen"]),
-        .library(name: "AuthAPI", targets: ["AuthAPI"]),
+        .library(name: "AuthAPI", targets: ["AuthAPI", "AuthClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,8 +47,10 @@ let package = Package(
         ], resources: [.copy("Resources")]),
         // The store protocol implemented on MariaDB Connector/C.
         .target(name: "MariaDBStore", dependencies: ["AuthCore", "CMariaDB"]),
-        // Generated Auth messages, handler protocol and client (from schema/auth.proto).
-        .target(name: "AuthAPI", dependencies: ["RPCCore"], path: "clients/swift/AuthAPI"),
+        // Generated from schema/auth.proto: Auth messages, method descriptors, handler protocol and
+        // method table (what the server implements); and, for callers, the client `Auth.Client`.
+        .target(name: "AuthAPI", dependencies: ["RPCCore"]),
+        .target(name: "AuthClient", dependencies: ["AuthAPI", "RPCCore"], path: "clients/swift/AuthClient"),
         // The Auth service: maps the core onto the generated handler protocol.
         .target(name: "AuthService", dependencies: [
             "AuthAPI", "AuthCore", "RPCCore", "Support", .product(name: "Logging", package: "swift-log"),
@@ -59,7 +61,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authctl", dependencies: [
-            "AuthAPI", "RPCCore", "RPCTransport", "Support", "COpenSSL",
+            "AuthAPI", "AuthClient", "RPCCore", "RPCTransport", "Support", "COpenSSL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "clients/authctl"),
@@ -81,7 +83,7 @@ let package = Package(
         // over their committed corpus (Fuzz/corpus) in every swift test.
         .testTarget(name: "HardeningTests", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "AuthAPI", "RPCTransport", "RPCCore", "TestSupport",
+            "AuthAPI", "AuthClient", "RPCTransport", "RPCCore", "TestSupport",
         ]),
         // Runs the built authctl against a real authd (TLS, MariaDB).
         .testTarget(name: "AuthCtlTests", dependencies: ["TestSupport"]),

@@ -1,6 +1,7 @@
 /// Parses the proto3 subset into a `SchemaFile` (names not yet resolved; see `Resolver`).
 ///
-/// Accepted: `syntax = "proto3";`, `package`, `option` (ignored, except a field's `packed`),
+/// Accepted: `syntax = "proto3";`, `package`, `option` (ignored, except a field's `packed` and an
+/// rpc's `idempotency_level`; an rpc takes only that and `deprecated`),
 /// messages with scalar, message- and enum-typed fields, `repeated`, nested messages and enums,
 /// `reserved`, enums, services with unary rpcs. Everything else protoc knows (`import`, `oneof`,
 /// `map`, `optional`, streaming, proto2) is refused with an error at its position.
@@ -143,8 +144,10 @@ struct Parser {
         try expect(";", "after the option")
     }
 
-    /// `name = constant` or `(custom).name = constant`; returns the name and the value's text.
-    private mutating func optionAssignment() throws -> (name: String, value: String, location: SourceLocation) {
+    /// `name = constant` or `(custom).name = constant`; returns the name, the value's text, and
+    /// whether the value was a bare identifier (an enum constant or `true`/`false`).
+    private mutating func optionAssignment() throws
+        -> (name: String, value: String, isIdentifier: Bool, location: SourceLocation, valueLocation: SourceLocation) {
         let location = token.location
         var name = ""
         if isSymbol("(") {
@@ -161,7 +164,10 @@ struct Parser {
         try expect("=", "after the option name")
         let valueLocation = token.location
         var value = ""
-        if isSymbol("-") || isSymbol("+") { value = isSymbol("-") ? "-" : ""; _ = next() }
+        let signed = isSymbol("-") || isSymbol("+")
+        if signed { value = isSymbol("-") ? "-" : ""; _ = next() }
+        var isIdentifier = false
+        if case .identifier = token.kind, !signed { isIdentifier = true }
         switch token.kind {
         case .identifier(let s), .integer(let s), .float(let s): value += s
         case .string(let s):
@@ -173,7 +179,7 @@ struct Parser {
             throw error(valueLocation, "expected an option value, found \(token.display)")
         }
         _ = next()
-        return (name, value, location)
+        return (name, value, isIdentifier, location, valueLocation)
     }
 
     // MARK: Messages
@@ -367,19 +373,43 @@ struct Parser {
         let (output, outputLocation) = try dottedName("a reply type", allowLeadingDot: true)
         try expect(")", "after the reply type")
         var trailing: [String]
+        var idempotency = Idempotency.unknown
         if isSymbol("{") {
             trailing = next().trailingComments
+            var seen: Set<String> = []
             while !isSymbol("}") {
                 if isSymbol(";") { _ = next(); continue }
+                if token.kind == .end { throw error(token.location, "expected '}' to close rpc '\(name)'") }
                 guard isKeyword("option") else { throw error(token.location, "expected 'option' or '}', found \(token.display)") }
-                try option()
+                _ = next()
+                let o = try optionAssignment()
+                guard seen.insert(o.name).inserted else {
+                    throw error(o.location, "option '\(o.name)' is already set for rpc '\(name)'")
+                }
+                switch o.name {
+                case "idempotency_level":
+                    guard o.isIdentifier, let level = Idempotency(rawValue: o.value) else {
+                        throw error(o.valueLocation, "unknown idempotency_level '\(o.value)': expected "
+                            + "IDEMPOTENCY_UNKNOWN, NO_SIDE_EFFECTS or IDEMPOTENT")
+                    }
+                    idempotency = level
+                case "deprecated":
+                    guard o.isIdentifier, o.value == "true" || o.value == "false" else {
+                        throw error(o.valueLocation, "option 'deprecated' takes true or false")
+                    }
+                default:
+                    // protoc refuses a name MethodOptions does not have; custom options need an import.
+                    throw error(o.location, "unknown rpc option '\(o.name)': rpcgen knows idempotency_level and deprecated")
+                }
+                try expect(";", "after the option")
             }
             _ = next()
             if isSymbol(";") { trailing += next().trailingComments }
         } else {
             trailing = try expect(";", "after the rpc '\(name)'").trailingComments
         }
-        return RPC(name: name, input: input, output: output, comments: keyword.leadingComments + trailing,
+        return RPC(name: name, input: input, output: output, idempotency: idempotency,
+                   comments: keyword.leadingComments + trailing,
                    location: keyword.location, inputLocation: inputLocation, outputLocation: outputLocation)
     }
 }

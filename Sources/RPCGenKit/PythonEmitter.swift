@@ -20,6 +20,7 @@ public struct PythonEmitter {
         w.line("import enum as _enum")
         w.line("from typing import Any as _Any, Optional as _Optional")
         w.line()
+        if !schema.services.isEmpty { w.line("from authrpc import method as _method") }
         w.line("from authrpc import wire as _wire")
         let names = schema.enums.map(\.name) + schema.messages.map(\.name) + schema.services.map { clientName($0) }
         w.line()
@@ -70,6 +71,7 @@ public struct PythonEmitter {
     }
 
     private func clientName(_ s: Service) -> String { s.name + "Client" }
+    private func methodName(_ r: RPC) -> String { Naming.pythonIdentifier(Naming.snakeCase(r.name)) }
 
     /// A docstring literal for comment lines (`fallback` when there are none).
     static func docstring(_ lines: [String], fallback: String, into w: inout CodeWriter) {
@@ -163,17 +165,26 @@ public struct PythonEmitter {
             w.line()
             w.line("SERVICE = \"\(s.fullName)\"")
             w.line()
+            w.block("class Method:", close: "") { w in
+                w.line("\"\"\"Wire names of the methods, with their idempotency (`authrpc.MethodDescriptor`).\"\"\"")
+                w.line()
+                if s.methods.isEmpty { w.line("pass") }
+                for r in s.methods {
+                    let level = r.idempotency == .unknown ? "" : ", _method.Idempotency.\(r.idempotency.rawValue)"
+                    w.line("\(methodName(r)) = _method.MethodDescriptor(\"\(s.fullName)/\(r.name)\"\(level))")
+                }
+            }
             w.block("def __init__(self, channel: _Any) -> None:", close: "") { w in
                 w.line("self._channel = channel")
             }
             for r in s.methods {
-                let name = Naming.pythonIdentifier(Naming.snakeCase(r.name))
+                let name = methodName(r)
                 let input = index.localPath(r.input), output = index.localPath(r.output)
                 w.line("def \(name)(")
                 w.line("    self, request: \(input), metadata: _Any = None, timeout: _Optional[float] = None")
                 w.block(") -> \(output):", close: "") { w in
                     Self.docstring(r.comments, fallback: "Calls `\(r.name)`.", into: &w)
-                    w.line("return _wire.call(self._channel, \"\(s.fullName)/\(r.name)\", request, \(output), metadata, timeout)")
+                    w.line("return _wire.call(self._channel, self.Method.\(name), request, \(output), metadata, timeout)")
                 }
             }
         }

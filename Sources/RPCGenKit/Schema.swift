@@ -74,12 +74,26 @@ public struct Enumeration: Sendable, Equatable {
     public var location: SourceLocation
 }
 
+/// protobuf's `MethodOptions.IdempotencyLevel` (google/protobuf/descriptor.proto), set in the
+/// schema with `option idempotency_level = NO_SIDE_EFFECTS;` inside an rpc's body.
+public enum Idempotency: String, Sendable, CaseIterable {
+    /// Not declared: the call may change state, so a client never repeats it once it may have
+    /// reached a server.
+    case unknown = "IDEMPOTENCY_UNKNOWN"
+    /// Reads only: repeating it changes nothing.
+    case noSideEffects = "NO_SIDE_EFFECTS"
+    /// May change state, but a repeat leaves it as one call would.
+    case idempotent = "IDEMPOTENT"
+}
+
 /// One unary rpc of a service.
 public struct RPC: Sendable, Equatable {
     public var name: String
     /// Full names of the request and reply messages.
     public var input: String
     public var output: String
+    /// From `option idempotency_level`; `.unknown` when the schema says nothing.
+    public var idempotency: Idempotency = .unknown
     public var comments: [String]
     public var location: SourceLocation
     public var inputLocation: SourceLocation

@@ -1,6 +1,28 @@
-/// Turns a checked schema into one Swift file: messages, enums and services, importing RPCCore only.
+/// Turns a checked schema into Swift, importing RPCCore only: into one file, or split so that a
+/// server need not depend on the clients.
+///
+/// ```swift
+/// let api = SwiftEmitter(.api).emit(schema)                           // Sources/AuthAPI
+/// let client = SwiftEmitter(.client(apiModule: "AuthAPI")).emit(schema)  // clients/swift/AuthClient
+/// ```
 public struct SwiftEmitter {
-    public init() {}
+    /// What one generated Swift file holds.
+    public enum Contents: Sendable, Equatable {
+        /// Everything: messages, enums, and per service its namespace with the method descriptors,
+        /// the handler protocol, the method table and the client.
+        case all
+        /// Everything but the clients: what a server implements, and the types clients share.
+        case api
+        /// Only the clients, as `extension <Service> { public struct Client }`, in a file that
+        /// imports `apiModule` (the module holding the `.api` file) for the rest.
+        case client(apiModule: String)
+    }
+
+    public let contents: Contents
+
+    public init(_ contents: Contents = .all) {
+        self.contents = contents
+    }
 
     public func emit(_ schema: SchemaFile) -> String {
         let index = TypeIndex(schema)
@@ -13,10 +35,19 @@ public struct SwiftEmitter {
             w.comments(schema.comments, prefix: "//")
         }
         w.line()
+        if case .client(let apiModule) = contents {
+            w.line("import \(apiModule)")
+            w.line("import RPCCore")
+            for s in schema.services {
+                w.line()
+                services.emitClientExtension(s, into: &w)
+            }
+            return w.text
+        }
         w.line("import RPCCore")
         for s in schema.services {
             w.line()
-            services.emit(s, into: &w)
+            services.emit(s, withClient: contents == .all, into: &w)
         }
         for m in schema.messages {
             w.line()

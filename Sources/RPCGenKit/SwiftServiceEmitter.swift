@@ -1,16 +1,23 @@
-/// Writes, per service, a namespace with the method descriptors, the handler protocol, the
-/// method table a server dispatches by, and a client.
+/// Writes, per service, a namespace with the method descriptors (with their idempotency), the
+/// handler protocol, the method table a server dispatches by, and a client (inside the namespace,
+/// or as an extension of it in a file of its own).
 struct SwiftServiceEmitter {
     let index: TypeIndex
 
     private func method(_ r: RPC) -> String { Naming.swiftIdentifier(Naming.lowerCamel(r.name)) }
     private func docs(_ r: RPC) -> [String] { r.comments.isEmpty ? ["Calls `\(r.name)`."] : r.comments }
 
-    func emit(_ s: Service, into w: inout CodeWriter) {
+    /// The namespace; `withClient: false` leaves the client to `emitClientExtension`.
+    func emit(_ s: Service, withClient: Bool, into w: inout CodeWriter) {
         let ns = Naming.swiftIdentifier(s.name)
         w.comments(s.comments.isEmpty ? ["The `\(s.name)` service."] : s.comments)
         w.line("///")
-        w.line("/// Serve it with `\(s.name).service(handler)`; call it with `\(s.name).Client(transport:)`.")
+        if withClient {
+            w.line("/// Serve it with `\(s.name).service(handler)`; call it with `\(s.name).Client(transport:)`.")
+        } else {
+            w.line("/// Serve it with `\(s.name).service(handler)`; clients call it with `\(s.name).Client(transport:)`,")
+            w.line("/// generated into a module of their own.")
+        }
         w.block("public enum \(ns) {") { w in
             w.line("/// The service's full name, as calls name it on the wire.")
             w.line("public static let name = \"\(s.fullName)\"")
@@ -20,7 +27,16 @@ struct SwiftServiceEmitter {
             emitHandler(s, into: &w)
             w.line()
             emitService(s, into: &w)
-            w.line()
+            if withClient {
+                w.line()
+                emitClient(s, into: &w)
+            }
+        }
+    }
+
+    /// The client alone, extending the namespace `emit(_:withClient: false, into:)` wrote.
+    func emitClientExtension(_ s: Service, into w: inout CodeWriter) {
+        w.block("extension \(Naming.swiftIdentifier(s.name)) {") { w in
             emitClient(s, into: &w)
         }
     }
@@ -30,10 +46,20 @@ struct SwiftServiceEmitter {
         w.block("public enum Method {") { w in
             for r in s.methods {
                 w.comments(docs(r))
-                w.line("public static let \(method(r)) = MethodDescriptor(service: \(Naming.swiftIdentifier(s.name)).name, method: \"\(r.name)\")")
+                let idempotency = r.idempotency == .unknown ? "" : ", idempotency: .\(Self.swiftCase(r.idempotency))"
+                w.line("public static let \(method(r)) = MethodDescriptor(service: \(Naming.swiftIdentifier(s.name)).name, method: \"\(r.name)\"\(idempotency))")
             }
             w.line("/// Every method, in schema order.")
             w.line("public static let all: [MethodDescriptor] = [\(s.methods.map { method($0) }.joined(separator: ", "))]")
+        }
+    }
+
+    /// RPCCore's `Idempotency` case for a level.
+    static func swiftCase(_ level: Idempotency) -> String {
+        switch level {
+        case .unknown: "unknown"
+        case .noSideEffects: "noSideEffects"
+        case .idempotent: "idempotent"
         }
     }
 

@@ -11,10 +11,11 @@ import Synchronization
 ///   every server is held back, so the client never refuses to try).
 /// - Retried on the next server, within the caller's deadline: a call the server certainly did not
 ///   process (`RPCError.callWasNotProcessed`: never sent, or refused by GOAWAY) whatever its method;
-///   a call answered UNAVAILABLE after it may have been processed only when its method is in
-///   `idempotentMethods` (by default Auth's Validate, Status and Health, which change nothing).
-/// - Never retried: DEADLINE_EXCEEDED, every other status, and any non-idempotent call that may
-///   have reached a server (Register, Login, Refresh, Logout, RevokeAll): the caller gets the error.
+///   a call answered UNAVAILABLE after it may have been processed only when its method descriptor
+///   says a repeat is safe (`MethodDescriptor.idempotency`, from the schema's
+///   `option idempotency_level`; for Auth: Validate, Status and Health).
+/// - Never retried: DEADLINE_EXCEEDED, every other status, and any call of a method without an
+///   idempotency level that may have reached a server: the caller gets the error.
 ///
 /// ```swift
 /// let tls = TLSConfiguration.client(trustRootsFile: "ca.pem")
@@ -24,37 +25,28 @@ import Synchronization
 /// let auth = Auth.Client(transport: client)
 /// ```
 public final class BalancedClient: ClientTransport {
-    /// Auth methods that change nothing, so repeating one is harmless.
-    public static let authIdempotentMethods: Set<String> = [
-        "auth.v1.Auth/Validate", "auth.v1.Auth/Status", "auth.v1.Auth/Health",
-    ]
-
     public let configurations: [ClientConfiguration]
     private let connections: [ClientConnection]
-    private let idempotentMethods: Set<String>
     private let quarantine: Duration
     private let heldUntil: Locked<[ContinuousClock.Instant?]>
     private let nextIndex = Atomic<Int>(0)
     private let retryCount = Atomic<Int>(0)
 
     /// One connection per configuration (each connects on its first call).
-    public init(configurations: [ClientConfiguration], idempotentMethods: Set<String> = BalancedClient.authIdempotentMethods,
-                quarantine: Duration = .seconds(2)) throws {
+    public init(configurations: [ClientConfiguration], quarantine: Duration = .seconds(2)) throws {
         precondition(!configurations.isEmpty, "BalancedClient needs at least one server")
         self.configurations = configurations
         connections = try configurations.map { try ClientConnection(configuration: $0) }
-        self.idempotentMethods = idempotentMethods
         self.quarantine = quarantine
         heldUntil = Locked(Array(repeating: nil, count: configurations.count))
     }
 
     /// From `"host:port,host:port"` (IPv6 literals in brackets), building each server's
     /// configuration with `configure(host, port)`. Throws `RPCError(.invalidArgument)` for a bad list.
-    public convenience init(addresses: String, idempotentMethods: Set<String> = BalancedClient.authIdempotentMethods,
-                            quarantine: Duration = .seconds(2),
+    public convenience init(addresses: String, quarantine: Duration = .seconds(2),
                             configure: (_ host: String, _ port: Int) -> ClientConfiguration) throws {
         try self.init(configurations: try Self.parseAddresses(addresses).map { configure($0.host, $0.port) },
-                      idempotentMethods: idempotentMethods, quarantine: quarantine)
+                      quarantine: quarantine)
     }
 
     /// `"host:port,host:port"` as pairs; IPv6 literals as `[::1]:7443` (`HostPort.parseList`).
@@ -136,7 +128,7 @@ public final class BalancedClient: ClientTransport {
             let until = ContinuousClock.now + quarantine
             heldUntil.withLock { $0[server] = until }
         }
-        let safe = error.callWasNotProcessed || (error.code == .unavailable && idempotentMethods.contains(method.fullName))
+        let safe = error.callWasNotProcessed || (error.code == .unavailable && method.idempotency.allowsRepeat)
         guard safe, !last else { return false }
         retryCount.add(1, ordering: .relaxed)
         return true

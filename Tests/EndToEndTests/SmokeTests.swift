@@ -1,4 +1,5 @@
 import AuthAPI
+import AuthClient
 import RPCCore
 import RPCTransport
 import TestSupport

@@ -39,18 +39,44 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// The same schema split in two Swift files: messages and the server's side, then the client
+    /// as an extension in a file that imports the first one's module.
+    func testGoldenSplitSwift() throws {
+        let schema = try compile("Tests/RPCGenKitTests/Golden/basic.proto")
+        try assertGolden(SwiftEmitter(.api).emit(schema), Self.folder.appendingPathComponent("Golden/basic.api.swift.golden"))
+        try assertGolden(SwiftEmitter(.client(apiModule: "GoldenAPI")).emit(schema),
+                         Self.folder.appendingPathComponent("Golden/basic.client.swift.golden"))
+    }
+
+    /// The rpc options reach the schema model: an idempotency level, and `deprecated` accepted.
+    func testIdempotencyLevelsAreParsed() throws {
+        let schema = try compile("Tests/RPCGenKitTests/Golden/basic.proto")
+        let levels = Dictionary(uniqueKeysWithValues: schema.services[0].methods.map { ($0.name, $0.idempotency) })
+        XCTAssertEqual(levels, ["SayHello": .noSideEffects, "GetHTTPStatus": .unknown, "SetMood": .idempotent, "Forget": .unknown])
+        let auth = try compile("schema/auth.proto")
+        let safe = auth.services[0].methods.filter { $0.idempotency != .unknown }.map(\.name)
+        XCTAssertEqual(safe, ["Status", "Validate", "Health"])
+        XCTAssertTrue(auth.services[0].methods.allSatisfy { $0.idempotency != .idempotent })
+    }
+
     /// The committed generated files are what the emitters make now (as `scripts/generate --check`).
     func testCommittedGeneratedFilesAreCurrent() throws {
-        let outputs = [
-            ("schema/auth.proto", "clients/swift/AuthAPI/Auth.rpc.swift", "clients/python/auth_api.py"),
-            ("Tests/RPCTransportTests/Schema/echo.proto", "Tests/RPCTransportTests/Generated/Echo.rpc.swift",
+        // (schema, Swift file and what it holds, Python file)
+        let outputs: [(String, [(String, SwiftEmitter.Contents)], String)] = [
+            ("schema/auth.proto",
+             [("Sources/AuthAPI/Auth.rpc.swift", .api),
+              ("clients/swift/AuthClient/Auth+Client.rpc.swift", .client(apiModule: "AuthAPI"))],
+             "clients/python/auth_api.py"),
+            ("Tests/RPCTransportTests/Schema/echo.proto", [("Tests/RPCTransportTests/Generated/Echo.rpc.swift", .all)],
              "clients/python/tests/echo_api.py"),
-            ("Tests/RPCGenKitTests/Golden/alltypes.proto", "Tests/RPCGenKitTests/Generated/AllTypes.rpc.swift",
+            ("Tests/RPCGenKitTests/Golden/alltypes.proto", [("Tests/RPCGenKitTests/Generated/AllTypes.rpc.swift", .all)],
              "clients/python/tests/alltypes_api.py"),
         ]
-        for (schemaPath, swiftPath, pythonPath) in outputs {
+        for (schemaPath, swiftFiles, pythonPath) in outputs {
             let schema = try compile(schemaPath)
-            try assertGolden(SwiftEmitter().emit(schema), Self.root.appendingPathComponent(swiftPath))
+            for (swiftPath, contents) in swiftFiles {
+                try assertGolden(SwiftEmitter(contents).emit(schema), Self.root.appendingPathComponent(swiftPath))
+            }
             try assertGolden(PythonEmitter().emit(schema), Self.root.appendingPathComponent(pythonPath))
         }
     }
@@ -79,6 +105,20 @@ final class GoldenTests: XCTestCase {
                                                timeout: 120)
             XCTAssertEqual(result.status, 0, "\(name).swift.golden does not type-check:\n\(result.stderr)")
         }
+        // The split pair: the API file as module GoldenAPI, then the client file against it.
+        let dir = try TestEnvironment.makeTemporaryDirectory("golden-split")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let api = dir.appendingPathComponent("GoldenAPI.swift"), client = dir.appendingPathComponent("Client.swift")
+        try FileManager.default.copyItem(at: Self.folder.appendingPathComponent("Golden/basic.api.swift.golden"), to: api)
+        try FileManager.default.copyItem(at: Self.folder.appendingPathComponent("Golden/basic.client.swift.golden"), to: client)
+        let module = try ProcessRunner.run(swiftc, ["-emit-module", "-module-name", "GoldenAPI", "-parse-as-library",
+                                                    "-swift-version", "6", "-I", modules.path, "-emit-module-path",
+                                                    dir.appendingPathComponent("GoldenAPI.swiftmodule").path, api.path],
+                                           timeout: 120)
+        XCTAssertEqual(module.status, 0, "basic.api.swift.golden does not compile as a module:\n\(module.stderr)")
+        let result = try ProcessRunner.run(swiftc, ["-typecheck", "-swift-version", "6", "-I", modules.path, "-I", dir.path,
+                                                    client.path], timeout: 120)
+        XCTAssertEqual(result.status, 0, "basic.client.swift.golden does not type-check against GoldenAPI:\n\(result.stderr)")
     }
 
     /// The golden Python files are valid Python and import (with the authrpc runtime).

@@ -128,6 +128,38 @@ final class SchemaErrorTests: XCTestCase {
                                                    .enumeration("a.b.Outer.Kind"), .scalar(.string), .message("a.b.Outer.Inner")])
         XCTAssertFalse(outer.fields[2].isPacked)
         XCTAssertEqual(schema.services.first?.methods.first?.output, "a.b.Outer.Inner")
+        XCTAssertEqual(schema.services.first?.methods.first?.idempotency, .noSideEffects)
+    }
+
+    /// An rpc body takes `idempotency_level` (protobuf's three levels, as identifiers) and
+    /// `deprecated`, each once; anything else is refused at its position.
+    func testRPCOptions() {
+        let rpc = "message A {}\nservice S {\n  rpc M(A) returns (A) {\n    "
+        assertError(rpc + "option idempotency_level = SAFE;\n  }\n}\n",
+                    "t.proto:5:32: unknown idempotency_level 'SAFE': expected IDEMPOTENCY_UNKNOWN, NO_SIDE_EFFECTS or IDEMPOTENT")
+        assertError(rpc + "option idempotency_level = \"IDEMPOTENT\";\n  }\n}\n",
+                    "t.proto:5:32: unknown idempotency_level 'IDEMPOTENT': expected IDEMPOTENCY_UNKNOWN, NO_SIDE_EFFECTS or IDEMPOTENT")
+        assertError(rpc + "option idempotency_level = 1;\n  }\n}\n",
+                    "t.proto:5:32: unknown idempotency_level '1': expected IDEMPOTENCY_UNKNOWN, NO_SIDE_EFFECTS or IDEMPOTENT")
+        assertError(rpc + "option idempotency_level = no_side_effects;\n  }\n}\n",
+                    "t.proto:5:32: unknown idempotency_level 'no_side_effects': expected IDEMPOTENCY_UNKNOWN, NO_SIDE_EFFECTS or IDEMPOTENT")
+        assertError(rpc + "option idempotency = IDEMPOTENT;\n  }\n}\n",
+                    "t.proto:5:12: unknown rpc option 'idempotency': rpcgen knows idempotency_level and deprecated")
+        assertError(rpc + "option (my.retry) = true;\n  }\n}\n",
+                    "t.proto:5:12: unknown rpc option '(my.retry)': rpcgen knows idempotency_level and deprecated")
+        assertError(rpc + "option deprecated = yes;\n  }\n}\n", "t.proto:5:25: option 'deprecated' takes true or false")
+        assertError(rpc + "option idempotency_level = IDEMPOTENT;\n    option idempotency_level = NO_SIDE_EFFECTS;\n  }\n}\n",
+                    "t.proto:6:12: option 'idempotency_level' is already set for rpc 'M'")
+        assertError(rpc + "option idempotency_level = IDEMPOTENT\n  }\n}\n", "t.proto:6:3: expected ';' after the option, found '}'")
+        assertError(rpc + "rpc N(A) returns (A);\n  }\n}\n", "t.proto:5:5: expected 'option' or '}', found 'rpc'")
+        assertError(rpc + "option idempotency_level = IDEMPOTENT;\n", "t.proto:6:1: expected '}' to close rpc 'M'")
+    }
+
+    func testEmptyRPCBodies() throws {
+        let source = header + "message A {}\nservice S {\n  rpc M(A) returns (A) {}\n  rpc N(A) returns (A) {};\n  rpc O(A) returns (A) { ; }\n}\n"
+        let methods = try SchemaCompiler.compile(source: source, path: "ok.proto").services[0].methods
+        XCTAssertEqual(methods.map(\.name), ["M", "N", "O"])
+        XCTAssertEqual(methods.map(\.idempotency), [.unknown, .unknown, .unknown])
     }
 
     func testWindowsLineEndingsKeepPositions() {

@@ -55,9 +55,8 @@ final class BalancedClientTests: XCTestCase {
     func testAnyCallMovesAwayFromAServerThatCannotBeReached() throws {
         let b = try TestHarness.startServer(extraServices: [TagService(tag: "B")])
         defer { b.shutdown(grace: .seconds(1)) }
-        let client = try BalancedClient(configurations: [configuration(try closedPort()), configuration(b.port)],
-                                        idempotentMethods: [])
-        // Nothing is idempotent here, yet every call succeeds: a refused connection sent nothing.
+        let client = try BalancedClient(configurations: [configuration(try closedPort()), configuration(b.port)])
+        // Which declares no idempotency, yet every call succeeds: a refused connection sent nothing.
         for _ in 0..<6 { XCTAssertEqual(try which(client), "B") }
         XCTAssertEqual(client.retries, 1, "after the first refusal the dead server is held back")
     }
@@ -66,7 +65,7 @@ final class BalancedClientTests: XCTestCase {
         let a = try TestHarness.startServer(extraServices: [TagService(tag: "A")])
         let b = try TestHarness.startServer(extraServices: [TagService(tag: "B")])
         defer { b.shutdown(grace: .seconds(1)) }
-        let client = try BalancedClient(configurations: [configuration(a.port), configuration(b.port)], idempotentMethods: [])
+        let client = try BalancedClient(configurations: [configuration(a.port), configuration(b.port)])
         XCTAssertEqual(try which(client), "A")  // both connections open
         XCTAssertEqual(try which(client), "B")
         // A slow call keeps A draining while it sends GOAWAY; calls meanwhile all land on B.
@@ -86,19 +85,27 @@ final class BalancedClientTests: XCTestCase {
         let a = try TestHarness.startServer(), b = try TestHarness.startServer()
         defer { a.shutdown(grace: .seconds(1)); b.shutdown(grace: .seconds(1)) }
         let unavailable = [StatusCode.unavailable.rawValue] + Array("busy".utf8)
-        let strict = try BalancedClient(configurations: [configuration(a.port), configuration(b.port)], idempotentMethods: [])
-        XCTAssertThrowsError(try strict.unary(EchoTestService.fail, request: unavailable, options: CallOptions())) {
+        let client = try BalancedClient(configurations: [configuration(a.port), configuration(b.port)])
+        XCTAssertEqual(EchoTestService.fail.idempotency, .unknown)
+        XCTAssertThrowsError(try client.unary(EchoTestService.fail, request: unavailable, options: CallOptions())) {
             XCTAssertEqual(($0 as? RPCError)?.code, .unavailable)
         }
-        XCTAssertEqual(strict.retries, 0, "an UNAVAILABLE reply may follow processing: not retried")
-        let lenient = try BalancedClient(configurations: [configuration(a.port), configuration(b.port)],
-                                         idempotentMethods: [EchoTestService.fail.fullName])
-        XCTAssertThrowsError(try lenient.unary(EchoTestService.fail, request: unavailable, options: CallOptions()))
-        XCTAssertEqual(lenient.retries, 1, "an idempotent call is tried on the other server")
-        // Other statuses are answers, not failures of the server: never retried.
-        let denied = [StatusCode.permissionDenied.rawValue] + Array("no".utf8)
-        XCTAssertThrowsError(try lenient.unary(EchoTestService.fail, request: denied, options: CallOptions()))
-        XCTAssertEqual(lenient.retries, 1)
+        XCTAssertEqual(client.retries, 0, "an UNAVAILABLE reply may follow processing: not retried")
+        // The same method, described as safe to repeat (the descriptor decides, not a list of names).
+        var retried = 0
+        for level in [Idempotency.noSideEffects, .idempotent] {
+            let safe = MethodDescriptor(service: EchoTestService.fail.service, method: EchoTestService.fail.method,
+                                        idempotency: level)
+            XCTAssertEqual(safe, EchoTestService.fail, "idempotency is not part of a descriptor's identity")
+            XCTAssertTrue(Set([EchoTestService.fail]).contains(safe))
+            XCTAssertThrowsError(try client.unary(safe, request: unavailable, options: CallOptions()))
+            retried += 1
+            XCTAssertEqual(client.retries, retried, "a \(level) call is tried on the other server")
+            // Other statuses are answers, not failures of the server: never retried.
+            let denied = [StatusCode.permissionDenied.rawValue] + Array("no".utf8)
+            XCTAssertThrowsError(try client.unary(safe, request: denied, options: CallOptions()))
+            XCTAssertEqual(client.retries, retried)
+        }
     }
 
     func testDeadlineHoldsAcrossAttempts() async throws {

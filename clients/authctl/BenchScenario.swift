@@ -1,4 +1,5 @@
 import AuthAPI
+import AuthClient
 import Foundation
 import RPCCore
 import RPCTransport

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthAPI
+import AuthClient
 import Foundation
 import RPCCore
 import RPCTransport

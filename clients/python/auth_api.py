@@ -13,6 +13,7 @@ import dataclasses as _dc
 import enum as _enum
 from typing import Any as _Any, Optional as _Optional
 
+from authrpc import method as _method
 from authrpc import wire as _wire
 
 __all__ = [
@@ -530,11 +531,27 @@ class HealthReply:
 class AuthClient:
     """Registers users, logs them in, and answers who a token belongs to.
 
+    Methods that change nothing say so with protobuf's standard `idempotency_level` option, so that
+    clients over several servers may send them again after a failure that leaves unknown whether a
+    server ran them. The others are left at the default (IDEMPOTENCY_UNKNOWN): a repeat is not safe.
+
     Calls go through `channel.unary(method, request_bytes, metadata=..., timeout=...)`;
     a failed call raises `authrpc.RpcError`.
     """
 
     SERVICE = "auth.v1.Auth"
+
+    class Method:
+        """Wire names of the methods, with their idempotency (`authrpc.MethodDescriptor`)."""
+
+        register = _method.MethodDescriptor("auth.v1.Auth/Register")
+        login = _method.MethodDescriptor("auth.v1.Auth/Login")
+        status = _method.MethodDescriptor("auth.v1.Auth/Status", _method.Idempotency.NO_SIDE_EFFECTS)
+        logout = _method.MethodDescriptor("auth.v1.Auth/Logout")
+        validate = _method.MethodDescriptor("auth.v1.Auth/Validate", _method.Idempotency.NO_SIDE_EFFECTS)
+        refresh = _method.MethodDescriptor("auth.v1.Auth/Refresh")
+        revoke_all = _method.MethodDescriptor("auth.v1.Auth/RevokeAll")
+        health = _method.MethodDescriptor("auth.v1.Auth/Health", _method.Idempotency.NO_SIDE_EFFECTS)
 
     def __init__(self, channel: _Any) -> None:
         self._channel = channel
@@ -544,46 +561,54 @@ class AuthClient:
     ) -> TokenReply:
         """Creates an account (email + password) and logs it in.
         ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
+        Not idempotent: a repeat after a success answers ALREADY_EXISTS instead of the tokens.
         """
-        return _wire.call(self._channel, "auth.v1.Auth/Register", request, TokenReply, metadata, timeout)
+        return _wire.call(self._channel, self.Method.register, request, TokenReply, metadata, timeout)
 
     def login(
         self, request: LoginRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> TokenReply:
         """Exchanges email + password for tokens. A wrong password and an unknown email give the same
         UNAUTHENTICATED error; RESOURCE_EXHAUSTED when throttled.
+        Not idempotent: each call issues new tokens and counts towards throttling.
         """
-        return _wire.call(self._channel, "auth.v1.Auth/Login", request, TokenReply, metadata, timeout)
+        return _wire.call(self._channel, self.Method.login, request, TokenReply, metadata, timeout)
 
     def status(
         self, request: StatusRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> StatusReply:
         """The user behind the caller's token (from `authorization`)."""
-        return _wire.call(self._channel, "auth.v1.Auth/Status", request, StatusReply, metadata, timeout)
+        return _wire.call(self._channel, self.Method.status, request, StatusReply, metadata, timeout)
 
     def logout(
         self, request: LogoutRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> LogoutReply:
-        """Revokes the caller's token (from `authorization`) until it expires."""
-        return _wire.call(self._channel, "auth.v1.Auth/Logout", request, LogoutReply, metadata, timeout)
+        """Revokes the caller's token (from `authorization`) until it expires.
+        Not idempotent: a repeat after a success finds the token revoked and answers UNAUTHENTICATED.
+        """
+        return _wire.call(self._channel, self.Method.logout, request, LogoutReply, metadata, timeout)
 
     def validate(
         self, request: ValidateRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> ValidateReply:
         """Checks a token on behalf of another service. A refused token is an OK reply with valid = false."""
-        return _wire.call(self._channel, "auth.v1.Auth/Validate", request, ValidateReply, metadata, timeout)
+        return _wire.call(self._channel, self.Method.validate, request, ValidateReply, metadata, timeout)
 
     def refresh(
         self, request: RefreshRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> TokenReply:
-        """Exchanges a refresh token for new tokens; the old refresh token is used up."""
-        return _wire.call(self._channel, "auth.v1.Auth/Refresh", request, TokenReply, metadata, timeout)
+        """Exchanges a refresh token for new tokens; the old refresh token is used up.
+        Not idempotent: a repeat presents the used-up token, which counts as reuse and ends the session.
+        """
+        return _wire.call(self._channel, self.Method.refresh, request, TokenReply, metadata, timeout)
 
     def revoke_all(
         self, request: RevokeAllRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> RevokeAllReply:
-        """Revokes every token of a user issued until now (admins only)."""
-        return _wire.call(self._channel, "auth.v1.Auth/RevokeAll", request, RevokeAllReply, metadata, timeout)
+        """Revokes every token of a user issued until now (admins only).
+        Not idempotent: a repeat moves the cut-off later, revoking tokens issued in between.
+        """
+        return _wire.call(self._channel, self.Method.revoke_all, request, RevokeAllReply, metadata, timeout)
 
     def health(
         self, request: HealthRequest, metadata: _Any = None, timeout: _Optional[float] = None
@@ -591,4 +616,4 @@ class AuthClient:
         """gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
         a background probe of the database, at most 1 s old; never waits on the database).
         """
-        return _wire.call(self._channel, "auth.v1.Auth/Health", request, HealthReply, metadata, timeout)
+        return _wire.call(self._channel, self.Method.health, request, HealthReply, metadata, timeout)

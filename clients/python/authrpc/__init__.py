@@ -1,7 +1,8 @@
 """Runtime for the generated Python clients: protobuf codec, status codes, and the TLS channel."""
 
-from .balanced import AUTH_IDEMPOTENT_METHODS, MultiChannel, parse_addresses
+from .balanced import MultiChannel, parse_addresses
 from .channel import Channel
+from .method import Idempotency, MethodDescriptor
 from .status import RpcError, StatusCode
 
-__all__ = ["AUTH_IDEMPOTENT_METHODS", "Channel", "MultiChannel", "RpcError", "StatusCode", "parse_addresses"]
+__all__ = ["Channel", "Idempotency", "MethodDescriptor", "MultiChannel", "RpcError", "StatusCode", "parse_addresses"]

@@ -1,7 +1,8 @@
 """Calls spread over several servers, with fail-over (schema/PROTOCOL.md section 3.6 for GOAWAY).
 
     with MultiChannel(["10.0.0.1:7443", "10.0.0.2:7443"], ca_file="ca.pem") as channel:
-        reply = channel.unary("auth.v1.Auth/Validate", request_bytes, timeout=2.0)
+        auth = auth_api.AuthClient(channel)
+        reply = auth.validate(auth_api.ValidateRequest(token=token), timeout=2.0)
 
 Each server gets its own `Channel`; calls go round-robin to the servers not held back. A server
 that refused a connection, went away (GOAWAY), dropped a connection, answered UNAVAILABLE or let a
@@ -10,10 +11,12 @@ is held back). A failed call is retried on the next server, within the caller's 
 when that is safe:
 
 - always when the call was never processed (never sent, or refused by GOAWAY: `not_processed`);
-- for UNAVAILABLE after it may have been processed, only for methods in `idempotent_methods`
-  (by default Validate, Status and Health, which change nothing);
-- never for DEADLINE_EXCEEDED or any other status: Register, Login, Refresh, Logout and RevokeAll
-  that may have been processed are answered to the caller as they failed.
+- for UNAVAILABLE after it may have been processed, only when the method may be repeated: the
+  generated clients name each method with an `authrpc.method.MethodDescriptor` carrying the
+  schema's `idempotency_level` (for Auth: Validate, Status and Health); a plain method name counts
+  as not repeatable unless it is listed in `idempotent_methods`;
+- never for DEADLINE_EXCEEDED or any other status, nor for a call of a method without an
+  idempotency level that may have been processed: it is answered to the caller as it failed.
 """
 
 from __future__ import annotations
@@ -24,12 +27,8 @@ import time
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from .channel import Channel, MetadataArg
+from .method import allows_repeat
 from .status import RpcError, StatusCode
-
-#: Auth methods that change nothing, so a repeat is harmless.
-AUTH_IDEMPOTENT_METHODS = frozenset({
-    "auth.v1.Auth/Validate", "auth.v1.Auth/Status", "auth.v1.Auth/Health",
-})
 
 Address = Union[str, Tuple[str, int]]
 
@@ -53,10 +52,12 @@ def parse_addresses(addresses: Union[str, Iterable[Address]]) -> List[Tuple[str,
 
 class MultiChannel:
     """A thread-safe channel over several servers: spreads calls, fails over, retries what is safe.
-    Keyword arguments other than those below are passed to every `Channel`."""
+    Keyword arguments other than those below are passed to every `Channel`. `idempotent_methods`
+    adds plain method names ("package.Service/Method") that may be repeated, for callers that do not
+    go through a generated client."""
 
     def __init__(self, addresses: Union[str, Iterable[Address]], *,
-                 idempotent_methods: Iterable[str] = AUTH_IDEMPOTENT_METHODS,
+                 idempotent_methods: Iterable[str] = (),
                  quarantine: float = 2.0, timeout: Optional[float] = None, **channel_options) -> None:
         self.addresses = parse_addresses(addresses)
         self._channels = [Channel(h, p, **channel_options) for h, p in self.addresses]
@@ -101,7 +102,8 @@ class MultiChannel:
             except RpcError as e:
                 if e.code in (StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED):
                     self._hold_back(index)
-                safe = e.not_processed or (e.code == StatusCode.UNAVAILABLE and method in self._idempotent)
+                safe = e.not_processed or (e.code == StatusCode.UNAVAILABLE
+                                           and (allows_repeat(method) or method in self._idempotent))
                 if not safe or attempt == len(order) - 1:
                     raise
                 with self._lock:

@@ -10,6 +10,7 @@ import dataclasses as _dc
 import enum as _enum
 from typing import Any as _Any, Optional as _Optional
 
+from authrpc import method as _method
 from authrpc import wire as _wire
 
 __all__ = ["Color", "AllTypes", "MirrorClient"]
@@ -272,6 +273,12 @@ class MirrorClient:
 
     SERVICE = "codec.test.Mirror"
 
+    class Method:
+        """Wire names of the methods, with their idempotency (`authrpc.MethodDescriptor`)."""
+
+        reflect = _method.MethodDescriptor("codec.test.Mirror/Reflect")
+        sum = _method.MethodDescriptor("codec.test.Mirror/Sum")
+
     def __init__(self, channel: _Any) -> None:
         self._channel = channel
 
@@ -279,10 +286,10 @@ class MirrorClient:
         self, request: AllTypes, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> AllTypes:
         """Answers with the request."""
-        return _wire.call(self._channel, "codec.test.Mirror/Reflect", request, AllTypes, metadata, timeout)
+        return _wire.call(self._channel, self.Method.reflect, request, AllTypes, metadata, timeout)
 
     def sum(
         self, request: AllTypes.Nested, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> AllTypes.Nested:
         """Answers with the nested message's values summed into `a`."""
-        return _wire.call(self._channel, "codec.test.Mirror/Sum", request, AllTypes.Nested, metadata, timeout)
+        return _wire.call(self._channel, self.Method.sum, request, AllTypes.Nested, metadata, timeout)

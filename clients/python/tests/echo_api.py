@@ -9,6 +9,7 @@ import dataclasses as _dc
 import enum as _enum
 from typing import Any as _Any, Optional as _Optional
 
+from authrpc import method as _method
 from authrpc import wire as _wire
 
 __all__ = ["EchoRequest", "EchoReply", "SlowRequest", "FailRequest", "EchoClient"]
@@ -168,6 +169,13 @@ class EchoClient:
 
     SERVICE = "rpctest.v1.Echo"
 
+    class Method:
+        """Wire names of the methods, with their idempotency (`authrpc.MethodDescriptor`)."""
+
+        echo = _method.MethodDescriptor("rpctest.v1.Echo/Echo")
+        slow = _method.MethodDescriptor("rpctest.v1.Echo/Slow")
+        fail = _method.MethodDescriptor("rpctest.v1.Echo/Fail")
+
     def __init__(self, channel: _Any) -> None:
         self._channel = channel
 
@@ -175,16 +183,16 @@ class EchoClient:
         self, request: EchoRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> EchoReply:
         """Answers at once with what it was sent (runs inline on the I/O thread)."""
-        return _wire.call(self._channel, "rpctest.v1.Echo/Echo", request, EchoReply, metadata, timeout)
+        return _wire.call(self._channel, self.Method.echo, request, EchoReply, metadata, timeout)
 
     def slow(
         self, request: SlowRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> EchoReply:
         """Sleeps `millis`, then answers (runs on the worker pool)."""
-        return _wire.call(self._channel, "rpctest.v1.Echo/Slow", request, EchoReply, metadata, timeout)
+        return _wire.call(self._channel, self.Method.slow, request, EchoReply, metadata, timeout)
 
     def fail(
         self, request: FailRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> EchoReply:
         """Fails with the given status code and message."""
-        return _wire.call(self._channel, "rpctest.v1.Echo/Fail", request, EchoReply, metadata, timeout)
+        return _wire.call(self._channel, self.Method.fail, request, EchoReply, metadata, timeout)

@@ -10,7 +10,12 @@ import RPCCore
 
 /// Registers users, logs them in, and answers who a token belongs to.
 ///
-/// Serve it with `Auth.service(handler)`; call it with `Auth.Client(transport:)`.
+/// Methods that change nothing say so with protobuf's standard `idempotency_level` option, so that
+/// clients over several servers may send them again after a failure that leaves unknown whether a
+/// server ran them. The others are left at the default (IDEMPOTENCY_UNKNOWN): a repeat is not safe.
+///
+/// Serve it with `Auth.service(handler)`; clients call it with `Auth.Client(transport:)`,
+/// generated into a module of their own.
 public enum Auth {
     /// The service's full name, as calls name it on the wire.
     public static let name = "auth.v1.Auth"
@@ -19,23 +24,28 @@ public enum Auth {
     public enum Method {
         /// Creates an account (email + password) and logs it in.
         /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
+        /// Not idempotent: a repeat after a success answers ALREADY_EXISTS instead of the tokens.
         public static let register = MethodDescriptor(service: Auth.name, method: "Register")
         /// Exchanges email + password for tokens. A wrong password and an unknown email give the same
         /// UNAUTHENTICATED error; RESOURCE_EXHAUSTED when throttled.
+        /// Not idempotent: each call issues new tokens and counts towards throttling.
         public static let login = MethodDescriptor(service: Auth.name, method: "Login")
         /// The user behind the caller's token (from `authorization`).
-        public static let status = MethodDescriptor(service: Auth.name, method: "Status")
+        public static let status = MethodDescriptor(service: Auth.name, method: "Status", idempotency: .noSideEffects)
         /// Revokes the caller's token (from `authorization`) until it expires.
+        /// Not idempotent: a repeat after a success finds the token revoked and answers UNAUTHENTICATED.
         public static let logout = MethodDescriptor(service: Auth.name, method: "Logout")
         /// Checks a token on behalf of another service. A refused token is an OK reply with valid = false.
-        public static let validate = MethodDescriptor(service: Auth.name, method: "Validate")
+        public static let validate = MethodDescriptor(service: Auth.name, method: "Validate", idempotency: .noSideEffects)
         /// Exchanges a refresh token for new tokens; the old refresh token is used up.
+        /// Not idempotent: a repeat presents the used-up token, which counts as reuse and ends the session.
         public static let refresh = MethodDescriptor(service: Auth.name, method: "Refresh")
         /// Revokes every token of a user issued until now (admins only).
+        /// Not idempotent: a repeat moves the cut-off later, revoking tokens issued in between.
         public static let revokeAll = MethodDescriptor(service: Auth.name, method: "RevokeAll")
         /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
         /// a background probe of the database, at most 1 s old; never waits on the database).
-        public static let health = MethodDescriptor(service: Auth.name, method: "Health")
+        public static let health = MethodDescriptor(service: Auth.name, method: "Health", idempotency: .noSideEffects)
         /// Every method, in schema order.
         public static let all: [MethodDescriptor] = [register, login, status, logout, validate, refresh, revokeAll, health]
     }
@@ -45,25 +55,30 @@ public enum Auth {
     public protocol Handler: Sendable {
         /// Creates an account (email + password) and logs it in.
         /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
+        /// Not idempotent: a repeat after a success answers ALREADY_EXISTS instead of the tokens.
         func register(_ request: RegisterRequest, context: ServerContext) throws -> TokenReply
 
         /// Exchanges email + password for tokens. A wrong password and an unknown email give the same
         /// UNAUTHENTICATED error; RESOURCE_EXHAUSTED when throttled.
+        /// Not idempotent: each call issues new tokens and counts towards throttling.
         func login(_ request: LoginRequest, context: ServerContext) throws -> TokenReply
 
         /// The user behind the caller's token (from `authorization`).
         func status(_ request: StatusRequest, context: ServerContext) throws -> StatusReply
 
         /// Revokes the caller's token (from `authorization`) until it expires.
+        /// Not idempotent: a repeat after a success finds the token revoked and answers UNAUTHENTICATED.
         func logout(_ request: LogoutRequest, context: ServerContext) throws -> LogoutReply
 
         /// Checks a token on behalf of another service. A refused token is an OK reply with valid = false.
         func validate(_ request: ValidateRequest, context: ServerContext) throws -> ValidateReply
 
         /// Exchanges a refresh token for new tokens; the old refresh token is used up.
+        /// Not idempotent: a repeat presents the used-up token, which counts as reuse and ends the session.
         func refresh(_ request: RefreshRequest, context: ServerContext) throws -> TokenReply
 
         /// Revokes every token of a user issued until now (admins only).
+        /// Not idempotent: a repeat moves the cut-off later, revoking tokens issued in between.
         func revokeAll(_ request: RevokeAllRequest, context: ServerContext) throws -> RevokeAllReply
 
         /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
@@ -121,117 +136,6 @@ public enum Auth {
                     return try handler.health(request, context: context).serializedBytes()
                 },
             ]
-        }
-    }
-
-    /// Calls `Auth` through a transport, blocking or async. A failed call throws `RPCError`.
-    public struct Client: Sendable {
-        public let transport: any ClientTransport
-
-        public init(transport: any ClientTransport) {
-            self.transport = transport
-        }
-
-        /// Creates an account (email + password) and logs it in.
-        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
-        public func register(_ request: RegisterRequest, options: CallOptions = CallOptions()) throws -> TokenReply {
-            let reply = try transport.unary(Method.register, request: request.serializedBytes(), options: options)
-            return try TokenReply(decodingReply: reply, for: Method.register)
-        }
-
-        /// Creates an account (email + password) and logs it in.
-        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
-        public func register(_ request: RegisterRequest, options: CallOptions = CallOptions()) async throws -> TokenReply {
-            let reply = try await transport.unary(Method.register, request: request.serializedBytes(), options: options)
-            return try TokenReply(decodingReply: reply, for: Method.register)
-        }
-
-        /// Exchanges email + password for tokens. A wrong password and an unknown email give the same
-        /// UNAUTHENTICATED error; RESOURCE_EXHAUSTED when throttled.
-        public func login(_ request: LoginRequest, options: CallOptions = CallOptions()) throws -> TokenReply {
-            let reply = try transport.unary(Method.login, request: request.serializedBytes(), options: options)
-            return try TokenReply(decodingReply: reply, for: Method.login)
-        }
-
-        /// Exchanges email + password for tokens. A wrong password and an unknown email give the same
-        /// UNAUTHENTICATED error; RESOURCE_EXHAUSTED when throttled.
-        public func login(_ request: LoginRequest, options: CallOptions = CallOptions()) async throws -> TokenReply {
-            let reply = try await transport.unary(Method.login, request: request.serializedBytes(), options: options)
-            return try TokenReply(decodingReply: reply, for: Method.login)
-        }
-
-        /// The user behind the caller's token (from `authorization`).
-        public func status(_ request: StatusRequest, options: CallOptions = CallOptions()) throws -> StatusReply {
-            let reply = try transport.unary(Method.status, request: request.serializedBytes(), options: options)
-            return try StatusReply(decodingReply: reply, for: Method.status)
-        }
-
-        /// The user behind the caller's token (from `authorization`).
-        public func status(_ request: StatusRequest, options: CallOptions = CallOptions()) async throws -> StatusReply {
-            let reply = try await transport.unary(Method.status, request: request.serializedBytes(), options: options)
-            return try StatusReply(decodingReply: reply, for: Method.status)
-        }
-
-        /// Revokes the caller's token (from `authorization`) until it expires.
-        public func logout(_ request: LogoutRequest, options: CallOptions = CallOptions()) throws -> LogoutReply {
-            let reply = try transport.unary(Method.logout, request: request.serializedBytes(), options: options)
-            return try LogoutReply(decodingReply: reply, for: Method.logout)
-        }
-
-        /// Revokes the caller's token (from `authorization`) until it expires.
-        public func logout(_ request: LogoutRequest, options: CallOptions = CallOptions()) async throws -> LogoutReply {
-            let reply = try await transport.unary(Method.logout, request: request.serializedBytes(), options: options)
-            return try LogoutReply(decodingReply: reply, for: Method.logout)
-        }
-
-        /// Checks a token on behalf of another service. A refused token is an OK reply with valid = false.
-        public func validate(_ request: ValidateRequest, options: CallOptions = CallOptions()) throws -> ValidateReply {
-            let reply = try transport.unary(Method.validate, request: request.serializedBytes(), options: options)
-            return try ValidateReply(decodingReply: reply, for: Method.validate)
-        }
-
-        /// Checks a token on behalf of another service. A refused token is an OK reply with valid = false.
-        public func validate(_ request: ValidateRequest, options: CallOptions = CallOptions()) async throws -> ValidateReply {
-            let reply = try await transport.unary(Method.validate, request: request.serializedBytes(), options: options)
-            return try ValidateReply(decodingReply: reply, for: Method.validate)
-        }
-
-        /// Exchanges a refresh token for new tokens; the old refresh token is used up.
-        public func refresh(_ request: RefreshRequest, options: CallOptions = CallOptions()) throws -> TokenReply {
-            let reply = try transport.unary(Method.refresh, request: request.serializedBytes(), options: options)
-            return try TokenReply(decodingReply: reply, for: Method.refresh)
-        }
-
-        /// Exchanges a refresh token for new tokens; the old refresh token is used up.
-        public func refresh(_ request: RefreshRequest, options: CallOptions = CallOptions()) async throws -> TokenReply {
-            let reply = try await transport.unary(Method.refresh, request: request.serializedBytes(), options: options)
-            return try TokenReply(decodingReply: reply, for: Method.refresh)
-        }
-
-        /// Revokes every token of a user issued until now (admins only).
-        public func revokeAll(_ request: RevokeAllRequest, options: CallOptions = CallOptions()) throws -> RevokeAllReply {
-            let reply = try transport.unary(Method.revokeAll, request: request.serializedBytes(), options: options)
-            return try RevokeAllReply(decodingReply: reply, for: Method.revokeAll)
-        }
-
-        /// Revokes every token of a user issued until now (admins only).
-        public func revokeAll(_ request: RevokeAllRequest, options: CallOptions = CallOptions()) async throws -> RevokeAllReply {
-            let reply = try await transport.unary(Method.revokeAll, request: request.serializedBytes(), options: options)
-            return try RevokeAllReply(decodingReply: reply, for: Method.revokeAll)
-        }
-
-        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
-        /// a background probe of the database, at most 1 s old; never waits on the database).
-        public func health(_ request: HealthRequest, options: CallOptions = CallOptions()) throws -> HealthReply {
-            let reply = try transport.unary(Method.health, request: request.serializedBytes(), options: options)
-            return try HealthReply(decodingReply: reply, for: Method.health)
-        }
-
-        /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
-        /// a background probe of the database, at most 1 s old; never waits on the database).
-        public func health(_ request: HealthRequest, options: CallOptions = CallOptions()) async throws -> HealthReply {
-            let reply = try await transport.unary(Method.health, request: request.serializedBytes(), options: options)
-            return try HealthReply(decodingReply: reply, for: Method.health)
         }
     }
 }
