@@ -1,4 +1,5 @@
 import AuthAPI
+import DevCertificates
 import Foundation
 import RPCCore
 import RPCTransport
