@@ -61,7 +61,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authctl", dependencies: [
-            "AuthAPI", "RPCCore", "RPCTransport", "Support", "COpenSSL",
+            "AuthAPI", "RPCCore", "RPCTransport", "Support",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "clients/authctl"),
