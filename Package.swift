@@ -41,6 +41,8 @@ let package = Package(
         .target(name: "RPCTransport", dependencies: [
             "RPCCore", "Support", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
         ]),
+        // Dev and test TLS material: a private CA and certificates minted through OpenSSL (authd --dev, tests).
+        .target(name: "DevCertificates", dependencies: ["COpenSSL"]),
         // Auth domain: users, passwords, tokens, revocation; the store protocol and an in-memory store.
         .target(name: "AuthCore", dependencies: [
             "Support", "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
@@ -56,18 +58,18 @@ let package = Package(
             "AuthAPI", "AuthCore", "RPCCore", "Support", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authd", dependencies: [
-            "AuthService", "MariaDBStore", "RPCTransport", "Support",
+            "AuthService", "DevCertificates", "MariaDBStore", "RPCTransport", "Support",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authctl", dependencies: [
-            "AuthAPI", "AuthClient", "RPCCore", "RPCTransport", "Support", "COpenSSL",
+            "AuthAPI", "AuthClient", "RPCCore", "RPCTransport", "Support",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "clients/authctl"),
 
         // Shared test helpers: private MariaDB settings, test certificates, temp dirs, processes.
-        .target(name: "TestSupport", dependencies: ["COpenSSL", "RPCTransport", "MariaDBStore", "Support"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["DevCertificates", "RPCTransport", "MariaDBStore", "Support"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibrariesTests", dependencies: [
             "COpenSSL", "CMariaDB", "CZlib", "CSodium", "TestSupport",
         ]),
@@ -83,10 +85,10 @@ let package = Package(
         // over their committed corpus (Fuzz/corpus) in every swift test.
         .testTarget(name: "HardeningTests", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "AuthAPI", "AuthClient", "RPCTransport", "RPCCore", "TestSupport",
+            "AuthAPI", "AuthClient", "DevCertificates", "RPCTransport", "RPCCore", "TestSupport",
         ]),
         // Runs the built authctl against a real authd (TLS, MariaDB).
-        .testTarget(name: "AuthCtlTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "AuthCtlTests", dependencies: ["DevCertificates", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

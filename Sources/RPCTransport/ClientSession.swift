@@ -10,9 +10,13 @@ import Synchronization
 /// CALL frames to `outbound` and wake the thread if it sleeps; it writes them in batches, reads
 /// replies and resumes the waiters. Ends (failing calls with UNAVAILABLE) when the connection drops.
 ///
-/// Callback waiters run on the I/O thread, between reading replies and writing: calls they start
-/// are appended to `outbound` and go out in the same loop iteration's write, with no wake-up
-/// (the thread is not asleep then, and checks `outbound` under the lock before it sleeps).
+/// The I/O thread's loop runs five steps, each a method below: drain (take what callers queued),
+/// write, wait (poll, after an optional busy-poll spin), read (decode replies, complete calls) and
+/// expire (deadlines, keepalive).
+///
+/// Callback waiters run on the I/O thread, in the read step: calls they start are appended to
+/// `outbound` and go out in the next drain and write, with no wake-up (the thread is not asleep
+/// then, and checks `outbound` under the lock before it sleeps).
 final class ClientSession: Sendable {
     private struct State {
         var machine = ClientConnectionStateMachine<CallWaiter>()
@@ -41,11 +45,7 @@ final class ClientSession: Sendable {
         // eventfd returns -1 with EMFILE/ENOMEM.
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard wakeFD >= 0 else { throw TransportError.errno("eventfd") }
-        var hello = WireProtocol.preface
-        let settings = ConnectionSettings(maxFrameSize: UInt32(configuration.maxFrameSize),
-                                          maxDecompressedSize: UInt32(configuration.maxDecompressedSize),
-                                          compression: configuration.compression ? ConnectionSettings.zlib : 0)
-        FrameEncoder.append(Frame(type: .settings, payload: settings.encode()), to: &hello)
+        let hello = ClientConnector.hello(configuration)
         state.withLock { $0.outbound = hello }
         OSThread.detached(name: "rpc-client-io") { [self] in
             self.run(tls: tls)
@@ -137,7 +137,7 @@ final class ClientSession: Sendable {
     private func wake() {
         counters.wakeUps.increment()
         var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        _ = Glibc.write(wakeFD, &one, 8)
     }
 
     static func millis(_ d: Duration) -> UInt32 {
@@ -149,186 +149,154 @@ final class ClientSession: Sendable {
 
     // MARK: - I/O thread
 
+    /// What only the I/O thread touches, carried from one step of its loop to the next.
+    private struct IOState {
+        /// Frames taken from `State.outbound`, written from `pendingOffset` on.
+        var pending: [UInt8] = []
+        var pendingOffset = 0
+        var decoder: FrameDecoder
+        /// What the frames of one read asked for, applied outside the lock (reused, so no allocation a read).
+        var actions: [ClientConnectionStateMachine<CallWaiter>.FrameAction] = []
+        /// One clock reading an iteration, taken when the wait ends.
+        var now: ContinuousClock.Instant
+        var keepalive: ClientKeepalive
+        /// No call in flight expires before this, as of the last wait (nil: none has a deadline).
+        var deadlineBound: ContinuousClock.Instant?
+        let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        /// The connection's socket and the wake-up eventfd, as poll takes them.
+        let fds = UnsafeMutablePointer<pollfd>.allocate(capacity: 2)
+
+        init(configuration: ClientConfiguration) {
+            decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize, expectsPreface: false)
+            now = ContinuousClock.now
+            keepalive = ClientKeepalive(interval: configuration.keepaliveInterval, timeout: configuration.keepaliveTimeout, now: now)
+        }
+
+        var hasUnwritten: Bool { pendingOffset < pending.count }
+
+        func deallocate() {
+            readBuffer.deallocate()
+            fds.deallocate()
+        }
+    }
+
+    /// The I/O thread: connects, then runs the steps until the session is over, then fails what is left.
     private func run(tls: TLSContext) {
         let connection: TLSConnection
         do {
-            connection = try connect(tls: tls)
+            connection = try ClientConnector.connect(configuration, tls: tls)
         } catch {
             finish(RPCError(.unavailable, "cannot connect to \(configuration.host):\(configuration.port): \(error)",
                            cause: CallNotProcessed(underlying: ConnectionFailure(underlying: error))))
             return
         }
-        var decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize, expectsPreface: false)
-        var pending: [UInt8] = []
-        var pendingOffset = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
-        defer { buffer.deallocate() }
-        let fds = UnsafeMutablePointer<pollfd>.allocate(capacity: 2)
-        defer { fds.deallocate() }
-        // What the frames of one read asked for, applied outside the lock (reused, so no allocation a read).
-        var actions: [ClientConnectionStateMachine<CallWaiter>.FrameAction] = []
-        // One clock reading an iteration, taken when poll returns.
-        var now = ContinuousClock.now
-        var lastReceived = now
-        var pingSentAt: ContinuousClock.Instant?
+        var io = IOState(configuration: configuration)
+        defer { io.deallocate() }
         var failure: RPCError?
-
-        loop: while true {
-            // Take what callers queued.
-            let done = state.withLock { s -> Bool in
-                if !s.outbound.isEmpty {
-                    if pendingOffset == pending.count {
-                        swap(&pending, &s.outbound)
-                        pendingOffset = 0
-                    } else {
-                        pending.append(contentsOf: s.outbound)
-                    }
-                    s.outbound.removeAll(keepingCapacity: true)
+        do throws(RPCError) {
+            while !drainOutbound(&io) {
+                let socketFull = try writePending(&io, to: connection)
+                if waitForEvents(&io, on: connection, wantWrite: socketFull) {
+                    try readReplies(&io, from: connection)
                 }
-                return s.closeRequested && s.machine.callsInFlight == 0
-                    || s.machine.goingAway && s.machine.callsInFlight == 0
+                try expireCalls(&io)
             }
-            if done && pendingOffset == pending.count { break loop }
-            // Write as much as the socket takes.
-            var wantWrite = false
-            while pendingOffset < pending.count {
-                do {
-                    let r = try pending.withUnsafeBytes { try connection.write(UnsafeRawBufferPointer(rebasing: $0[pendingOffset...])) }
-                    switch r {
-                    case .done(let n): pendingOffset += n
-                    case .wantWrite, .wantRead: wantWrite = true
-                    case .closed: failure = RPCError.connectionFailure("server closed the connection"); break loop
-                    }
-                } catch {
-                    failure = RPCError.connectionFailure("connection failed: \(error)", underlying: error)
-                    break loop
-                }
-                if wantWrite { break }
-            }
-            if pendingOffset == pending.count {
-                if pending.capacity > 64 * 1024 { pending = [] } else { pending.removeAll(keepingCapacity: true) }
-                pendingOffset = 0
-            }
-            // Sleep until readable, woken, or the next deadline / keepalive.
-            var until = now + .seconds(1)
-            if let interval = configuration.keepaliveInterval {
-                let next = pingSentAt.map { $0 + configuration.keepaliveTimeout } ?? lastReceived + interval
-                until = min(until, next)
-            }
-            var deadlineBound: ContinuousClock.Instant?
-            var awaitingReplies = false
-            let sleep = state.withLock { s -> Bool in
-                deadlineBound = s.machine.earliestDeadline
-                awaitingReplies = s.machine.callsInFlight > 0
-                guard s.outbound.isEmpty else { return false }
-                sleeping.store(true, ordering: .relaxed)
-                return true
-            }
-            if let deadlineBound { until = min(until, deadlineBound) }
-            fds[0] = pollfd(fd: connection.fd, events: Int16(POLLIN) | (wantWrite ? Int16(POLLOUT) : 0), revents: 0)
-            fds[1] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
-            if sleep && !connection.hasPendingBytes {
-                let wait = until - now
-                let ms = max(0, Int32(clamping: wait.components.seconds * 1000
-                                        + wait.components.attoseconds / 1_000_000_000_000_000 + 1))
-                // poll returns the ready count, 0 on timeout, or -1 with EINTR.
-                if let spin = configuration.busyPoll, awaitingReplies,
-                   spinUntilReady(fds, until: min(until, now + spin)) {
-                    // ready without sleeping
-                } else {
-                    _ = poll(fds, 2, ms)
-                }
-                sleeping.store(false, ordering: .relaxed)
-                if fds[1].revents != 0 {
-                    var counter: UInt64 = 0
-                    _ = read(wakeFD, &counter, 8)
-                }
-            } else {
-                if sleep { sleeping.store(false, ordering: .relaxed) }
-                fds[0].revents = Int16(POLLIN)
-            }
-            now = ContinuousClock.now
-            // Read everything available; the frames of each read are applied under one lock.
-            if fds[0].revents != 0 || connection.hasPendingBytes {
-                reading: while true {
-                    let r: TLSConnection.IOResult
-                    do {
-                        r = try connection.read(into: buffer)
-                    } catch {
-                        failure = RPCError.connectionFailure("connection failed: \(error)", underlying: error)
-                        break loop
-                    }
-                    switch r {
-                    case .done(let n):
-                        lastReceived = now
-                        pingSentAt = nil
-                        decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-                        let violation = state.withLock { s -> ProtocolViolation? in
-                            while true {
-                                let frame: Frame?
-                                do throws(ProtocolViolation) {
-                                    frame = try decoder.next()
-                                } catch {
-                                    return error
-                                }
-                                guard let frame else { return nil }
-                                let action = s.machine.received(frame)
-                                if case .none = action { continue }
-                                actions.append(action)
-                                if case .close = action { return nil }
-                            }
-                        }
-                        if let error = apply(&actions, pending: &pending) {
-                            failure = error
-                            break loop
-                        }
-                        if violation == nil && !connection.hasPendingBytes {
-                            // Write the calls the callbacks started before reading on: poll (level-
-                            // triggered) reports what is left, and an empty socket costs no extra read.
-                            break reading
-                        }
-                        if let violation {
-                            var out: [UInt8] = []
-                            FrameEncoder.append(Frame(type: .error, payload: ErrorPayload(status: violation.code, message: violation.message).encode()), to: &out)
-                            _ = try? out.withUnsafeBytes { try connection.write($0) }
-                            failure = RPCError.connectionFailure("protocol error from server: \(violation.message)")
-                            break loop
-                        }
-                    case .wantRead, .wantWrite:
-                        break reading
-                    case .closed:
-                        failure = RPCError.connectionFailure("server closed the connection")
-                        break loop
-                    }
-                }
-            }
-            // Deadlines (only once the earliest may have passed) and keepalive.
-            if let deadlineBound, deadlineBound <= now {
-                let expired = state.withLock { s -> [(UInt32, CallWaiter)] in
-                    let expired = s.machine.expireCalls(now: now)
-                    for (id, _) in expired { FrameEncoder.append(Frame(type: .cancel, callID: id), to: &s.outbound) }
-                    return expired
-                }
-                for (_, waiter) in expired { waiter.resume(.failure(RPCError(.deadlineExceeded, "deadline exceeded"))) }
-            }
-            if let interval = configuration.keepaliveInterval {
-                if let sent = pingSentAt {
-                    if now - sent > configuration.keepaliveTimeout {
-                        failure = RPCError.connectionFailure("server did not answer keepalive PING")
-                        break loop
-                    }
-                } else if now - lastReceived > interval {
-                    pingSentAt = now
-                    FrameEncoder.append(Frame(type: .ping, payload: [UInt8](repeating: 0, count: 8)), to: &pending)
-                }
-            }
+        } catch {
+            failure = error
         }
         connection.shutdown()
         finish(failure ?? RPCError.connectionFailure("connection closed"))
     }
 
-    /// Carries out the frames' actions (resuming waiters: callbacks run here) and empties `actions`;
-    /// returns an error when the connection must end.
+    /// Drain: moves the frames callers queued into `io.pending`. True when the session is over: closing
+    /// or going away with no call in flight, and nothing left to write.
+    private func drainOutbound(_ io: inout IOState) -> Bool {
+        let done = state.withLock { s -> Bool in
+            if !s.outbound.isEmpty {
+                if !io.hasUnwritten {
+                    swap(&io.pending, &s.outbound)
+                    io.pendingOffset = 0
+                } else {
+                    io.pending.append(contentsOf: s.outbound)
+                }
+                s.outbound.removeAll(keepingCapacity: true)
+            }
+            return s.closeRequested && s.machine.callsInFlight == 0
+                || s.machine.goingAway && s.machine.callsInFlight == 0
+        }
+        return done && !io.hasUnwritten
+    }
+
+    /// Write: writes `io.pending` as far as the socket takes it. True when the socket is full (wait
+    /// until it is writable); throws when the connection failed.
+    private func writePending(_ io: inout IOState, to connection: TLSConnection) throws(RPCError) -> Bool {
+        var socketFull = false
+        while io.hasUnwritten {
+            let offset = io.pendingOffset
+            let result: TLSConnection.IOResult
+            do {
+                result = try io.pending.withUnsafeBytes { bytes throws(TLSError) in
+                    try connection.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                }
+            } catch {
+                throw RPCError.connectionFailure("connection failed: \(error)", underlying: error)
+            }
+            switch result {
+            case .done(let n): io.pendingOffset += n
+            case .wantWrite, .wantRead: socketFull = true
+            case .closed: throw RPCError.connectionFailure("server closed the connection")
+            }
+            if socketFull { break }
+        }
+        if !io.hasUnwritten {
+            if io.pending.capacity > 64 * 1024 { io.pending = [] } else { io.pending.removeAll(keepingCapacity: true) }
+            io.pendingOffset = 0
+        }
+        return socketFull
+    }
+
+    /// Wait: sleeps in poll (after spinning for `busyPoll` when calls are in flight) until the socket is
+    /// readable, a caller wakes the thread, or the next deadline or keepalive check is due; does not
+    /// sleep when callers queued frames or OpenSSL holds decrypted bytes. Sets `io.now`; true when
+    /// there may be something to read.
+    private func waitForEvents(_ io: inout IOState, on connection: TLSConnection, wantWrite: Bool) -> Bool {
+        var until = io.now + .seconds(1)
+        if let keepalive = io.keepalive.nextCheck { until = min(until, keepalive) }
+        var deadlineBound: ContinuousClock.Instant?
+        var awaitingReplies = false
+        let sleep = state.withLock { s -> Bool in
+            deadlineBound = s.machine.earliestDeadline
+            awaitingReplies = s.machine.callsInFlight > 0
+            guard s.outbound.isEmpty else { return false }
+            sleeping.store(true, ordering: .relaxed)
+            return true
+        }
+        io.deadlineBound = deadlineBound
+        if let deadlineBound { until = min(until, deadlineBound) }
+        let fds = io.fds
+        fds[0] = pollfd(fd: connection.fd, events: Int16(POLLIN) | (wantWrite ? Int16(POLLOUT) : 0), revents: 0)
+        fds[1] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
+        if sleep && !connection.hasPendingBytes {
+            // poll returns the ready count, 0 on timeout, or -1 with EINTR.
+            if let spin = configuration.busyPoll, awaitingReplies,
+               spinUntilReady(fds, until: min(until, io.now + spin)) {
+                // ready without sleeping
+            } else {
+                _ = poll(fds, 2, ClientConnector.pollMillis(until - io.now))
+            }
+            sleeping.store(false, ordering: .relaxed)
+            if fds[1].revents != 0 {
+                var counter: UInt64 = 0
+                _ = Glibc.read(wakeFD, &counter, 8)
+            }
+        } else {
+            if sleep { sleeping.store(false, ordering: .relaxed) }
+            fds[0].revents = Int16(POLLIN)
+        }
+        io.now = ContinuousClock.now
+        return fds[0].revents != 0 || connection.hasPendingBytes
+    }
+
     /// `ClientConfiguration.busyPoll`: polls without blocking until a descriptor is ready (true)
     /// or `until` passes (false), so a reply that comes soon is read without a wake-up.
     private func spinUntilReady(_ fds: UnsafeMutablePointer<pollfd>, until: ContinuousClock.Instant) -> Bool {
@@ -339,6 +307,64 @@ final class ClientSession: Sendable {
         return false
     }
 
+    /// Read: reads everything available, decodes the frames of each read under one lock and carries
+    /// out what they ask (replies complete their calls: callbacks run here). Stops once the socket is
+    /// empty, so the calls callbacks started are written before reading on. Throws when the
+    /// connection must end (sending ERROR first when the server broke the protocol).
+    private func readReplies(_ io: inout IOState, from connection: TLSConnection) throws(RPCError) {
+        while true {
+            let result: TLSConnection.IOResult
+            do {
+                result = try connection.read(into: io.readBuffer)
+            } catch {
+                throw RPCError.connectionFailure("connection failed: \(error)", underlying: error)
+            }
+            switch result {
+            case .done(let n):
+                io.keepalive.received(at: io.now)
+                io.decoder.append(UnsafeRawBufferPointer(rebasing: io.readBuffer[0..<n]))
+                let violation = decodeFrames(&io)
+                if let error = apply(&io.actions, pending: &io.pending) { throw error }
+                if let violation {
+                    var out: [UInt8] = []
+                    FrameEncoder.append(Frame(type: .error, payload: ErrorPayload(status: violation.code, message: violation.message).encode()), to: &out)
+                    _ = try? out.withUnsafeBytes { try connection.write($0) }
+                    throw RPCError.connectionFailure("protocol error from server: \(violation.message)")
+                }
+                // Write the calls the callbacks started before reading on: poll (level-triggered)
+                // reports what is left, and an empty socket costs no extra read.
+                if !connection.hasPendingBytes { return }
+            case .wantRead, .wantWrite:
+                return
+            case .closed:
+                throw RPCError.connectionFailure("server closed the connection")
+            }
+        }
+    }
+
+    /// Feeds the decoded frames to the state machine under one lock, collecting their actions in
+    /// `io.actions`; stops at a frame that closes the connection. Returns the server's protocol
+    /// violation, if its bytes do not decode.
+    private func decodeFrames(_ io: inout IOState) -> ProtocolViolation? {
+        state.withLock { s -> ProtocolViolation? in
+            while true {
+                let frame: Frame?
+                do throws(ProtocolViolation) {
+                    frame = try io.decoder.next()
+                } catch {
+                    return error
+                }
+                guard let frame else { return nil }
+                let action = s.machine.received(frame)
+                if case .none = action { continue }
+                io.actions.append(action)
+                if case .close = action { return nil }
+            }
+        }
+    }
+
+    /// Carries out the frames' actions (resuming waiters: callbacks run here) and empties `actions`;
+    /// returns an error when the connection must end.
     private func apply(_ actions: inout [ClientConnectionStateMachine<CallWaiter>.FrameAction], pending: inout [UInt8]) -> RPCError? {
         defer { actions.removeAll(keepingCapacity: true) }
         for action in actions {
@@ -372,57 +398,34 @@ final class ClientSession: Sendable {
         return nil
     }
 
+    /// Expire: fails the calls whose deadline passed (only once the earliest may have, sending CANCEL
+    /// for each), then keepalive: a PING after a quiet interval, or gives up on a server that did not answer it.
+    private func expireCalls(_ io: inout IOState) throws(RPCError) {
+        if let deadlineBound = io.deadlineBound, deadlineBound <= io.now {
+            let now = io.now
+            let expired = state.withLock { s -> [(UInt32, CallWaiter)] in
+                let expired = s.machine.expireCalls(now: now)
+                for (id, _) in expired { FrameEncoder.append(Frame(type: .cancel, callID: id), to: &s.outbound) }
+                return expired
+            }
+            for (_, waiter) in expired { waiter.resume(.failure(RPCError(.deadlineExceeded, "deadline exceeded"))) }
+        }
+        switch io.keepalive.check(now: io.now) {
+        case .none:
+            break
+        case .sendPing:
+            FrameEncoder.append(Frame(type: .ping, payload: [UInt8](repeating: 0, count: 8)), to: &io.pending)
+        case .timedOut:
+            throw RPCError.connectionFailure("server did not answer keepalive PING")
+        }
+    }
+
     private func finish(_ error: RPCError) {
         let waiters = state.withLock { s -> [CallWaiter] in
             s.finished = true
             return s.machine.connectionClosed(error)
         }
         for waiter in waiters { waiter.resume(.failure(error)) }
-    }
-
-    private func connect(tls: TLSContext) throws -> TLSConnection {
-        let deadline = ContinuousClock.now + configuration.connectTimeout
-        let address = try SocketAddress.resolve(host: configuration.host, port: configuration.port, passive: false)
-        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TransportError.errno("socket") }
-        var storage = address.storage
-        // connect on a non-blocking socket returns -1 with EINPROGRESS, then completes in the background.
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, address.length) }
-        }
-        if rc != 0 && CEpoll_errno() != EINPROGRESS {
-            let error = TransportError.errno("connect")
-            close(fd)
-            throw error
-        }
-        var one: Int32 = 1
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        let connection = try TLSConnection(context: tls, fd: fd, serverName: configuration.serverName ?? configuration.host,
-                                           verifyName: configuration.tls.verifyPeer)
-        var events = Int16(POLLOUT)
-        while true {
-            let remaining = deadline - .now
-            guard remaining > .zero else { throw TransportError("TLS handshake timed out") }
-            var p = pollfd(fd: fd, events: events, revents: 0)
-            let ms = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
-            _ = poll(&p, 1, ms)
-            if events == Int16(POLLOUT) && rc != 0 {
-                var soError: Int32 = 0
-                var length = socklen_t(MemoryLayout<Int32>.size)
-                _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
-                if soError != 0 { throw TransportError("connect failed: \(String(cString: strerror(soError)))") }
-            }
-            switch try connection.handshake() {
-            case .done:
-                if let alpn = connection.negotiatedALPN, alpn != WireProtocol.alpn {
-                    throw TransportError("server chose ALPN \(alpn)")
-                }
-                return connection
-            case .wantRead: events = Int16(POLLIN)
-            case .wantWrite: events = Int16(POLLOUT)
-            case .closed: throw TransportError("server closed the connection during the TLS handshake")
-            }
-        }
     }
 }
 

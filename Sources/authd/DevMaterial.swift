@@ -1,6 +1,6 @@
 import AuthCore
+import DevCertificates
 import Foundation
-import RPCTransport
 
 /// Dev-mode material under `.data/dev/`, made on first use and kept between runs:
 /// `ca.pem` (+ `ca.key`), `server.pem` + `server.key` (for 127.0.0.1, ::1 and localhost, signed by

@@ -1,5 +1,5 @@
+import DevCertificates
 import Foundation
-import RPCTransport
 import TestSupport
 import XCTest
 

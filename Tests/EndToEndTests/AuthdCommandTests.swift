@@ -1,5 +1,6 @@
 import AuthAPI
 import AuthClient
+import DevCertificates
 import Foundation
 import RPCCore
 import RPCTransport
@@ -67,7 +68,7 @@ final class AuthdCommandTests: XCTestCase {
         try expectConfigurationError(m.serveArguments, environment: ["AUTHD_WORKERS": "0"], mentions: "AUTHD_WORKERS must be within")
         try expectConfigurationError(m.serveArguments, environment: ["AUTHD_ACCESS_TTL": "soon"], mentions: "AUTHD_ACCESS_TTL must be a whole number")
         try expectConfigurationError(m.serveArguments + ["--log-format", "xml"], mentions: "--log-format must be text or json")
-        try expectConfigurationError(["--listen", "nowhere"] + Array(m.serveArguments.dropFirst(2)), mentions: "--listen must be HOST:PORT")
+        try expectConfigurationError(["--listen", "nowhere"] + Array(m.serveArguments.dropFirst(2)), mentions: "--listen: \"nowhere\" is not HOST:PORT")
         try expectConfigurationError(["--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", m.key,
                                       "--jwt-secret-file", m.secretFile], mentions: "cannot read the TLS certificate file")
         try expectConfigurationError(m.serveArguments + ["--require-client-cert"], mentions: "--require-client-cert needs --tls-client-ca")

@@ -1,3 +1,4 @@
+import DevCertificates
 import Foundation
 import MariaDBStore
 import RPCTransport

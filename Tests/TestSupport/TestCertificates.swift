@@ -1,5 +1,5 @@
+import DevCertificates
 import Foundation
-import RPCTransport
 
 /// A throwaway PKI made at test time: a CA, a server certificate for
 /// `localhost` / 127.0.0.1 / ::1, a client certificate (mTLS), and a client certificate from an

@@ -155,7 +155,7 @@ public enum CertificateFactory {
     }
 }
 
-/// Failure while making TLS material or contexts, carrying OpenSSL's reason text.
+/// Failure while making dev TLS material, carrying OpenSSL's reason text.
 public enum TLSSetupError: Error, CustomStringConvertible {
     case openSSL(String, reasons: [String])
     case io(String)
