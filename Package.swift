@@ -81,7 +81,7 @@ let package = Package(
         // over their committed corpus (Fuzz/corpus) in every swift test.
         .testTarget(name: "HardeningTests", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "AuthAPI", "RPCTransport", "RPCCore", "TestSupport",
+            "AuthAPI", "AuthCore", "RPCTransport", "RPCCore", "TestSupport",
         ]),
         // Runs the built authctl against a real authd (TLS, MariaDB).
         .testTarget(name: "AuthCtlTests", dependencies: ["TestSupport"]),
