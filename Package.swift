@@ -85,7 +85,7 @@ let package = Package(
         // over their committed corpus (Fuzz/corpus) in every swift test.
         .testTarget(name: "HardeningTests", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "AuthAPI", "AuthClient", "DevCertificates", "RPCTransport", "RPCCore", "TestSupport",
+            "AuthAPI", "AuthClient", "AuthCore", "DevCertificates", "RPCTransport", "RPCCore", "TestSupport",
         ]),
         // Runs the built authctl against a real authd (TLS, MariaDB).
         .testTarget(name: "AuthCtlTests", dependencies: ["DevCertificates", "TestSupport"]),

@@ -12,11 +12,11 @@ public struct AuthConfiguration: Sendable {
     /// `aud` written into and required in tokens, when set.
     public var audience: String?
     /// Lifetime of access tokens (default 15 minutes).
-    public var accessTokenLifetime: TimeInterval = 15 * 60
+    public var accessTokenLifetime = Bounds.accessTokenLifetime.default
     /// Lifetime of refresh tokens (default 14 days).
-    public var refreshTokenLifetime: TimeInterval = 14 * 24 * 3600
+    public var refreshTokenLifetime = Bounds.refreshTokenLifetime.default
     /// Clock skew tolerated when checking `exp` and `nbf` (default 30 s).
-    public var leeway: TimeInterval = 30
+    public var leeway = Bounds.leeway.default
     /// argon2id cost for new hashes; stored hashes with other costs are re-hashed at login.
     public var passwordHashing: Argon2Parameters = .owasp
     /// argon2id hashes run at once at most (default: the number of cores); callers beyond it wait.
@@ -25,20 +25,20 @@ public struct AuthConfiguration: Sendable {
     public var passwordLength: ClosedRange<Int> = 8...1024
     /// Login throttling.
     public var throttle: ThrottlePolicy = .default
-    /// How often the revocation poller reads new rows (default 1 s): the bound within which a
+    /// How often the revocation poller reads new rows (default 500 ms): the bound within which a
     /// revocation on another instance is honoured here is this plus one poll's duration.
-    public var revocationPollInterval: TimeInterval = 1
+    public var revocationPollInterval = Bounds.revocationPollInterval.default
     /// How often the poller also purges expired rows from the store.
-    public var purgeInterval: TimeInterval = 60
+    public var purgeInterval: Duration = .seconds(60)
     /// Tokens that verified, kept with their claims so that validating them again skips the
     /// signature and parsing (expiry and revocation are still checked every time). 0 disables.
     /// About 400 bytes an entry with a typical token.
     public var validationCacheCapacity = 65_536
-    /// How often a background probe pings the store for `health()` (default 0.25 s).
-    public var healthProbeInterval: TimeInterval = 0.25
+    /// How often a background probe pings the store for `health()` (default 250 ms).
+    public var healthProbeInterval: Duration = .milliseconds(250)
     /// `health()` says healthy only if the store answered within this long (default 1 s): a
     /// store that stops answering is reported unhealthy within this bound even while a probe hangs.
-    public var healthStaleness: TimeInterval = 1
+    public var healthStaleness: Duration = .seconds(1)
 
     public init(signingKeys: [String: [UInt8]], activeKeyID: String, issuer: String? = nil, audience: String? = nil) {
         self.signingKeys = signingKeys
@@ -57,16 +57,15 @@ public struct AuthConfiguration: Sendable {
             }
             guard key.count >= 32 else { throw ConfigurationError("key \(kid) is shorter than 32 bytes") }
         }
-        guard accessTokenLifetime > 0, refreshTokenLifetime > 0, leeway >= 0 else {
-            throw ConfigurationError("lifetimes must be positive and leeway not negative")
-        }
-        guard revocationPollInterval > 0, revocationPollInterval <= 60 else {
-            throw ConfigurationError("revocationPollInterval must be in (0, 60] seconds")
-        }
+        try Bounds.accessTokenLifetime.check(accessTokenLifetime, "accessTokenLifetime")
+        try Bounds.refreshTokenLifetime.check(refreshTokenLifetime, "refreshTokenLifetime")
+        try Bounds.leeway.check(leeway, "leeway")
+        try Bounds.revocationPollInterval.check(revocationPollInterval, "revocationPollInterval")
+        try Bounds.passwordHashingConcurrency.check(passwordHashingConcurrency, "passwordHashingConcurrency")
         guard validationCacheCapacity >= 0, validationCacheCapacity <= 1 << 24 else {
             throw ConfigurationError("validationCacheCapacity must be in 0...16777216")
         }
-        guard healthProbeInterval > 0, healthStaleness > healthProbeInterval else {
+        guard healthProbeInterval > .zero, healthStaleness > healthProbeInterval else {
             throw ConfigurationError("healthProbeInterval must be positive and below healthStaleness")
         }
         guard passwordLength.lowerBound >= 1 else { throw ConfigurationError("password minimum must be at least 1") }
@@ -74,6 +73,53 @@ public struct AuthConfiguration: Sendable {
         try throttle.check()
         return self
     }
+}
+
+extension AuthConfiguration {
+    /// The default and accepted range of the bounded settings. The properties start from these
+    /// defaults, `validated()` checks these ranges, and authd's settings table (its help and its
+    /// flag and environment lookup) reads both from here, so the three cannot disagree.
+    public enum Bounds {
+        public static let accessTokenLifetime = Bounded<Duration>(default: .seconds(900), range: .seconds(1)...(.seconds(86_400)))
+        public static let refreshTokenLifetime = Bounded<Duration>(default: .seconds(14 * 86_400),
+                                                                   range: .seconds(60)...(.seconds(366 * 86_400)))
+        public static let leeway = Bounded<Duration>(default: .seconds(30), range: .zero...(.seconds(600)))
+        /// At most 1 s: the bound within which a logout reaches every instance.
+        public static let revocationPollInterval = Bounded<Duration>(default: .milliseconds(500),
+                                                                     range: .milliseconds(10)...(.seconds(1)))
+        public static let passwordHashingConcurrency = 1...1024
+    }
+}
+
+/// A setting's default and the values it accepts.
+public struct Bounded<Value: Comparable & Sendable>: Sendable {
+    public let `default`: Value
+    public let range: ClosedRange<Value>
+
+    public init(default: Value, range: ClosedRange<Value>) {
+        precondition(range.contains(`default`), "a default outside its own range")
+        self.default = `default`
+        self.range = range
+    }
+
+    /// Throws a message naming the setting when `value` is outside the range.
+    func check(_ value: Value, _ name: String) throws {
+        guard range.contains(value) else {
+            throw ConfigurationError("\(name) must be within \(range.lowerBound)...\(range.upperBound), not \(value)")
+        }
+    }
+}
+
+extension ClosedRange where Bound == Int {
+    /// Throws a message naming the setting when `value` is outside the range.
+    func check(_ value: Int, _ name: String) throws {
+        guard contains(value) else { throw ConfigurationError("\(name) must be within \(lowerBound)...\(upperBound), not \(value)") }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, for Foundation's `Date` and `TimeInterval` at the edges.
+    var timeInterval: TimeInterval { self / .seconds(1) }
 }
 
 /// argon2id cost parameters (as in a PHC string: m in KiB, t passes, p lanes).
@@ -92,10 +138,15 @@ public struct Argon2Parameters: Sendable, Equatable {
     /// OWASP's recommendation: m=19 MiB, t=2, p=1.
     public static let owasp = Argon2Parameters(memoryKiB: 19 * 1024, iterations: 2, parallelism: 1)
 
+    /// The memory accepted, in KiB: 8 KiB to 4 GiB (libsodium's limits).
+    public static let memoryKiBRange = 8...(4 << 20)
+    /// The iterations accepted.
+    public static let iterationsRange = 1...64
+
     func check() throws {
         guard parallelism == 1 else { throw ConfigurationError("argon2 parallelism must be 1 (libsodium)") }
-        guard memoryKiB >= 8, memoryKiB <= 4 * 1024 * 1024 else { throw ConfigurationError("argon2 memory must be 8 KiB to 4 GiB") }
-        guard iterations >= 1, iterations <= 64 else { throw ConfigurationError("argon2 iterations must be 1 to 64") }
+        try Self.memoryKiBRange.check(memoryKiB, "argon2 memory (KiB)")
+        try Self.iterationsRange.check(iterations, "argon2 iterations")
     }
 }
 
@@ -111,23 +162,23 @@ public struct Argon2Parameters: Sendable, Equatable {
 /// held only to the per-pair limit, so an attacker elsewhere cannot lock the real user out.
 public struct ThrottlePolicy: Sendable, Equatable {
     public var accountLimit = 100
-    public var accountWindow: TimeInterval = 3600
+    public var accountWindow: Duration = .seconds(3600)
     public var addressLimit = 100
-    public var addressWindow: TimeInterval = 900
+    public var addressWindow: Duration = .seconds(900)
     public var pairLimit = 10
-    public var pairWindow: TimeInterval = 900
-    public var knownAddressLifetime: TimeInterval = 90 * 24 * 3600
+    public var pairWindow: Duration = .seconds(900)
+    public var knownAddressLifetime: Duration = .seconds(90 * 86_400)
 
     public init() {}
 
     public static let `default` = ThrottlePolicy()
 
     /// The longest window (attempt rows older than it are purged).
-    var longestWindow: TimeInterval { max(accountWindow, addressWindow, pairWindow) }
+    var longestWindow: Duration { max(accountWindow, addressWindow, pairWindow) }
 
     func check() throws {
         guard accountLimit > 0, addressLimit > 0, pairLimit > 0,
-              accountWindow > 0, addressWindow > 0, pairWindow > 0 else {
+              accountWindow > .zero, addressWindow > .zero, pairWindow > .zero else {
             throw ConfigurationError("throttle limits and windows must be positive")
         }
     }

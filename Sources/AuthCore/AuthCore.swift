@@ -27,6 +27,8 @@ public final class AuthCore: Sendable {
     let revocations = RevocationCache()
     let validated: ValidatedTokenCache
     let databaseHealth: StoreHealth
+    /// `configuration.leeway` in seconds, as token times are compared (read on every validation).
+    private let leeway: TimeInterval
     private let cursor = Locked<RevocationCursor?>(nil)
     private let lastPurge = Locked<Date?>(nil)
     private let poller = RevocationPoller()
@@ -47,6 +49,7 @@ public final class AuthCore: Sendable {
         passwordPolicy = PasswordPolicy(length: configuration.passwordLength)
         validated = ValidatedTokenCache(capacity: configuration.validationCacheCapacity)
         databaseHealth = StoreHealth(staleness: configuration.healthStaleness)
+        leeway = configuration.leeway.timeInterval
     }
 
     deinit {
@@ -93,7 +96,7 @@ public final class AuthCore: Sendable {
             if let address {
                 // Asked for unknown emails too (user id 0 never exists), so both paths cost the same.
                 known = try store.isKnownAddress(userID: user?.id ?? 0, address: address,
-                                                 since: at.addingTimeInterval(-configuration.throttle.knownAddressLifetime))
+                                                 since: at.addingTimeInterval(-configuration.throttle.knownAddressLifetime.timeInterval))
             }
             let buckets = LoginThrottle.buckets(policy: configuration.throttle, emailKey: key, address: address, knownAddress: known)
             let attempt = TokenID.random()
@@ -144,7 +147,7 @@ public final class AuthCore: Sendable {
     /// claims are reused, but expiry (with the leeway) and revocation are checked on every call.
     public func validate(tokenBytes token: UnsafeBufferPointer<UInt8>) -> ValidationResult {
         if token.isEmpty { return .missing }
-        let at = now().timeIntervalSince1970, leeway = configuration.leeway
+        let at = now().timeIntervalSince1970
         // Read before the revocation lookup: a revocation added after it moves the generation
         // on, so the entry is looked up again at its next hit.
         let generation = revocations.generation
@@ -170,7 +173,7 @@ public final class AuthCore: Sendable {
     /// time (for the benchmark's uncached figure and for tests comparing the two).
     func validateUncached(tokenBytes token: UnsafeBufferPointer<UInt8>) -> ValidationResult {
         if token.isEmpty { return .missing }
-        switch codec.verify(token, now: now().timeIntervalSince1970, leeway: configuration.leeway) {
+        switch codec.verify(token, now: now().timeIntervalSince1970, leeway: leeway) {
         case .invalid: return .invalid
         case .expired: return .expired
         case .valid(let claims): return revocations.isRevoked(claims) ? .revoked : .valid(claims)
@@ -207,7 +210,7 @@ public final class AuthCore: Sendable {
             }
             let at = now()
             let replacement = SecureRandom.bytes(32)
-            let expiresAt = at.addingTimeInterval(configuration.refreshTokenLifetime)
+            let expiresAt = at.addingTimeInterval(configuration.refreshTokenLifetime.timeInterval)
             switch try store.rotateRefreshToken(presentedHash: Digest.sha256(raw), replacementHash: Digest.sha256(replacement),
                                                 replacementExpiresAt: expiresAt, now: at) {
             case .notFound, .expired:
@@ -249,7 +252,7 @@ public final class AuthCore: Sendable {
             guard try store.user(id: userID) != nil else { throw AuthError.userNotFound }
             let at = now()
             let cutoff = Int64(at.timeIntervalSince1970.rounded(.down))
-            let purgeAfter = at.addingTimeInterval(configuration.accessTokenLifetime + configuration.leeway + 1)
+            let purgeAfter = at.addingTimeInterval((configuration.accessTokenLifetime + configuration.leeway + .seconds(1)).timeInterval)
             try store.setRevocationCutoff(userID: userID, cutoff: cutoff, purgeAfter: purgeAfter)
             try store.revokeRefreshTokens(userID: userID)
             revocations.add([], cutoffs: [RevocationCutoff(userID: userID, cutoff: cutoff,
@@ -316,19 +319,19 @@ public final class AuthCore: Sendable {
     public func pollRevocations() throws(AuthError) {
         try mapped {
             let at = now()
-            let horizon = at.addingTimeInterval(-configuration.leeway)
+            let horizon = at.addingTimeInterval(-leeway)
             let since = cursor.withLock { $0 }
             let batch = try store.revocations(since: since, now: horizon)
             revocations.add(batch.tokens, cutoffs: batch.cutoffs)
             cursor.withLock { $0 = batch.next }
             revocations.purge(now: Int64(horizon.timeIntervalSince1970))
             let due = lastPurge.withLock { last -> Bool in
-                guard last.map({ at.timeIntervalSince($0) >= configuration.purgeInterval }) ?? true else { return false }
+                guard last.map({ at.timeIntervalSince($0) >= configuration.purgeInterval.timeInterval }) ?? true else { return false }
                 last = at
                 return true
             }
             if due {
-                let n = try store.purgeExpired(now: horizon, attemptsBefore: at.addingTimeInterval(-configuration.throttle.longestWindow))
+                let n = try store.purgeExpired(now: horizon, attemptsBefore: at.addingTimeInterval(-configuration.throttle.longestWindow.timeInterval))
                 if n > 0 { logger.debug("purged expired rows", metadata: ["rows": "\(n)"]) }
             }
         }
@@ -343,7 +346,7 @@ public final class AuthCore: Sendable {
     private func newRefreshToken(userID: Int64, at: Date) -> (token: [UInt8], record: RefreshTokenRecord) {
         let refresh = SecureRandom.bytes(32)
         return (refresh, RefreshTokenRecord(hash: Digest.sha256(refresh), family: TokenID.random(), userID: userID,
-                                            issuedAt: at, expiresAt: at.addingTimeInterval(configuration.refreshTokenLifetime)))
+                                            issuedAt: at, expiresAt: at.addingTimeInterval(configuration.refreshTokenLifetime.timeInterval)))
     }
 
     /// The tokens handed out for a stored refresh token: it plus an access token of its session.
@@ -356,7 +359,7 @@ public final class AuthCore: Sendable {
 
     private func issueAccessToken(userID: Int64, isAdmin: Bool, session: TokenID?, at: Date) -> (token: String, expiresAt: Date) {
         let iat = Int64(at.timeIntervalSince1970.rounded(.down))
-        let exp = iat + Int64(configuration.accessTokenLifetime.rounded(.up))
+        let exp = iat + Int64(configuration.accessTokenLifetime.timeInterval.rounded(.up))
         let claims = AccessClaims(userID: userID, issuedAt: iat, expiresAt: exp, tokenID: .random(), sessionID: session,
                                   isAdmin: isAdmin)
         return (codec.sign(claims), Date(timeIntervalSince1970: TimeInterval(exp)))

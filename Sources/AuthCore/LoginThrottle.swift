@@ -4,14 +4,14 @@ enum LoginThrottle {
     static func buckets(policy: ThrottlePolicy, emailKey: String, address: String?, knownAddress: Bool) -> [ThrottleBucket] {
         let account = "a:" + Digest.hex(Digest.sha256(emailKey.utf8))
         guard let address else {
-            return [ThrottleBucket(key: account, limit: policy.accountLimit, window: policy.accountWindow)]
+            return [ThrottleBucket(key: account, limit: policy.accountLimit, window: policy.accountWindow.timeInterval)]
         }
         let pair = ThrottleBucket(key: "p:" + Digest.hex(Digest.sha256(Array(emailKey.utf8) + [0] + Array(address.utf8))),
-                                  limit: policy.pairLimit, window: policy.pairWindow)
+                                  limit: policy.pairLimit, window: policy.pairWindow.timeInterval)
         if knownAddress { return [pair] }
         return [
-            ThrottleBucket(key: account, limit: policy.accountLimit, window: policy.accountWindow),
-            ThrottleBucket(key: "i:" + address, limit: policy.addressLimit, window: policy.addressWindow),
+            ThrottleBucket(key: account, limit: policy.accountLimit, window: policy.accountWindow.timeInterval),
+            ThrottleBucket(key: "i:" + address, limit: policy.addressLimit, window: policy.addressWindow.timeInterval),
             pair,
         ]
     }

@@ -10,7 +10,7 @@ final class RevocationPoller: @unchecked Sendable {
     private var stopRequested = false
     private var finished = DispatchSemaphore(value: 0)
 
-    func start(interval: TimeInterval, name: String = "auth-revocation-poller", poll: @escaping @Sendable () -> Void) {
+    func start(interval: Duration, name: String = "auth-revocation-poller", poll: @escaping @Sendable () -> Void) {
         condition.lock()
         defer { condition.unlock() }
         guard !running else { return }
@@ -21,7 +21,7 @@ final class RevocationPoller: @unchecked Sendable {
         let thread = Thread { [self] in
             while true {
                 condition.lock()
-                let deadline = Date().addingTimeInterval(interval)
+                let deadline = Date().addingTimeInterval(interval.timeInterval)
                 while !stopRequested, Date() < deadline { _ = condition.wait(until: deadline) }
                 let stop = stopRequested
                 condition.unlock()

@@ -19,8 +19,8 @@ final class StoreHealth: Sendable {
     private let reported = Atomic<Int>(-1)
     let staleness: Int64
 
-    init(staleness: TimeInterval) {
-        self.staleness = Int64(staleness * 1e9)
+    init(staleness: Duration) {
+        self.staleness = Int64(staleness / .nanoseconds(1))
     }
 
     /// CLOCK_MONOTONIC in nanoseconds.

@@ -13,19 +13,15 @@ extension Authd {
             abstract: "Time one argon2id password hash with the configured parameters.",
             discussion: "Example: authd hash-time --argon2-memory-kib 19456 --argon2-iterations 2 --json")
 
-        @Option(help: "argon2id memory in KiB (default 19456). [AUTHD_ARGON2_MEMORY_KIB]") var argon2MemoryKib: Int?
-        @Option(help: "argon2id iterations (default 2). [AUTHD_ARGON2_ITERATIONS]") var argon2Iterations: Int?
+        @OptionGroup var argon2: Argon2Options
         @Option(help: "Hashes timed one after another, and per thread at once (default 10).") var count = 10
         @Option(help: "Threads hashing at once in the second measurement (default: the number of cores).") var threads: Int?
         @Flag(help: "One JSON object instead of text.") var json = false
 
         func run() throws {
-            let source = SettingSource(environment: ProcessInfo.processInfo.environment)
             let timing: PasswordHashTiming
             do {
-                let parameters = Argon2Parameters(
-                    memoryKiB: try source.int(argon2MemoryKib, "AUTHD_ARGON2_MEMORY_KIB", default: 19_456, range: 8...(4 << 20)),
-                    iterations: try source.int(argon2Iterations, "AUTHD_ARGON2_ITERATIONS", default: 2, range: 1...100))
+                let parameters = try argon2.parameters(environment: ProcessInfo.processInfo.environment)
                 guard (1...1000).contains(count) else { throw ConfigurationError("--count must be in 1...1000") }
                 let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
                 guard (1...256).contains(threads) else { throw ConfigurationError("--threads must be in 1...256") }

@@ -1,11 +1,29 @@
+import ArgumentParser
 import Foundation
 import Logging
 import RPCCore
 import Support
 
 /// How authd writes its log: human-readable text or one JSON object a line, on standard error.
-enum LogFormat: String, CaseIterable, Sendable {
+enum LogFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
     case text, json
+}
+
+/// The least severe log records authd writes (swift-log's levels, by their names).
+enum LogLevel: String, CaseIterable, Sendable, ExpressibleByArgument {
+    case trace, debug, info, notice, warning, error, critical
+
+    var level: Logger.Level {
+        switch self {
+        case .trace: .trace
+        case .debug: .debug
+        case .info: .info
+        case .notice: .notice
+        case .warning: .warning
+        case .error: .error
+        case .critical: .critical
+        }
+    }
 }
 
 /// Installs the process-wide log handler once, at start-up.

@@ -41,7 +41,7 @@ final class RefusalReporter: Sendable {
 
     private func run() {
         var last = baseline
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let seconds = interval / .seconds(1)  // Foundation waits take seconds
         while true {
             wake.lock()
             if !state.withLock({ $0.stopped }) { _ = wake.wait(until: Date().addingTimeInterval(seconds)) }

@@ -126,7 +126,7 @@ class AuthBehaviourTests: XCTestCase {
 
     func testRefreshTokenExpires() throws {
         var configuration = Fixtures.configuration()
-        configuration.refreshTokenLifetime = 3600
+        configuration.refreshTokenLifetime = .seconds(3600)
         let core = try core(configuration)
         let t = try core.register(email: "exp@example.com", password: "a long passphrase", clientAddress: nil)
         clock.advance(3601)
@@ -180,7 +180,7 @@ class AuthBehaviourTests: XCTestCase {
 
     func testExpiredRevocationsLeaveMemoryAndStore() throws {
         var configuration = Fixtures.configuration()
-        configuration.purgeInterval = 0
+        configuration.purgeInterval = .zero
         let core = try core(configuration)
         let t = try core.register(email: "ivy@example.com", password: "a long passphrase", clientAddress: nil)
         try core.logout(token: t.accessToken)

@@ -26,7 +26,7 @@ enum Fixtures {
         var c = AuthConfiguration(signingKeys: ["k1": key1, "k0": key2], activeKeyID: "k1", issuer: issuer, audience: audience)
         c.passwordHashing = hashing
         c.throttle = throttle
-        c.leeway = 5
+        c.leeway = .seconds(5)
         return c
     }
 

@@ -8,7 +8,7 @@ import XCTest
 /// up again when it answers.
 final class StoreHealthTests: XCTestCase {
     func testTheVerdictFollowsProbesFailuresAndStaleness() {
-        let health = StoreHealth(staleness: 1)
+        let health = StoreHealth(staleness: .seconds(1))
         XCTAssertNil(health.isHealthy(now: 10), "no probe yet: the caller pings itself")
         XCTAssertTrue(health.record(true, startedAt: 1_000_000_000))
         XCTAssertEqual(health.isHealthy(now: 1_500_000_000), true)
@@ -28,8 +28,8 @@ final class StoreHealthTests: XCTestCase {
     func testHealthFollowsTheStoreWithinTheBound() throws {
         let store = InMemoryAuthStore()
         var configuration = Fixtures.configuration()
-        configuration.healthProbeInterval = 0.05
-        configuration.healthStaleness = 0.3
+        configuration.healthProbeInterval = .milliseconds(50)
+        configuration.healthStaleness = .milliseconds(300)
         let core = try AuthCore(configuration: configuration, store: store)
         try core.start()
         defer { core.stop() }
@@ -53,8 +53,8 @@ final class StoreHealthTests: XCTestCase {
     func testAFailedCallMarksTheStoreDownAtOnce() throws {
         let store = InMemoryAuthStore()
         var configuration = Fixtures.configuration()
-        configuration.healthProbeInterval = 30
-        configuration.healthStaleness = 60
+        configuration.healthProbeInterval = .seconds(30)
+        configuration.healthStaleness = .seconds(60)
         let core = try AuthCore(configuration: configuration, store: store)
         try core.start()
         defer { core.stop() }

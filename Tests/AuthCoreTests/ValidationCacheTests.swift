@@ -67,11 +67,11 @@ class ValidationCacheTests: XCTestCase {
 
     func testAnExpiredTokenIsRefusedAlthoughCached() throws {
         var configuration = Fixtures.configuration()
-        configuration.accessTokenLifetime = 60
+        configuration.accessTokenLifetime = .seconds(60)
         let core = try core(configuration)
         let issued = try core.register(email: "expiry@example.com", password: "a long passphrase", clientAddress: nil)
         guard case .valid = core.validate(token: issued.accessToken) else { return XCTFail("not valid") }
-        clock.advance(60 + configuration.leeway - 1)
+        clock.advance(60 + configuration.leeway / .seconds(1) - 1)
         guard case .valid = core.validate(token: issued.accessToken) else { return XCTFail("refused within the leeway") }
         clock.advance(1)
         XCTAssertEqual(core.validate(token: issued.accessToken), .expired)

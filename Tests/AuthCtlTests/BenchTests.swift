@@ -83,6 +83,18 @@ final class BenchTests: XCTestCase {
 
         let text = try ctl.run(["bench", "--help"])
         XCTAssertTrue(text.stdout.contains("pipelined"), text.stdout)
+        // Engine and scenario are choices: the help lists them and ArgumentParser refuses others.
+        let flowing = text.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for values in ["(values: pipelined, async, threads; default: pipelined)",
+                       "(values: validate, login, status, health, register; default: validate)"] {
+            XCTAssertTrue(flowing.contains(values), "\(values) missing from: \(text.stdout)")
+        }
+        for (arguments, wrong) in [(["bench", "--engine", "warp"], "'warp' is invalid for '--engine"),
+                                   (["bench", "teleport"], "'teleport' is invalid for '<scenario>'")] {
+            let refused = try ctl.json(arguments, expectStatus: 2)
+            XCTAssertEqual(AuthCtlHarness.error(refused).code, "USAGE")
+            XCTAssertTrue(AuthCtlHarness.error(refused).message?.contains(wrong) == true, "\(refused)")
+        }
     }
 
     private func checkSummary(_ summary: [String: Any], scenario: String, file: StaticString = #filePath,

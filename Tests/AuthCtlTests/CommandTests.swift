@@ -110,6 +110,9 @@ final class CommandTests: XCTestCase {
         // The old refresh token is used up.
         let reused = try ctl.json(["refresh", "--token", login["refresh_token"] as? String ?? ""], expectStatus: 1)
         XCTAssertEqual(AuthCtlHarness.error(reused).code, "UNAUTHENTICATED")
+        // Refresh tokens are base64url, so one in 64 starts with "-": it is the flag's value, not an option.
+        let dashed = try ctl.json(["refresh", "--token", "-" + String(repeating: "A", count: 42)], expectStatus: 1)
+        XCTAssertEqual(AuthCtlHarness.error(dashed).code, "UNAUTHENTICATED", "\(dashed)")
 
         let health = try ctl.json(["health"])
         XCTAssertEqual(health["status"] as? String, "SERVING")

@@ -1,5 +1,6 @@
 import AuthAPI
 import AuthClient
+import AuthCore
 import DevCertificates
 import Foundation
 import RPCCore
@@ -67,7 +68,18 @@ final class AuthdCommandTests: XCTestCase {
         try expectConfigurationError(m.serveArguments + ["--access-ttl", "0"], mentions: "--access-ttl must be within 1...86400, not 0")
         try expectConfigurationError(m.serveArguments, environment: ["AUTHD_WORKERS": "0"], mentions: "AUTHD_WORKERS must be within")
         try expectConfigurationError(m.serveArguments, environment: ["AUTHD_ACCESS_TTL": "soon"], mentions: "AUTHD_ACCESS_TTL must be a whole number")
-        try expectConfigurationError(m.serveArguments + ["--log-format", "xml"], mentions: "--log-format must be text or json")
+        // Choices: ArgumentParser refuses a bad flag value (64); the variable is read with the same enum (78).
+        try expectConfigurationError(m.serveArguments + ["--log-format", "xml"], mentions: "The value 'xml' is invalid for '--log-format",
+                                     status: 64)
+        try expectConfigurationError(m.serveArguments, environment: ["AUTHD_LOG_FORMAT": "xml"],
+                                     mentions: "AUTHD_LOG_FORMAT must be one of text, json, not \"xml\"")
+        try expectConfigurationError(m.serveArguments + ["--log-level", "loud"], mentions: "invalid for '--log-level", status: 64)
+        try expectConfigurationError(m.serveArguments + ["--tls-min-version", "1.1"], mentions: "invalid for '--tls-min-version",
+                                     status: 64)
+        try expectConfigurationError(m.serveArguments, environment: ["AUTHD_TLS_MIN_VERSION": "1.1"],
+                                     mentions: "AUTHD_TLS_MIN_VERSION must be one of 1.2, 1.3")
+        try expectConfigurationError(m.serveArguments, environment: ["AUTHD_REQUIRE_CLIENT_CERT": "yes"],
+                                     mentions: "AUTHD_REQUIRE_CLIENT_CERT must be 1 or 0")
         try expectConfigurationError(["--listen", "nowhere"] + Array(m.serveArguments.dropFirst(2)), mentions: "--listen: \"nowhere\" is not HOST:PORT")
         try expectConfigurationError(["--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", m.key,
                                       "--jwt-secret-file", m.secretFile], mentions: "cannot read the TLS certificate file")
@@ -96,6 +108,110 @@ final class AuthdCommandTests: XCTestCase {
         let admin = try AuthdProcess.run(["admin", "--help"], timeout: 20)
         XCTAssertEqual(admin.status, 0)
         XCTAssertTrue(admin.stdout.contains("grant") && admin.stdout.contains("revoke"), admin.stdout)
+    }
+
+    /// One entry of `authd serve --help`: its default, its range and its variable, as stated.
+    struct HelpEntry {
+        var defaultText: String?
+        var range: ClosedRange<Int>?
+        var variable: String?
+    }
+
+    /// The entries of `authd serve --help` by flag (`--access-ttl`), each with its wrapped text flowed.
+    static func serveHelp() throws -> [String: HelpEntry] {
+        let result = try AuthdProcess.run(["serve", "--help"], timeout: 20)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        var texts: [String: String] = [:]
+        var current: String?
+        for line in result.stdout.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("  -") {
+                let flag = line.dropFirst(2).split(separator: " ").first.map { String($0).replacingOccurrences(of: ",", with: "") }
+                current = flag
+                texts[flag ?? ""] = String(line)
+            } else if let current, line.hasPrefix("   ") {
+                texts[current, default: ""] += " " + line.trimmingCharacters(in: .whitespaces)
+            } else {
+                current = nil
+            }
+        }
+        var entries: [String: HelpEntry] = [:]
+        let pattern = /\(default: ([^,)]+)(?:, within (\d+)\.\.\.(\d+))?\)/
+        for (flag, text) in texts {
+            let flowing = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            var entry = HelpEntry()
+            if let match = flowing.firstMatch(of: pattern) {
+                entry.defaultText = String(match.1)
+                if let low = match.2.flatMap({ Int($0) }), let high = match.3.flatMap({ Int($0) }) { entry.range = low...high }
+            }
+            entry.variable = flowing.firstMatch(of: /\[([A-Z0-9_]+)/).map { String($0.1) }
+            entries[flag] = entry
+        }
+        return entries
+    }
+
+    /// The defaults and ranges `serve --help` states are the ones the auth core and the transport
+    /// apply (authd's settings table reads them from there; this catches a table that stops doing so).
+    func testHelpStatesTheDefaultsAndRangesTheCodeApplies() throws {
+        let help = try Self.serveHelp()
+        func check(_ flag: String, _ value: Int, range: ClosedRange<Int>? = nil, variable: String,
+                   file: StaticString = #filePath, line: UInt = #line) {
+            guard let entry = help[flag] else { return XCTFail("\(flag) missing from serve --help", file: file, line: line) }
+            XCTAssertEqual(entry.defaultText, String(value), "\(flag)'s stated default", file: file, line: line)
+            if let range { XCTAssertEqual(entry.range, range, "\(flag)'s stated range", file: file, line: line) }
+            XCTAssertEqual(entry.variable, variable, file: file, line: line)
+        }
+        func count(_ d: Duration, _ unit: Duration) -> Int { Int(d / unit) }
+        func counts(_ r: ClosedRange<Duration>, _ unit: Duration) -> ClosedRange<Int> { count(r.lowerBound, unit)...count(r.upperBound, unit) }
+
+        // The auth core's defaults (a configuration built without authd has them) and the ranges its validated() enforces.
+        let plain = AuthConfiguration(signingKeys: ["k": Array(repeating: 7, count: 32)], activeKeyID: "k")
+        let bounds = AuthConfiguration.Bounds.self
+        check("--access-ttl", count(plain.accessTokenLifetime, .seconds(1)), range: counts(bounds.accessTokenLifetime.range, .seconds(1)),
+              variable: "AUTHD_ACCESS_TTL")
+        check("--refresh-ttl", count(plain.refreshTokenLifetime, .seconds(1)),
+              range: counts(bounds.refreshTokenLifetime.range, .seconds(1)), variable: "AUTHD_REFRESH_TTL")
+        check("--leeway", count(plain.leeway, .seconds(1)), range: counts(bounds.leeway.range, .seconds(1)), variable: "AUTHD_LEEWAY")
+        check("--revocation-poll-ms", count(plain.revocationPollInterval, .milliseconds(1)),
+              range: counts(bounds.revocationPollInterval.range, .milliseconds(1)), variable: "AUTHD_REVOCATION_POLL_MS")
+        XCTAssertEqual(help["--revocation-poll-ms"]?.defaultText, "500")
+        check("--argon2-memory-kib", plain.passwordHashing.memoryKiB, range: Argon2Parameters.memoryKiBRange,
+              variable: "AUTHD_ARGON2_MEMORY_KIB")
+        check("--argon2-iterations", plain.passwordHashing.iterations, range: Argon2Parameters.iterationsRange,
+              variable: "AUTHD_ARGON2_ITERATIONS")
+        XCTAssertEqual(help["--argon2-iterations"]?.range, 1...64)
+        // The transport's defaults.
+        let limits = ServerLimits()
+        check("--idle-timeout", count(limits.idleTimeout, .seconds(1)), variable: "AUTHD_IDLE_TIMEOUT")
+        check("--handshake-timeout", count(limits.handshakeTimeout, .seconds(1)), variable: "AUTHD_HANDSHAKE_TIMEOUT")
+        check("--max-frame", limits.maxFrameSize, variable: "AUTHD_MAX_FRAME")
+        check("--max-calls", limits.maxCallsInFlightPerConnection, variable: "AUTHD_MAX_CALLS")
+        check("--max-connections", limits.maxConnections, variable: "AUTHD_MAX_CONNECTIONS")
+        check("--worker-queue", limits.workerQueueCapacity, variable: "AUTHD_WORKER_QUEUE")
+        // Choices list their values.
+        let serve = try AuthdProcess.run(["serve", "--help"], timeout: 20).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for text in ["(values: trace, debug, info, notice, warning, error, critical)", "(values: text, json)", "(values: 1.2, 1.3)"] {
+            XCTAssertTrue(serve.contains(text), "\(text) missing from serve --help")
+        }
+    }
+
+    /// A flag and its environment variable go through the same parse and the same range check,
+    /// the range the help states; the error names whichever was used.
+    func testAFlagAndItsVariableMeetTheSameRangeCheck() throws {
+        let m = try TestMaterial.make()
+        defer { try? FileManager.default.removeItem(at: m.directory) }
+        let help = try Self.serveHelp()
+        for flag in ["--revocation-poll-ms", "--argon2-iterations", "--busy-poll", "--db-timeout", "--max-calls"] {
+            let entry = try XCTUnwrap(help[flag], flag)
+            let range = try XCTUnwrap(entry.range, flag)
+            let variable = try XCTUnwrap(entry.variable, flag)
+            var outside = [range.upperBound + 1]
+            if range.lowerBound > 0 { outside.append(range.lowerBound - 1) }
+            for bad in outside {
+                let message = "must be within \(range.lowerBound)...\(range.upperBound), not \(bad)"
+                try expectConfigurationError(m.serveArguments + [flag, "\(bad)"], mentions: "\(flag) \(message)")
+                try expectConfigurationError(m.serveArguments, environment: [variable: "\(bad)"], mentions: "\(variable) \(message)")
+            }
+        }
     }
 
     func testSettingsFromTheEnvironmentMigrateAPortInUseAndTheJSONLog() throws {
@@ -168,6 +284,9 @@ final class AuthdCommandTests: XCTestCase {
             host: "127.0.0.1", port: port1, tls: .client(trustRootsFile: dev.appendingPathComponent("ca.pem").path)))
         let password = "pw-\(UUID().uuidString)"
         let tokens = try Auth.Client(transport: connection).register(RegisterRequest(email: uniqueEmail("dev"), password: password))
+        // No --access-ttl: the lifetime is the default the help states.
+        let stated = try XCTUnwrap(try Self.serveHelp()["--access-ttl"]?.defaultText.flatMap { Int64($0) })
+        XCTAssertEqual(tokens.expiresAt - epochNow(), stated, accuracy: 2, "the default --access-ttl applies")
         connection.close()
         first.terminate()
         first.waitUntilExit()

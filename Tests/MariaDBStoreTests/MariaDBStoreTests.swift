@@ -214,7 +214,7 @@ final class MariaDBStoreTests: XCTestCase {
     func testLogoutOnOneInstanceIsHonouredByAnotherWithinTheBound() throws {
         var configuration = AuthConfiguration(signingKeys: ["k1": Array(repeating: 9, count: 32)], activeKeyID: "k1")
         configuration.passwordHashing = Argon2Parameters(memoryKiB: 64, iterations: 1)
-        configuration.revocationPollInterval = 1  // the default, stated as the bound
+        configuration.revocationPollInterval = .seconds(1)  // the largest accepted, stated as the bound
         let a = try AuthCore(configuration: configuration, store: try migratedStore())
         let b = try AuthCore(configuration: configuration, store: try migratedStore())
         try a.start(); defer { a.stop() }
@@ -233,7 +233,7 @@ final class MariaDBStoreTests: XCTestCase {
             let elapsed = try XCTUnwrap(seen, "instance b never saw the logout")
             worst = max(worst, elapsed)
             // The bound: one poll interval plus one poll's duration (milliseconds; 1 s of slack for a loaded machine).
-            XCTAssertLessThanOrEqual(elapsed, configuration.revocationPollInterval + 1.0)
+            XCTAssertLessThanOrEqual(elapsed, configuration.revocationPollInterval / .seconds(1) + 1.0)
         }
         print("logout on one instance honoured by the other after at most \(String(format: "%.3f", worst)) s (poll interval 1 s)")
     }

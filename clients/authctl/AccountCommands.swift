@@ -63,7 +63,7 @@ struct Status: ParsableCommand {
         discussion: "Example:\n  authctl status\n  authctl status --token \"$TOKEN\" --json")
 
     @OptionGroup var options: ConnectionOptions
-    @Option(help: "An access token to use instead of the kept one.") var token: String?
+    @Option(parsing: .unconditional, help: "An access token to use instead of the kept one.") var token: String?
 
     func run() throws {
         let kept = token == nil ? try StoredCredentials.require() : nil
@@ -89,7 +89,7 @@ struct Logout: ParsableCommand {
         discussion: "Example:\n  authctl logout")
 
     @OptionGroup var options: ConnectionOptions
-    @Option(help: "An access token to revoke instead of the kept one (the credentials file is then left alone).")
+    @Option(parsing: .unconditional, help: "An access token to revoke instead of the kept one (the credentials file is then left alone).")
     var token: String?
 
     func run() throws {
@@ -119,7 +119,7 @@ struct Refresh: ParsableCommand {
         discussion: "A refresh token is used up by this call.\n\nExample:\n  authctl refresh --json")
 
     @OptionGroup var options: ConnectionOptions
-    @Option(help: "A refresh token to use instead of the kept one.") var token: String?
+    @Option(parsing: .unconditional, help: "A refresh token to use instead of the kept one.") var token: String?
 
     func run() throws {
         let kept = token == nil ? try StoredCredentials.require() : nil

@@ -22,8 +22,8 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var options: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("What to call: validate, login, register, status or health.", valueName: "scenario"))
-    var scenario: String = "validate"
+    @Argument(help: ArgumentHelp("What to call.", valueName: "scenario"))
+    var scenario: BenchScenario.Kind = .validate
 
     @Option(help: "TLS connections the calls are spread over.") var connections: Int = 2
     @Option(help: "Calls in flight at most, over all connections.") var concurrency: Int = 32
@@ -39,16 +39,12 @@ struct Bench: ParsableCommand {
     var saveTokens: String?
     @Option(help: "TLS connections to open and hold idle during the run (to measure a loaded server).")
     var idleConnections: Int = 0
-    @Option(help: "How the generator drives calls: pipelined (default: each reply's callback starts the next call on the connection's I/O thread; open loop: one pacer thread), async (Swift tasks) or threads (one blocked thread per call in flight).")
-    var engine: String = "pipelined"
+    @Option(help: "How the generator drives calls: pipelined (each reply's callback starts the next call on the connection's I/O thread; open loop: one pacer thread), async (Swift tasks) or threads (one blocked thread per call in flight).")
+    var engine: BenchEngine = .pipelined
     @Option(help: "Microseconds each connection's I/O thread polls for replies without sleeping before it sleeps (0: off). Lowers one-call-at-a-time latency by the thread wake-up, for up to a core of client CPU.")
     var busyPoll: Int = 0
 
     func validate() throws {
-        guard BenchScenario.Kind(rawValue: scenario) != nil else {
-            throw ValidationError("unknown scenario \(scenario.debugDescription): use validate, login, register, status or health")
-        }
-        guard BenchEngine(rawValue: engine) != nil else { throw ValidationError("--engine must be pipelined, async or threads") }
         guard (1...1024).contains(connections) else { throw ValidationError("--connections must be within 1...1024") }
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be within 1...10000") }
         guard duration == nil || requests == nil else { throw ValidationError("give --duration or --requests, not both") }
@@ -59,13 +55,13 @@ struct Bench: ParsableCommand {
         guard (1...1_000_000).contains(users) else { throw ValidationError("--users must be within 1...1000000") }
         guard (0...1_000_000).contains(busyPoll) else { throw ValidationError("--busy-poll must be within 0...1000000 microseconds") }
         guard (0...100_000).contains(idleConnections) else { throw ValidationError("--idle-connections must be within 0...100000") }
-        if tokenFile != nil, !["validate", "status", "login"].contains(scenario) {
+        if tokenFile != nil, ![.validate, .status, .login].contains(scenario) {
             throw ValidationError("--token-file is for the validate, status and login scenarios")
         }
     }
 
     func run() throws {
-        let kind = BenchScenario.Kind(rawValue: scenario)!
+        let kind = self.scenario
         let progress = ProgressLine()
         // With several --server addresses, connections are spread over them round-robin.
         var configurations = try options.clientConfigurations()
@@ -113,7 +109,7 @@ struct Bench: ParsableCommand {
         defer { idle.close() }
 
         let plan = BenchPlan(concurrency: concurrency, duration: requests == nil ? (duration ?? 10) : nil,
-                             requests: requests, rate: rate, warmup: warmup, engine: BenchEngine(rawValue: engine)!)
+                             requests: requests, rate: rate, warmup: warmup, engine: engine)
         let scenario = BenchScenario.make(kind, users: users, timeout: options.callTimeout)
         let cpuBefore = processCPUSeconds()
         let runner = BenchRunner(plan: plan, scenario: scenario, clients: connections)
@@ -137,7 +133,7 @@ struct Bench: ParsableCommand {
         let summary = BenchSummary(scenario: kind.rawValue, recorder: recorder,
                                    durationSeconds: Double(end - min(end, runner.measuredFrom)) / 1e9,
                                    clientCPUSeconds: cpu, connections: self.connections, concurrency: concurrency,
-                                   targetRate: rate.map { Int($0) }, engine: engine, idleConnections: idle.count,
+                                   targetRate: rate.map { Int($0) }, engine: engine.rawValue, idleConnections: idle.count,
                                    callsTotal: runner.completed.current, elapsedSeconds: Double(monotonicNanos() - started) / 1e9)
         options.printer.result(summary.jsonFields, text: summary.text)
     }

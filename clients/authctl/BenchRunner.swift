@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import RPCCore
 import RPCTransport
@@ -21,7 +22,7 @@ struct BenchPlan: Sendable {
 }
 
 /// The load generator's threading model (see `BenchRunner`).
-enum BenchEngine: String, CaseIterable, Sendable {
+enum BenchEngine: String, CaseIterable, Sendable, ExpressibleByArgument {
     /// Calls started from the transport's reply callbacks on its I/O threads (`PipelinedEngine`): no
     /// thread of the generator's own between a reply and the next call.
     case pipelined

@@ -1,3 +1,4 @@
+import ArgumentParser
 import AuthAPI
 import AuthClient
 import Foundation
@@ -7,7 +8,7 @@ import RPCTransport
 /// What `authctl bench` calls, with every request encoded before the run so a call costs the
 /// generator only the transport's work (no per-call message building).
 struct BenchScenario: Sendable {
-    enum Kind: String, CaseIterable, Sendable {
+    enum Kind: String, CaseIterable, Sendable, ExpressibleByArgument {
         case validate, login, status, health, register
     }
 

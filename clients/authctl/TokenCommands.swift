@@ -78,7 +78,7 @@ struct RevokeAll: ParsableCommand {
 
     @OptionGroup var options: ConnectionOptions
     @Option(help: "The user whose tokens are revoked.") var userId: Int64
-    @Option(help: "An administrator's access token to use instead of the kept one.") var token: String?
+    @Option(parsing: .unconditional, help: "An administrator's access token to use instead of the kept one.") var token: String?
 
     func run() throws {
         let kept = token == nil ? try StoredCredentials.require() : nil
