@@ -35,12 +35,12 @@ enum SQL {
     // MARK: Users
 
     private static let userColumns = "id, email, email_key, password_hash, is_admin, registered_at_ms"
+    /// Breaks the unique key on `email_key` when the email is taken (the table's only unique key
+    /// besides the generated id): a `.duplicate` error.
     static let insertUser: Statement<NewUser> = """
         INSERT INTO users (email, email_key, password_hash, is_admin, registered_at_ms)
         VALUES (\(\.email), \(\.emailKey), \(\.passwordHash), 0, \(\.registeredAt.millisecondsSince1970))
         """
-    /// The unique key `insertUser` breaks when the email is taken.
-    static let usersEmailKey = "users_email_key"
     static let userByEmailKey: Statement<String> = "SELECT \(sql: userColumns) FROM users WHERE email_key = \(\.self)"
     static let userByID: Statement<Int64> = "SELECT \(sql: userColumns) FROM users WHERE id = \(\.self)"
     static let updatePasswordHash: Statement<(userID: Int64, hash: String)> =
