@@ -105,28 +105,38 @@ public enum PasswordRejection: Sendable, Equatable {
     }
 }
 
-/// An error raised by a store. `unavailable` means the database could not be reached or answer
-/// in time; `conflict` a deadlock or certification failure still present after retries.
+/// An error raised by a store: the kind of failure (all the core decides on), a message saying
+/// what the store was doing, and the underlying error (the database driver's, with its own code
+/// and text) for the server log. Neither carries a parameter value, password or token hash.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case unavailable, conflict, failure }
+    public enum Kind: String, Sendable {
+        /// The database could not be reached or did not answer in time.
+        case unavailable
+        /// A deadlock or certification conflict still present after retries.
+        case conflict
+        /// A row with the same unique key exists.
+        case duplicate
+        /// Anything else (a bug, a schema mismatch, a constraint the input broke).
+        case failure
+    }
     public var kind: Kind
-    /// The library's own message (never a parameter value: statements bind their values).
+    /// What failed, in the store's words.
     public var message: String
-    /// The server or client error number, when there is one.
-    public var number: UInt32?
+    /// The error behind this one (for a MariaDB store, its `MariaDBError`), when there is one.
+    public var cause: (any Error)?
 
     /// Set on an `unavailable` error when a write was sent but its commit was never confirmed (the
     /// connection broke while committing): it may or may not have taken effect.
     public var outcomeUnknown: Bool
 
-    public init(_ kind: Kind, _ message: String, number: UInt32? = nil, outcomeUnknown: Bool = false) {
+    public init(_ kind: Kind, _ message: String, cause: (any Error)? = nil, outcomeUnknown: Bool = false) {
         self.kind = kind
         self.message = message
-        self.number = number
+        self.cause = cause
         self.outcomeUnknown = outcomeUnknown
     }
 
     public var description: String {
-        "store \(kind.rawValue): \(message)" + (number.map { " (\($0))" } ?? "")
+        "store \(kind.rawValue): \(message)" + (cause.map { " (\($0))" } ?? "")
     }
 }

@@ -18,16 +18,14 @@ final class ConnectionPool: @unchecked Sendable {
     private var open = 0
     private var quarantinedUntil: [Date?]
 
+    /// Every connection stayed in use for `connectTimeout` (the cause of that `.unavailable` error).
+    struct Exhausted: Error, CustomStringConvertible {
+        var description: String { "connection pool exhausted" }
+    }
+
     init(configuration: MariaDBConfiguration) {
         self.configuration = configuration
         quarantinedUntil = Array(repeating: nil, count: configuration.endpoints.count)
-    }
-
-    /// Runs `body` with a connection of its own.
-    func withConnection<T>(_ body: (MariaDBConnection) throws -> T) throws -> T {
-        let connection = try checkOut()
-        defer { checkIn(connection) }
-        return try body(connection)
     }
 
     /// Endpoint indices in the order to try now: healthy ones in configured order, then the
@@ -54,13 +52,17 @@ final class ConnectionPool: @unchecked Sendable {
         condition.broadcast()
     }
 
-    private func checkOut() throws -> MariaDBConnection {
+    /// A connection of the caller's own, to be given back with `checkIn`. Throws `.unavailable`
+    /// when none is free within `connectTimeout` or none can be opened on any endpoint (every
+    /// endpoint has then been tried: trying again at once would only wait again).
+    func checkOut() throws(StoreError) -> MariaDBConnection {
         let deadline = Date().addingTimeInterval(TimeInterval(configuration.connectTimeout))
         condition.lock()
         while idle.isEmpty && open >= configuration.poolSize {
             if !condition.wait(until: deadline) && idle.isEmpty && open >= configuration.poolSize {
                 condition.unlock()
-                throw StoreError(.unavailable, "no free database connection within \(configuration.connectTimeout) s")
+                throw StoreError(.unavailable, "no free database connection within \(configuration.connectTimeout) s",
+                                 cause: Exhausted())
             }
         }
         if let connection = idle.popLast() {
@@ -82,7 +84,9 @@ final class ConnectionPool: @unchecked Sendable {
         }
     }
 
-    private func checkIn(_ connection: MariaDBConnection) {
+    /// Gives back a checked-out connection: kept for reuse, or dropped (and its endpoint held
+    /// back) when it broke.
+    func checkIn(_ connection: MariaDBConnection) {
         if connection.isBroken { quarantine(connection.endpoint) }
         condition.lock()
         if connection.isBroken {

@@ -1,29 +1,6 @@
 import AuthCore
 import CMariaDB
 
-/// A value bound to a statement parameter.
-enum SQLValue {
-    case int(Int64)
-    case text(String)
-    case bytes([UInt8])
-    case null
-}
-
-/// One result row: every column as raw bytes (integers arrive as decimal text), nil for NULL.
-struct Row {
-    var columns: [[UInt8]?]
-
-    func int(_ i: Int) -> Int64? { columns[i].flatMap { Int64(String(decoding: $0, as: UTF8.self)) } }
-    func string(_ i: Int) -> String? { columns[i].map { String(decoding: $0, as: UTF8.self) } }
-    func bytes(_ i: Int) -> [UInt8]? { columns[i] }
-}
-
-struct StatementResult {
-    var rows: [Row] = []
-    var affectedRows: UInt64 = 0
-    var insertID: UInt64 = 0
-}
-
 /// One Connector/C connection and its prepared statements. Owned by one thread at a time (the
 /// pool hands it out), so it needs no lock.
 final class MariaDBConnection {
@@ -39,41 +16,47 @@ final class MariaDBConnection {
     /// Opens a connection to the first endpoint that answers and, on Galera, is synced
     /// (`wsrep_ready`): a node that is joining, donating or cut off from the primary component is
     /// passed over like one that refuses the connection. `order` lists endpoint indices to try.
+    /// Throws the last endpoint's error, of kind `.unavailable`.
     static func connect(_ configuration: MariaDBConfiguration, order: [Int]? = nil,
-                        failed: (Int) -> Void = { _ in }) throws -> MariaDBConnection {
-        var lastError = ConnectFailure(error: StoreError(.unavailable, "no endpoint configured"))
+                        failed: (Int) -> Void = { _ in }) throws(StoreError) -> MariaDBConnection {
+        var lastError = StoreError(.unavailable, "no endpoint configured")
         for index in order ?? Array(configuration.endpoints.indices) {
             do {
                 let connection = try MariaDBConnection(configuration, configuration.endpoints[index])
                 try connection.prepareSession(configuration)
                 return connection
-            } catch let e as ConnectFailure {
-                lastError = e
+            } catch {
+                lastError = error
                 failed(index)
             }
         }
         throw lastError
     }
 
-    /// Detects Galera; on a node refuses it unless ready, and turns on causal reads.
-    private func prepareSession(_ c: MariaDBConfiguration) throws {
-        do {
-            // @@wsrep_on exists on every MariaDB built with wsrep (Debian's); error 1193 where not.
+    /// Detects Galera; on a node refuses it unless ready, and turns on causal reads. Any failure
+    /// here makes the endpoint unusable now: `.unavailable`.
+    private func prepareSession(_ c: MariaDBConfiguration) throws(StoreError) {
+        do throws(StoreError) {
+            // @@wsrep_on exists on every MariaDB built with wsrep (Debian's); an error where not.
             let on: Int64
-            do { on = try execute("SELECT @@wsrep_on").rows.first?.int(0) ?? 0 } catch let e as StoreError where e.number == 1193 { on = 0 }
+            do throws(StoreError) {
+                on = try execute(SQL.wsrepOn).rows.first?["wsrep_on"] ?? 0
+            } catch let error where (error.cause as? MariaDBError)?.number == .unknownSystemVariable {
+                on = 0
+            }
             guard on == 1 else { return }
             isGalera = true
-            let ready = try execute("SHOW STATUS LIKE 'wsrep_ready'").rows.first?.string(1)
+            let ready: String? = try execute(SQL.wsrepReady).rows.first?["Value"]
             guard ready == "ON" else {
-                throw ConnectFailure(error: StoreError(.unavailable, "\(endpoint): Galera node not ready (wsrep_ready=\(ready ?? "?"))", number: 1047))
+                throw StoreError(.unavailable, "Galera node not ready (wsrep_ready=\(ready ?? "?"))")
             }
-            if c.causalReads { try execute("SET SESSION wsrep_sync_wait = 1") }
-        } catch let e as StoreError {
-            throw ConnectFailure(error: StoreError(.unavailable, "\(endpoint): \(e.message)", number: e.number))
+            if c.causalReads { try execute(SQL.causalReads) }
+        } catch {
+            throw StoreError(.unavailable, "\(endpoint): \(error.message)", cause: error.cause)
         }
     }
 
-    private init(_ c: MariaDBConfiguration, _ endpoint: MariaDBConfiguration.Endpoint) throws {
+    private init(_ c: MariaDBConfiguration, _ endpoint: MariaDBConfiguration.Endpoint) throws(StoreError) {
         self.endpoint = endpoint
         // mysql_init returns NULL only when out of memory.
         guard let handle = mysql_init(nil) else { throw StoreError(.failure, "mysql_init: out of memory") }
@@ -92,11 +75,11 @@ final class MariaDBConnection {
         let database = c.database.isEmpty ? nil : c.database
         guard mysql_real_connect(handle, host, c.user, c.password, database, UInt32(endpoint.port ?? 0),
                                  endpoint.socket, UInt(CLIENT_FOUND_ROWS)) != nil else {
-            let error = MariaDBConnection.error(number: mysql_errno(handle), message: mysql_error(handle))
+            let cause = MariaDBError(number: MariaDBErrorNumber(mysql_errno(handle)), message: String(cString: mysql_error(handle)))
             // The handle is closed by deinit, which runs for an initialised object whose init throws.
             // A refused login or a missing database is a configuration problem, but to the
             // caller it is the same: the store cannot be used now.
-            throw ConnectFailure(error: StoreError(.unavailable, "connect to \(endpoint): \(error.message)", number: error.number))
+            throw StoreError(.unavailable, "connect to \(endpoint)", cause: cause)
         }
     }
 
@@ -112,12 +95,18 @@ final class MariaDBConnection {
         return ok
     }
 
-    /// Runs one statement (prepared once per connection, then reused) with bound parameters.
+    /// Runs a statement without parameters.
     @discardableResult
-    func execute(_ sql: String, _ parameters: [SQLValue] = []) throws -> StatementResult {
-        let stmt = try prepared(sql)
-        let paramCount = Int(mysql_stmt_param_count(stmt))
-        precondition(paramCount == parameters.count, "statement expects \(paramCount) parameters, got \(parameters.count)")
+    func execute(_ statement: Statement<Void>) throws(StoreError) -> StatementResult {
+        try execute(statement, ())
+    }
+
+    /// Runs one statement (prepared once per connection, then reused) with its parameters read
+    /// from `input`.
+    @discardableResult
+    func execute<Input>(_ statement: Statement<Input>, _ input: Input) throws(StoreError) -> StatementResult {
+        let stmt = try prepared(statement)
+        let parameters = statement.values(input)
 
         // Parameter buffers live until the statement has executed.
         var storage: [UnsafeMutableRawPointer] = []
@@ -151,7 +140,7 @@ final class MariaDBConnection {
             precondition(rc == 0, "mysql_stmt_bind_param rejected our binds")
         }
         // mysql_stmt_execute: 0 on success, non-zero on error (mysql_stmt_errno / mysql_stmt_error).
-        guard mysql_stmt_execute(stmt) == 0 else { throw statementError(stmt) }
+        guard mysql_stmt_execute(stmt) == 0 else { throw statementError(stmt, statement.sql) }
         var result = StatementResult()
         result.affectedRows = mysql_stmt_affected_rows(stmt)
         result.insertID = mysql_stmt_insert_id(stmt)
@@ -160,118 +149,56 @@ final class MariaDBConnection {
             mysql_free_result(metadata)
             mysql_stmt_free_result(stmt)
         }
-        result.rows = try fetchRows(stmt, columns: Int(mysql_num_fields(metadata)))
+        guard let rows = Row.fetchAll(stmt, metadata) else { throw statementError(stmt, statement.sql) }
+        result.rows = rows
         return result
     }
 
-    private func fetchRows(_ stmt: UnsafeMutablePointer<MYSQL_STMT>, columns: Int) throws -> [Row] {
-        let chunk = 256
-        let buffers = (0..<columns).map { _ in UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 8) }
-        let lengths = UnsafeMutablePointer<UInt>.allocate(capacity: max(columns, 1))
-        let nulls = UnsafeMutablePointer<my_bool>.allocate(capacity: max(columns, 1))
-        let errors = UnsafeMutablePointer<my_bool>.allocate(capacity: max(columns, 1))
-        defer {
-            buffers.forEach { $0.deallocate() }
-            lengths.deallocate()
-            nulls.deallocate()
-            errors.deallocate()
-        }
-        var binds = [MYSQL_BIND](repeating: MYSQL_BIND(), count: columns)
-        for i in 0..<columns {
-            binds[i].buffer_type = MYSQL_TYPE_STRING  // the client converts integers to decimal text
-            binds[i].buffer = buffers[i]
-            binds[i].buffer_length = UInt(chunk)
-            binds[i].length = lengths + i
-            binds[i].is_null = nulls + i
-            binds[i].error = errors + i
-        }
-        // mysql_stmt_bind_result: 0 on success (copies the binds).
-        let rc = binds.withUnsafeMutableBufferPointer { mysql_stmt_bind_result(stmt, $0.baseAddress) }
-        precondition(rc == 0, "mysql_stmt_bind_result rejected our binds")
-        var rows: [Row] = []
-        while true {
-            // mysql_stmt_fetch: 0 row, MYSQL_NO_DATA end, MYSQL_DATA_TRUNCATED a column longer
-            // than its buffer (fetched whole below), 1 error.
-            let status = mysql_stmt_fetch(stmt)
-            if status == MYSQL_NO_DATA { break }
-            if status == 1 { throw statementError(stmt) }
-            var row = Row(columns: [])
-            row.columns.reserveCapacity(columns)
-            for i in 0..<columns {
-                if nulls[i] != 0 { row.columns.append(nil); continue }
-                let length = Int(lengths[i])
-                if length <= chunk {
-                    row.columns.append(Array(UnsafeRawBufferPointer(start: buffers[i], count: length)))
-                } else {
-                    var whole = [UInt8](repeating: 0, count: length)
-                    var bind = MYSQL_BIND()
-                    var got: UInt = 0
-                    let fetched = whole.withUnsafeMutableBytes { w -> Int32 in
-                        bind.buffer_type = MYSQL_TYPE_STRING
-                        bind.buffer = w.baseAddress
-                        bind.buffer_length = UInt(length)
-                        return withUnsafeMutablePointer(to: &got) { g in
-                            bind.length = g
-                            return mysql_stmt_fetch_column(stmt, &bind, UInt32(i), 0)
-                        }
-                    }
-                    guard fetched == 0 else { throw statementError(stmt) }
-                    row.columns.append(whole)
-                }
-            }
-            rows.append(row)
-        }
-        return rows
-    }
-
-    private func prepared(_ sql: String) throws -> UnsafeMutablePointer<MYSQL_STMT> {
-        if let stmt = statements[sql] { return stmt }
+    private func prepared<Input>(_ statement: Statement<Input>) throws(StoreError) -> UnsafeMutablePointer<MYSQL_STMT> {
+        if let stmt = statements[statement.sql] { return stmt }
         // mysql_stmt_init: NULL only when out of memory.
         guard let stmt = mysql_stmt_init(mysql) else { throw StoreError(.failure, "mysql_stmt_init: out of memory") }
         // mysql_stmt_prepare: 0 on success; non-zero on a syntax error (ours) or a lost connection.
-        let bytes = Array(sql.utf8)
-        guard mysql_stmt_prepare(stmt, sql, UInt(bytes.count)) == 0 else {
-            let error = statementError(stmt)
+        let bytes = Array(statement.sql.utf8)
+        guard mysql_stmt_prepare(stmt, statement.sql, UInt(bytes.count)) == 0 else {
+            let error = statementError(stmt, statement.sql)
             mysql_stmt_close(stmt)
             throw error
         }
-        statements[sql] = stmt
+        // The server counts the placeholders too: it must agree with the statement's parameters.
+        let placeholders = Int(mysql_stmt_param_count(stmt))
+        precondition(placeholders == statement.parameterCount,
+                     "the server sees \(placeholders) placeholders, the statement binds \(statement.parameterCount)")
+        statements[statement.sql] = stmt
         return stmt
     }
 
-    private func statementError(_ stmt: UnsafeMutablePointer<MYSQL_STMT>) -> StoreError {
-        var error = MariaDBConnection.error(number: mysql_stmt_errno(stmt), message: mysql_stmt_error(stmt))
-        if error.number == 0 {
+    /// The error of a failed statement: kind from the error number, the driver's message as the cause.
+    private func statementError(_ stmt: UnsafeMutablePointer<MYSQL_STMT>, _ sql: String) -> StoreError {
+        var number = mysql_stmt_errno(stmt)
+        var message = String(cString: mysql_stmt_error(stmt))
+        if number == 0 {
             // Some failures are recorded on the connection, not the statement.
-            error = MariaDBConnection.error(number: mysql_errno(mysql), message: mysql_error(mysql))
+            number = mysql_errno(mysql)
+            message = String(cString: mysql_error(mysql))
         }
-        if error.number == 0 {
+        let error: StoreError
+        if number == 0 {
             // A failure without a code (seen under Galera while a node rejoined): the connection's
             // state is unknown, so it is discarded; a write it carried was not committed unless
             // this was its COMMIT, which the caller then reports as of unknown outcome.
-            error = StoreError(.unavailable, "statement failed without an error code")
+            error = StoreError(.unavailable, "\(Self.summary(sql)): failed without an error code")
+        } else {
+            error = StoreError(Self.summary(sql), MariaDBError(number: MariaDBErrorNumber(number), message: message))
         }
         if error.kind == .unavailable { isBroken = true }
         return error
     }
 
-    /// Server and client error numbers that mean the connection or the node is gone.
-    static let connectionErrors: Set<UInt32> = [
-        2002, 2003, 2005, 2006, 2013, 2026, 2055,  // CR_CONNECTION_ERROR … CR_SERVER_LOST_EXTENDED
-        1053, 1927, 1047, 1040, 1158, 1159, 1160, 1161,  // shutdown, killed, WSREP not ready, too many connections, net read/write errors
-    ]
-    /// Deadlock (also Galera's certification failure) and lock-wait timeout: retry the transaction.
-    static let conflictErrors: Set<UInt32> = [1213, 1205]
-
-    static func error(number: UInt32, message: UnsafePointer<CChar>?) -> StoreError {
-        let text = message.map { String(cString: $0) } ?? ""
-        if connectionErrors.contains(number) { return StoreError(.unavailable, text, number: number) }
-        if conflictErrors.contains(number) { return StoreError(.conflict, text, number: number) }
-        return StoreError(.failure, text, number: number)
+    /// The start of a statement's text, to say which one failed (its values are bound, never in it).
+    static func summary(_ sql: String) -> String {
+        let words = sql.split(whereSeparator: \.isWhitespace)
+        let head = words.prefix(6).joined(separator: " ")
+        return words.count > 6 ? head + " …" : head
     }
-}
-
-/// A connection could not be opened (so retrying at once on another would only wait again).
-struct ConnectFailure: Error {
-    var error: StoreError
 }

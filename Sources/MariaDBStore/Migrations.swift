@@ -1,6 +1,10 @@
+import AuthCore
+import Foundation
+
 /// The schema, as numbered migrations applied in order at start-up (see `MariaDBStore.migrate`).
 /// A migration is never edited once shipped: changes come as a new one. Every statement is
-/// idempotent (`IF NOT EXISTS`), so a migration interrupted half-way can run again.
+/// idempotent (`IF NOT EXISTS`), so a migration interrupted half-way can run again. Column widths
+/// come from `ColumnWidth`.
 struct Migration {
     let version: Int
     let name: String
@@ -13,9 +17,9 @@ enum Migrations {
             """
             CREATE TABLE IF NOT EXISTS users (
                 id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-                email VARCHAR(254) NOT NULL,
-                email_key VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-                password_hash VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                email VARCHAR(\(ColumnWidth.email)) NOT NULL,
+                email_key VARCHAR(\(ColumnWidth.email)) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+                password_hash VARCHAR(\(ColumnWidth.passwordHash)) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
                 is_admin TINYINT(1) NOT NULL DEFAULT 0,
                 registered_at_ms BIGINT NOT NULL,
                 UNIQUE KEY users_email_key (email_key)
@@ -55,12 +59,12 @@ enum Migrations {
             """,
             """
             CREATE TABLE IF NOT EXISTS throttle_buckets (
-                bucket VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY
+                bucket VARCHAR(\(ColumnWidth.throttleBucket)) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY
             ) ENGINE=InnoDB
             """,
             """
             CREATE TABLE IF NOT EXISTS login_attempts (
-                bucket VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                bucket VARCHAR(\(ColumnWidth.throttleBucket)) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
                 at_ms BIGINT NOT NULL,
                 attempt_id BINARY(16) NOT NULL,
                 PRIMARY KEY (bucket, at_ms, attempt_id),
@@ -71,7 +75,7 @@ enum Migrations {
             """
             CREATE TABLE IF NOT EXISTS known_addresses (
                 user_id BIGINT NOT NULL,
-                address VARCHAR(80) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                address VARCHAR(\(ColumnWidth.clientAddress)) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
                 last_success_ms BIGINT NOT NULL,
                 PRIMARY KEY (user_id, address)
             ) ENGINE=InnoDB
@@ -80,11 +84,11 @@ enum Migrations {
             CREATE TABLE IF NOT EXISTS audit_events (
                 id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
                 at_ms BIGINT NOT NULL,
-                event VARCHAR(32) CHARACTER SET ascii NOT NULL,
+                event VARCHAR(\(ColumnWidth.auditEvent)) CHARACTER SET ascii NOT NULL,
                 user_id BIGINT NULL,
-                email VARCHAR(254) NULL,
-                client_address VARCHAR(80) NULL,
-                detail VARCHAR(255) NULL,
+                email VARCHAR(\(ColumnWidth.email)) NULL,
+                client_address VARCHAR(\(ColumnWidth.clientAddress)) NULL,
+                detail VARCHAR(\(ColumnWidth.auditDetail)) NULL,
                 KEY audit_events_user (user_id, id),
                 KEY audit_events_at (at_ms)
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
@@ -97,4 +101,52 @@ enum Migrations {
             "ALTER TABLE throttle_buckets ADD COLUMN IF NOT EXISTS reservations BIGINT NOT NULL DEFAULT 0",
         ]),
     ]
+}
+
+extension MariaDBStore {
+    /// Applies the migrations not yet applied, in order, under the named lock
+    /// `auth_migrate.<database>` so that instances starting together do not race. Returns the
+    /// versions it applied. Throws `.unavailable` when no connection can be had (or the lock is
+    /// not acquired within `lockTimeout` seconds).
+    ///
+    /// On Galera the named lock holds only on the node that took it, so two instances migrating
+    /// through different nodes can run the same migration together: that is why every migration
+    /// statement is idempotent (`IF NOT EXISTS`), its bookkeeping row is inserted with `INSERT
+    /// IGNORE`, and a certification conflict reruns the whole pass.
+    @discardableResult
+    public func migrate(lockTimeout: Int = 60) throws(StoreError) -> [Int] {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try migrateOnce(lockTimeout: lockTimeout)
+            } catch where error.kind == .conflict && attempt < configuration.conflictRetries {
+                Thread.sleep(forTimeInterval: Double.random(in: 0.01...0.05) * Double(attempt))
+            }
+        }
+    }
+
+    private func migrateOnce(lockTimeout: Int) throws(StoreError) -> [Int] {
+        let c = try pool.checkOut()
+        defer { pool.checkIn(c) }
+        let lockName = String("auth_migrate.\(configuration.database)".prefix(64))
+        let acquired: Int64? = try c.execute(SQL.getLock, (lockName, lockTimeout)).rows.first?["acquired"]
+        guard acquired == 1 else { throw StoreError(.unavailable, "migration lock not acquired within \(lockTimeout) s") }
+        defer { _ = try? c.execute(SQL.releaseLock, lockName) }
+        try c.execute(SQL.createMigrationsTable)
+        var applied = Set<Int64>()
+        for row in try c.execute(SQL.appliedMigrations).rows { applied.insert(try row["version"]) }
+        var done: [Int] = []
+        for m in Migrations.all where !applied.contains(Int64(m.version)) {
+            for statement in m.statements { try c.execute(Statement(verbatim: statement)) }
+            try c.execute(SQL.recordMigration, m)
+            done.append(m.version)
+        }
+        return done
+    }
+
+    /// The applied migration versions.
+    public func appliedMigrations() throws(StoreError) -> [Int] {
+        try run(.read) { c in try c.execute(SQL.appliedMigrations).rows.map { row in Int(try row["version"] as Int64) } }
+    }
 }

@@ -42,32 +42,20 @@ func openStore(_ configuration: MariaDBConfiguration, wait: Int, logger: Logger)
     var delay = 0.2
     let endpoints = configuration.endpoints.map(\.description).joined(separator: ",")
     while true {
-        do {
+        do throws(StoreError) {
             let applied = try store.migrate()
             if !applied.isEmpty { logger.notice("database migrated", metadata: ["versions": "\(applied)"]) }
             return store
         } catch {
-            guard let storeError = storeError(in: error) else { throw error }
-            guard storeError.kind == .unavailable, Date() < deadline else {
-                throw StartupError("database \(endpoints) unavailable: \(storeError.message)")
+            guard error.kind == .unavailable, Date() < deadline else {
+                throw StartupError("database \(endpoints) unavailable: \(error)")
             }
             logger.warning("database not reachable yet; retrying", metadata: [
-                "endpoints": "\(endpoints)", "error": "\(storeError.message)", "retry_in_s": "\(delay)"])
+                "endpoints": "\(endpoints)", "error": "\(error)", "retry_in_s": "\(delay)"])
             Thread.sleep(forTimeInterval: min(delay, max(0, deadline.timeIntervalSinceNow)))
             delay = min(delay * 2, 3)
         }
     }
-}
-
-/// The `StoreError` behind `error`: the error itself, or the one a store-internal wrapper carries
-/// (MariaDBStore's `migrate()` lets its connection failure, an internal type around a `StoreError`,
-/// escape; found by reflection so a connection refused at start is retried like any outage).
-func storeError(in error: any Error) -> StoreError? {
-    if let direct = error as? StoreError { return direct }
-    for child in Mirror(reflecting: error).children {
-        if let inner = child.value as? StoreError { return inner }
-    }
-    return nil
 }
 
 /// A failure that stops authd during start-up, with its message.

@@ -29,11 +29,11 @@ final class FailoverTests: XCTestCase {
     }
 
     private func connectionID(_ c: MariaDBConnection) throws -> Int64 {
-        try XCTUnwrap(try c.execute("SELECT CONNECTION_ID()").rows.first?.int(0))
+        try XCTUnwrap(try c.execute("SELECT CONNECTION_ID() AS id").rows.first?["id"])
     }
 
     private func rows(_ store: MariaDBStore) throws -> Int64 {
-        try store.run { c in try c.execute("SELECT COUNT(*) FROM probe").rows.first?.int(0) ?? -1 }
+        try store.run { c in try c.execute("SELECT COUNT(*) AS n FROM probe").rows.first?["n"] ?? -1 }
     }
 
     func testWriteWhoseConnectionIsLostBeforeCommitIsRerunOnce() throws {
@@ -43,7 +43,7 @@ final class FailoverTests: XCTestCase {
             runs += 1
             if runs == 1 {
                 let id = try connectionID(c)
-                try killer.run { k in try k.execute("KILL CONNECTION \(id)") }
+                try killer.run { k in try k.execute(Statement(verbatim: "KILL CONNECTION \(id)")) }
             }
             try c.execute("INSERT INTO probe VALUES (1)")
         }
@@ -59,7 +59,7 @@ final class FailoverTests: XCTestCase {
             try c.execute("INSERT INTO probe VALUES (2)")
             // The connection dies after the statement: the COMMIT that follows gets no answer.
             let id = try connectionID(c)
-            try killer.run { k in try k.execute("KILL CONNECTION \(id)") }
+            try killer.run { k in try k.execute(Statement(verbatim: "KILL CONNECTION \(id)")) }
         }) { error in
             let e = error as? StoreError
             XCTAssertEqual(e?.kind, .unavailable)
@@ -78,9 +78,9 @@ final class FailoverTests: XCTestCase {
             runs += 1
             if runs == 1 {
                 let id = try connectionID(c)
-                try killer.run { k in try k.execute("KILL CONNECTION \(id)") }
+                try killer.run { k in try k.execute(Statement(verbatim: "KILL CONNECTION \(id)")) }
             }
-            return try c.execute("SELECT COUNT(*) FROM probe").rows.first?.int(0) ?? -1
+            return try c.execute("SELECT COUNT(*) AS n FROM probe").rows.first?["n"] ?? -1
         }
         XCTAssertEqual(n, 0)
         XCTAssertEqual(runs, 2)
@@ -107,10 +107,10 @@ final class FailoverTests: XCTestCase {
         let late = TokenID.random(), tooLate = TokenID.random()
         let exp = Int64(now.timeIntervalSince1970) + 600
         try store.run(.write) { c in
-            try c.execute("INSERT INTO revoked_tokens (jti, user_id, expires_at, recorded_us) VALUES (?, 1, ?, ?)",
-                          [.bytes(late.bytes), .int(exp), .int(cursor.value - 5_000_000)])
-            try c.execute("INSERT INTO revoked_tokens (jti, user_id, expires_at, recorded_us) VALUES (?, 1, ?, ?)",
-                          [.bytes(tooLate.bytes), .int(exp), .int(cursor.value - MariaDBStore.feedOverlapMicroseconds - 1_000_000)])
+            let insert: Statement<(id: TokenID, expiresAt: Int64, recordedUs: Int64)> =
+                "INSERT INTO revoked_tokens (jti, user_id, expires_at, recorded_us) VALUES (\(\.id), 1, \(\.expiresAt), \(\.recordedUs))"
+            try c.execute(insert, (late, exp, cursor.value - 5_000_000))
+            try c.execute(insert, (tooLate, exp, cursor.value - MariaDBStore.feedOverlapMicroseconds - 1_000_000))
         }
         let batch = try store.revocations(since: cursor, now: now)
         XCTAssertEqual(batch.tokens.map(\.id), [late], "inside the overlap: read; beyond it: the documented bound")
@@ -124,7 +124,7 @@ final class FailoverTests: XCTestCase {
                                        issuedAt: Date(), expiresAt: Date().addingTimeInterval(60))
         let user = NewUser(email: "a@example.com", emailKey: "a@example.com", passwordHash: "h", registeredAt: Date())
         guard case .created(let id) = try store.createUser(user, firstRefreshToken: token) else { return XCTFail("not created") }
-        let owner = try store.run { c in try c.execute("SELECT user_id FROM refresh_tokens").rows.first?.int(0) }
+        let owner: Int64? = try store.run { c in try c.execute("SELECT user_id FROM refresh_tokens").rows.first?["user_id"] }
         XCTAssertEqual(owner, id)
         // Same refresh-token hash again: the second insert fails, so the user is not stored either.
         let other = NewUser(email: "b@example.com", emailKey: "b@example.com", passwordHash: "h", registeredAt: Date())

@@ -57,7 +57,10 @@ final class MariaDBStoreTests: XCTestCase {
         let store = MariaDBStore(configuration: configuration)
         XCTAssertEqual(try store.appliedMigrations(), Migrations.all.map(\.version))
         XCTAssertEqual(try store.migrate(), [])
-        let tables = try store.run { c in try c.execute("SHOW TABLES").rows.compactMap { $0.string(0) } }
+        let tables = try store.run { c in
+            try c.execute("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE()").rows
+                .map { row in try row["name"] as String }
+        }
         XCTAssertEqual(Set(tables), ["schema_migrations", "users", "revoked_tokens", "user_token_cutoffs", "refresh_tokens",
                                      "throttle_buckets", "login_attempts", "known_addresses", "audit_events"])
     }
@@ -94,13 +97,13 @@ final class MariaDBStoreTests: XCTestCase {
 
     func testReconnectsAfterTheConnectionIsKilled() throws {
         let store = try migratedStore(poolSize: 1)
-        let first = try store.run { c in try c.execute("SELECT CONNECTION_ID()").rows.first?.int(0) }
+        let first: Int64? = try store.run { c in try c.execute("SELECT CONNECTION_ID() AS id").rows.first?["id"] }
         let id = try XCTUnwrap(first)
         let other = try migratedStore()
-        try other.run { c in try c.execute("KILL CONNECTION \(id)") }
+        try other.run { c in try c.execute(Statement(verbatim: "KILL CONNECTION \(id)")) }
         // The pooled connection is dead; the store notices, opens a new one and carries on.
         XCTAssertNil(try store.user(id: 12345))
-        let second = try store.run { c in try c.execute("SELECT CONNECTION_ID()").rows.first?.int(0) }
+        let second: Int64? = try store.run { c in try c.execute("SELECT CONNECTION_ID() AS id").rows.first?["id"] }
         XCTAssertNotEqual(second, id)
         XCTAssertTrue(store.isHealthy())
     }
@@ -188,6 +191,7 @@ final class MariaDBStoreTests: XCTestCase {
             try c.execute("INSERT INTO counters VALUES (1, 0), (2, 0)")
         }
         let bodies = Locked<Int>(0), failures = Locked<[String]>([])
+        let increment: Statement<Int64> = "UPDATE counters SET v = v + 1 WHERE id = \(\.self)"
         let locked = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
         concurrently(2) { i in
             var firstRun = true
@@ -195,19 +199,19 @@ final class MariaDBStoreTests: XCTestCase {
                 try store.run(.write) { c in
                     bodies.withLock { $0 += 1 }
                     // Each takes its own row, waits for the other to do the same, then wants the other's: a deadlock.
-                    try c.execute("UPDATE counters SET v = v + 1 WHERE id = ?", [.int(Int64(i + 1))])
+                    try c.execute(increment, Int64(i + 1))
                     if firstRun {
                         firstRun = false
                         locked[i].signal()
                         _ = locked[1 - i].wait(timeout: .now() + 5)
                     }
-                    try c.execute("UPDATE counters SET v = v + 1 WHERE id = ?", [.int(Int64(2 - i))])
+                    try c.execute(increment, Int64(2 - i))
                 }
             } catch { failures.withLock { $0.append("\(error)") } }
         }
         XCTAssertEqual(failures.withLock { $0 }, [])
         XCTAssertEqual(bodies.withLock { $0 }, 3, "the deadlock victim ran again")
-        let values = try store.run { c in try c.execute("SELECT v FROM counters ORDER BY id").rows.compactMap { $0.int(0) } }
+        let values = try store.run { c in try c.execute("SELECT v FROM counters ORDER BY id").rows.map { row in try row["v"] as Int64 } }
         XCTAssertEqual(values, [2, 2])
     }
 
