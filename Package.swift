@@ -63,6 +63,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "clients/authctl"),
+        // Benchmarks (not tests): validation and the transport, measured and printed; scripts/bench-core runs it.
+        .executableTarget(name: "authbench", dependencies: [
+            "AuthCore", "RPCCore", "RPCTransport", "TestSupport", "COpenSSL",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks/authbench"),
 
         // Shared test helpers: private MariaDB settings, test certificates, temp dirs, processes.
         .target(name: "TestSupport", dependencies: ["COpenSSL", "RPCTransport", "MariaDBStore", "Support"], path: "Tests/TestSupport"),
