@@ -146,18 +146,18 @@ public final class AuthdProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         self.process = process
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        let listening = try waitUntil(timeout: .milliseconds(Int(timeout * 1000)), poll: .milliseconds(50)) {
             if let text = try? String(contentsOfFile: ready, encoding: .utf8), text.hasSuffix("\n"),
                let p = Int(text.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
                 port = p
-                return
+                return true
             }
             if !process.isRunning {
                 throw TestSetupError("authd exited with status \(process.terminationStatus) at start:\n\(log(tail: 20))")
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            return false
         }
+        if listening { return }
         process.terminate()
         throw TestSetupError("authd did not listen within \(Int(timeout)) s:\n\(log(tail: 20))")
     }
@@ -187,8 +187,7 @@ public final class AuthdProcess: @unchecked Sendable {
     public func stop(dropDatabase: Bool = true, timeout: TimeInterval = 20) -> Int32 {
         if process.isRunning {
             process.terminate()
-            let deadline = Date().addingTimeInterval(timeout)
-            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            waitUntil(timeout: .milliseconds(Int(timeout * 1000)), poll: .milliseconds(20)) { !process.isRunning }
             if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         }
         if dropDatabase && !keepDatabase {
