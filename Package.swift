@@ -13,6 +13,13 @@ let cTargets: [Target] = [
     .systemLibrary(name: "CEpoll"),
 ]
 
+/// One fuzzer executable per fuzz target (Fuzz/<name>). scripts/fuzz builds them with
+/// `--sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING` (libFuzzer supplies main); a normal
+/// build replays the inputs given as arguments.
+let fuzzers: [Target] = ["frame", "proto", "jwt", "schema"].map {
+    .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzTargets"], path: "Fuzz/\($0)")
+}
+
 let package = Package(
     name: "auth-service",
     products: [
@@ -67,6 +74,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "clients/authctl"),
+        // Benchmarks (not tests): validation and the transport, measured and printed; scripts/bench-core runs it.
+        .executableTarget(name: "authbench", dependencies: [
+            "AuthCore", "DevCertificates", "RPCCore", "RPCTransport", "TestSupport", "COpenSSL",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks/authbench"),
 
         // Shared test helpers: private MariaDB settings, test certificates, temp dirs, processes.
         .target(name: "TestSupport", dependencies: ["DevCertificates", "RPCTransport", "MariaDBStore", "Support"], path: "Tests/TestSupport"),
@@ -81,14 +94,16 @@ let package = Package(
                     exclude: ["Schema"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "Support", "TestSupport"]),
-        // Hostile input (issue 9): the fuzz targets scripts/fuzz builds with libFuzzer, replayed
-        // over their committed corpus (Fuzz/corpus) in every swift test.
-        .testTarget(name: "HardeningTests", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"]),
+        // Hostile input: the fuzz targets (what scripts/fuzz drives with libFuzzer), replayed over their
+        // committed corpus (Fuzz/corpus) in every swift test. AllTypes.rpc.swift there links to the
+        // generated test message of RPCGenKitTests.
+        .target(name: "FuzzTargets", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"], path: "Fuzz/Targets"),
+        .testTarget(name: "HardeningTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "AuthAPI", "AuthClient", "AuthCore", "DevCertificates", "RPCTransport", "RPCCore", "TestSupport",
         ]),
         // Runs the built authctl against a real authd (TLS, MariaDB).
         .testTarget(name: "AuthCtlTests", dependencies: ["DevCertificates", "TestSupport"]),
-    ],
+    ] + fuzzers,
     swiftLanguageModes: [.v6]
 )

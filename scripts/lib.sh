@@ -1,4 +1,4 @@
-# Shared set-up for scripts/run, scripts/test and scripts/bench. Source it; do not run it.
+# Shared set-up and shell helpers for the scripts in scripts/. Source it; do not run it.
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,4 +45,50 @@ start_mariadb() {
     "$ROOT/scripts/mariadb" start
     # shellcheck disable=SC1091
     source "$ROOT/.data/mariadb.env"
+}
+
+# The private MariaDB's settings (AUTH_DB_*) from .data/mariadb.env, unless the environment has them.
+load_mariadb_env() {
+    if [ -z "${AUTH_DB_SOCKET:-}${AUTH_DB_HOST:-}" ] && [ -f "$ROOT/.data/mariadb.env" ]; then
+        # shellcheck disable=SC1091
+        source "$ROOT/.data/mariadb.env"
+    fi
+}
+
+# The Python drivers live in scripts/python: run_python NAME ARGS… runs scripts/python/NAME.py with
+# the venv's Python (ensure_venv first), the generated client (clients/python) and the drivers'
+# shared helpers importable. PYTHON_DRIVER_PATH is that PYTHONPATH, for callers that wrap the command.
+PYTHON_DRIVER_PATH="$ROOT/clients/python:$ROOT/scripts/python"
+run_python() {
+    local name=$1; shift
+    env PYTHONPATH="$PYTHON_DRIVER_PATH" "$VENV_PYTHON" "$ROOT/scripts/python/$name.py" "$@"
+}
+
+# For the MariaDB scripts (scripts/mariadb, scripts/galera):
+# die MESSAGE: prints "scripts/NAME: MESSAGE" and exits 1.
+die() { echo "scripts/$(basename "$0"): $*" >&2; exit 1; }
+# find_bin NAME…: the path of the first of NAMEs on PATH or in the system binary folders.
+find_bin() {
+    local name d
+    for name in "$@"; do
+        if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
+        for d in /usr/sbin /usr/bin /usr/libexec; do
+            [ -x "$d/$name" ] && { echo "$d/$name"; return 0; }
+        done
+    done
+    return 1
+}
+# mariadbd_pid PIDFILE: prints the pid PIDFILE names if it is a running mariadbd; fails otherwise.
+# (Pids are reused: the process is checked through /proc, not by a name lookup.)
+mariadbd_pid() {
+    [ -f "$1" ] || return 1
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    grep -q -e mariadbd -e mysqld "/proc/$pid/cmdline" 2>/dev/null || return 1
+    echo "$pid"
+}
+# mariadbd_user_flag: --user=root when running as root (mariadbd refuses root otherwise).
+mariadbd_user_flag() {
+    if [ "$(id -u)" = 0 ]; then echo "--user=root"; fi
 }

@@ -1,6 +1,7 @@
 @testable import AuthCore
 import Foundation
 import RPCCore
+import TestSupport
 import XCTest
 
 /// `health()` after `start()`: answered from the state the background probe keeps, down within
@@ -35,18 +36,17 @@ final class StoreHealthTests: XCTestCase {
         defer { core.stop() }
         XCTAssertTrue(core.health())
 
+        // Each change within the 0.3 s bound, plus a margin for a loaded 2-core (or sanitizer-slowed)
+        // machine; "never" would run into waitUntil's timeout.
         store.failing.withLock { $0 = true }
-        let stopped = Date()
-        while core.health(), Date().timeIntervalSince(stopped) < 2 { Thread.sleep(forTimeInterval: 0.01) }
-        XCTAssertFalse(core.health())
-        // The bound plus a margin for a loaded (or sanitizer-slowed) machine.
-        XCTAssertLessThanOrEqual(Date().timeIntervalSince(stopped), 0.3 + 0.4, "NOT_SERVING within the staleness bound")
+        let stopped = ContinuousClock.now
+        XCTAssertTrue(waitUntil(timeout: .seconds(5)) { !core.health() }, "never NOT_SERVING")
+        XCTAssertLessThanOrEqual(ContinuousClock.now - stopped, .milliseconds(300 + 1500), "NOT_SERVING within the staleness bound")
 
         store.failing.withLock { $0 = false }
-        let back = Date()
-        while !core.health(), Date().timeIntervalSince(back) < 2 { Thread.sleep(forTimeInterval: 0.01) }
-        XCTAssertTrue(core.health())
-        XCTAssertLessThanOrEqual(Date().timeIntervalSince(back), 0.3 + 0.4, "SERVING again by the next probes")
+        let back = ContinuousClock.now
+        XCTAssertTrue(waitUntil(timeout: .seconds(5)) { core.health() }, "never SERVING again")
+        XCTAssertLessThanOrEqual(ContinuousClock.now - back, .milliseconds(300 + 1500), "SERVING again by the next probes")
     }
 
     /// A call that finds the store unavailable marks it down at once, before the next probe.

@@ -2,8 +2,8 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// Runs the built `authctl` (`.build/debug/authctl`, or `AUTHCTL_BINARY`) against a test authd,
-/// with its own `XDG_CONFIG_HOME` so the credentials file lands in a temporary folder.
+/// Runs the built `authctl` (`.build/debug/authctl`, refused when older than the sources; or
+/// `AUTHCTL_BINARY`) against a test authd, with its own `XDG_CONFIG_HOME` so the credentials file lands in a temporary folder.
 struct AuthCtlHarness {
     let authd: AuthdProcess
     let configHome: URL
@@ -36,7 +36,8 @@ struct AuthCtlHarness {
              timeout: TimeInterval = 30) throws -> ProcessResult {
         var env = environment
         if withoutServer { env["AUTHCTL_SERVER"] = nil }
-        return try ProcessRunner.run(Self.binary, arguments, input: input.map { Data($0.utf8) }, environment: env,
+        let binary = try TestEnvironment.builtExecutable("authctl", override: "AUTHCTL_BINARY")
+        return try ProcessRunner.run(binary, arguments, input: input.map { Data($0.utf8) }, environment: env,
                                      timeout: timeout)
     }
 

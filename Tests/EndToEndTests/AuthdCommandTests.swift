@@ -329,15 +329,14 @@ final class AuthdCommandTests: XCTestCase {
         process.standardOutput = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if let text = try? String(contentsOfFile: ready, encoding: .utf8), text.hasSuffix("\n"),
-               let port = Int(text.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
-                return (process, port)
+        var port: Int?
+        waitUntil(timeout: .seconds(30), poll: .milliseconds(50)) {
+            if let text = try? String(contentsOfFile: ready, encoding: .utf8), text.hasSuffix("\n") {
+                port = Int(text.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
             }
-            if !process.isRunning { break }
-            Thread.sleep(forTimeInterval: 0.05)
+            return port != nil || !process.isRunning
         }
+        if let port { return (process, port) }
         if process.isRunning { process.terminate(); process.waitUntilExit() }
         throw TestSetupError("authd --dev did not start: \((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")")
     }

@@ -39,15 +39,15 @@ final class DatabaseOutageTests: XCTestCase {
         db.stop()
         let started = Date()
         var down = HealthReply.ServingStatus.serving
-        while Date().timeIntervalSince(started) < 3 {
+        try waitUntil(timeout: .seconds(5), poll: .milliseconds(50)) {
             let t0 = Date()
             down = try client.health(HealthRequest()).status
             XCTAssertLessThan(Date().timeIntervalSince(t0), 0.5, "Health never waits on the database")
-            if down == .notServing { break }
-            Thread.sleep(forTimeInterval: 0.05)
+            return down == .notServing
         }
         XCTAssertEqual(down, .notServing)
-        XCTAssertLessThan(Date().timeIntervalSince(started), 1.5, "NOT_SERVING within the 1 s staleness bound")
+        // The bound plus a margin for a loaded 2-core machine ("never" runs into the 5 s above).
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1 + 1.5, "NOT_SERVING within the 1 s staleness bound")
         for _ in 0..<2 {
             let t0 = Date()
             XCTAssertRPCError(try client.login(LoginRequest(email: email, password: password)),
@@ -68,12 +68,10 @@ final class DatabaseOutageTests: XCTestCase {
 
         // The database comes back: Health and the calls recover without restarting authd.
         try db.start()
-        let deadline = Date().addingTimeInterval(20)
         var status = HealthReply.ServingStatus.notServing
-        while Date() < deadline {
+        try waitUntil(timeout: .seconds(20), poll: .milliseconds(200)) {
             status = try client.health(HealthRequest()).status
-            if status == .serving { break }
-            Thread.sleep(forTimeInterval: 0.2)
+            return status == .serving
         }
         XCTAssertEqual(status, .serving)
         let again = try client.login(LoginRequest(email: email, password: password))

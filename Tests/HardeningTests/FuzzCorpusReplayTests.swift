@@ -1,4 +1,5 @@
 import Foundation
+import FuzzTargets
 import XCTest
 
 /// Replays the committed fuzz corpus (Fuzz/corpus/<target>/: seeds, and every input that once
@@ -12,6 +13,7 @@ final class FuzzCorpusReplayTests: XCTestCase {
     func testFrameCorpus() throws { try replay("frame", FrameFuzzTarget.run) }
     func testJWTCorpus() throws { try replay("jwt", JWTFuzzTarget.run) }
     func testSchemaCorpus() throws { try replay("schema", SchemaFuzzTarget.run) }
+    func testProtoCorpus() throws { try replay("proto", ProtoFuzzTarget.run) }
 
     private func replay(_ target: String, _ run: (UnsafeRawBufferPointer) -> Void) throws {
         let dir = Self.corpusRoot.appendingPathComponent(target)

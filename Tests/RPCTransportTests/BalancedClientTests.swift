@@ -70,12 +70,15 @@ final class BalancedClientTests: XCTestCase {
         XCTAssertEqual(try which(client), "B")
         // A slow call keeps A draining while it sends GOAWAY; calls meanwhile all land on B.
         let slow = DispatchGroup()
+        let started = EchoTestService.slowCallsStarted.load(ordering: .relaxed)
         DispatchQueue.global().async(group: slow) {
             _ = try? client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 600), options: CallOptions())
         }
-        Thread.sleep(forTimeInterval: 0.1)
+        XCTAssertTrue(EchoTestService.waitForSlowCall(after: started), "the slow call did not start on A")
+        let portA = a.port
         DispatchQueue.global().async { a.shutdown(grace: .seconds(5)) }
-        Thread.sleep(forTimeInterval: 0.1)
+        // A closes its listener once its I/O loops have begun the shutdown (GOAWAY sent).
+        XCTAssertTrue(waitUntil { !isListening(port: portA) }, "A did not begin its shutdown")
         for _ in 0..<6 { XCTAssertEqual(try which(client), "B") }
         XCTAssertEqual(slow.wait(timeout: .now() + 5), .success)
         a.waitUntilStopped()

@@ -36,7 +36,7 @@ final class CallbackCallTests: XCTestCase {
             }
         }
         XCTAssertEqual(outcomes.group.wait(timeout: .now() + 20), .success)
-        Thread.sleep(forTimeInterval: 0.05)  // a second resume would show up here
+        Thread.sleep(forTimeInterval: 0.05)  // a window for a second resume (nothing to wait for: it must not come)
         let results = outcomes.results.withLock { $0 }
         XCTAssertEqual(results.count, 500)
         XCTAssertTrue(results.values.allSatisfy { $0.count == 1 })
@@ -107,6 +107,7 @@ final class CallbackCallTests: XCTestCase {
         defer { client.close() }
         _ = try client.unary(EchoTestService.echo, request: [0], options: CallOptions())
         let outcomes = Outcomes()
+        let started = EchoTestService.slowCallsStarted.load(ordering: .relaxed)
         for i in 0..<20 {
             outcomes.group.enter()
             try client.start(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 2000, id: UInt32(i)),
@@ -115,10 +116,10 @@ final class CallbackCallTests: XCTestCase {
                 outcomes.group.leave()
             }
         }
-        Thread.sleep(forTimeInterval: 0.1)
+        XCTAssertTrue(EchoTestService.waitForSlowCall(after: started), "no slow call reached the server")
         server.shutdown(grace: .milliseconds(50))
         XCTAssertEqual(outcomes.group.wait(timeout: .now() + 10), .success)
-        Thread.sleep(forTimeInterval: 0.1)
+        Thread.sleep(forTimeInterval: 0.1)  // a window for a second resume (nothing to wait for: it must not come)
         let results = outcomes.results.withLock { $0 }
         XCTAssertEqual(results.count, 20)
         for (i, list) in results {
@@ -147,6 +148,7 @@ final class CallbackCallTests: XCTestCase {
         let client = try TestHarness.client(port: server.port)
         defer { client.close() }
         let outcomes = Outcomes()
+        let finished = EchoTestService.slowCallsFinished.load(ordering: .relaxed)
         let start = ContinuousClock.now
         for i in 0..<3 {
             outcomes.group.enter()
@@ -158,7 +160,11 @@ final class CallbackCallTests: XCTestCase {
         }
         XCTAssertEqual(outcomes.group.wait(timeout: .now() + 10), .success)
         XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(1400))
-        Thread.sleep(forTimeInterval: 1.3)  // the late replies arrive and are dropped
+        // The late replies: the handlers finish, then a call on the same connection is answered
+        // after them (one connection, replies in the order the server sent them): they were dropped.
+        XCTAssertTrue(waitUntil { EchoTestService.slowCallsFinished.load(ordering: .relaxed) >= finished + 3 },
+                      "the slow handlers did not finish")
+        XCTAssertEqual(try client.unary(EchoTestService.echo, request: [7], options: CallOptions()), [7])
         let results = outcomes.results.withLock { $0 }
         for i in 0..<3 {
             XCTAssertEqual(results[i]?.count, 1)

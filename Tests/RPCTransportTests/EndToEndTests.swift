@@ -73,11 +73,12 @@ final class EndToEndTests: XCTestCase {
         defer { client.close() }
         let order = Locked<[String]>([])
         let group = DispatchGroup()
+        let started = EchoTestService.slowCallsStarted.load(ordering: .relaxed)
         DispatchQueue.global().async(group: group) {
             _ = try? client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 300), options: CallOptions())
             order.withLock { $0.append("slow") }
         }
-        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertTrue(EchoTestService.waitForSlowCall(after: started), "the slow call did not start")
         for _ in 0..<5 {
             _ = try client.unary(EchoTestService.echo, request: [1], options: CallOptions())
             order.withLock { $0.append("fast") }
@@ -124,10 +125,11 @@ final class EndToEndTests: XCTestCase {
         let client = try TestHarness.client(port: server.port)
         defer { client.close() }
         let group = DispatchGroup()
+        let started = EchoTestService.slowCallsStarted.load(ordering: .relaxed)
         DispatchQueue.global().async(group: group) {
             _ = try? client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 400), options: CallOptions())
         }
-        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertTrue(EchoTestService.waitForSlowCall(after: started), "the slow call did not take the worker")
         XCTAssertThrowsError(try client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 0),
                                               options: CallOptions(timeout: .milliseconds(100)))) { error in
             XCTAssertEqual((error as? RPCError)?.code, .deadlineExceeded)
@@ -328,14 +330,17 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(try client.unary(EchoTestService.echo, request: [1], options: CallOptions()), [1])
         let slowResult = Locked<Result<[UInt8], any Error>?>(nil)
         let group = DispatchGroup()
+        let started = EchoTestService.slowCallsStarted.load(ordering: .relaxed)
         DispatchQueue.global().async(group: group) {
             let r = Result { try client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 500), options: CallOptions()) }
             slowResult.withLock { $0 = r }
         }
-        Thread.sleep(forTimeInterval: 0.1)
+        XCTAssertTrue(EchoTestService.waitForSlowCall(after: started), "the slow call did not start")
         let shutdownDone = DispatchGroup()
+        let port = server.port
         DispatchQueue.global().async(group: shutdownDone) { server.shutdown(grace: .seconds(5)) }
-        Thread.sleep(forTimeInterval: 0.1)
+        // The listener closes once every I/O loop has begun the shutdown (GOAWAY sent).
+        XCTAssertTrue(waitUntil { !isListening(port: port) }, "the server did not begin its shutdown")
         XCTAssertThrowsError(try client.unary(EchoTestService.echo, request: [2], options: CallOptions())) { error in
             XCTAssertEqual((error as? RPCError)?.code, .unavailable, "\(error)")
         }
@@ -353,6 +358,7 @@ final class EndToEndTests: XCTestCase {
         defer { client.close() }
         let group = DispatchGroup()
         let code = Locked<StatusCode?>(nil)
+        let started = EchoTestService.slowCallsStarted.load(ordering: .relaxed)
         DispatchQueue.global().async(group: group) {
             do {
                 _ = try client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 2000), options: CallOptions())
@@ -360,7 +366,7 @@ final class EndToEndTests: XCTestCase {
                 code.withLock { $0 = (error as? RPCError)?.code }
             }
         }
-        Thread.sleep(forTimeInterval: 0.1)
+        XCTAssertTrue(EchoTestService.waitForSlowCall(after: started), "the slow call did not start")
         let start = ContinuousClock.now
         server.shutdown(grace: .milliseconds(200))
         XCTAssertEqual(group.wait(timeout: .now() + 10), .success)
@@ -378,6 +384,7 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(try client.unary(EchoTestService.echo, request: [1], options: CallOptions()), [1])
         let group = DispatchGroup()
         let code = Locked<StatusCode?>(nil)
+        let started = EchoTestService.slowCallsStarted.load(ordering: .relaxed)
         DispatchQueue.global().async(group: group) {
             do {
                 _ = try client.unary(EchoTestService.slow, request: EchoTestService.slowRequest(millis: 1000), options: CallOptions())
@@ -385,7 +392,7 @@ final class EndToEndTests: XCTestCase {
                 code.withLock { $0 = (error as? RPCError)?.code }
             }
         }
-        Thread.sleep(forTimeInterval: 0.1)
+        XCTAssertTrue(EchoTestService.waitForSlowCall(after: started), "the slow call did not start")
         server.shutdown(grace: .milliseconds(50))
         XCTAssertEqual(group.wait(timeout: .now() + 10), .success)
         XCTAssertEqual(code.withLock { $0 }, .unavailable)

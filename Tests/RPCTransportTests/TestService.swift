@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RPCCore
 @testable import RPCTransport
+import Synchronization
 import TestSupport
 
 /// The transport's test service (schema: Schema/echo.proto), as raw byte handlers. One place, so
@@ -16,13 +17,20 @@ struct EchoTestService: RPCServiceProvider {
     static let slow = MethodDescriptor(service: "rpctest.v1.Echo", method: "Slow")
     static let fail = MethodDescriptor(service: "rpctest.v1.Echo", method: "Fail")
     static let metadata = MethodDescriptor(service: "rpctest.v1.Echo", method: "Metadata")
+    /// How many `Slow` calls have begun running in this process: a test waits for it to pass the
+    /// count it read before starting one (`waitUntil`) to know its call is in a handler.
+    static let slowCallsStarted = Atomic<Int>(0)
+    /// How many `Slow` calls have returned from their handler in this process.
+    static let slowCallsFinished = Atomic<Int>(0)
 
     var methods: [ServerMethod] {
         [
             ServerMethod(descriptor: Self.echo, kind: .inline) { request, _ in request },
             ServerMethod(descriptor: Self.slow, kind: .blocking) { request, _ in
+                Self.slowCallsStarted.add(1, ordering: .relaxed)
                 let millis = request.count >= 4 ? Int(request[0]) << 24 | Int(request[1]) << 16 | Int(request[2]) << 8 | Int(request[3]) : 0
                 usleep(UInt32(millis * 1000))
+                Self.slowCallsFinished.add(1, ordering: .relaxed)
                 return request
             },
             ServerMethod(descriptor: Self.fail, kind: .inline) { request, _ in
@@ -35,6 +43,11 @@ struct EchoTestService: RPCServiceProvider {
                 return Array(lines.joined(separator: "\n").utf8)
             },
         ]
+    }
+
+    /// Waits until a `Slow` call started after `count` (a `slowCallsStarted` reading) is running.
+    static func waitForSlowCall(after count: Int) -> Bool {
+        waitUntil { slowCallsStarted.load(ordering: .relaxed) > count }
     }
 
     static func slowRequest(millis: Int, id: UInt32 = 0) -> [UInt8] {

@@ -3,7 +3,8 @@ import Foundation
 import MariaDBStore
 import RPCTransport
 
-/// A real `authd` for end-to-end tests: the built binary (`.build/debug/authd`, or `AUTHD_BINARY`),
+/// A real `authd` for end-to-end tests: the built binary (`.build/debug/authd`, refused when older
+/// than the sources; or `AUTHD_BINARY`),
 /// listening on 127.0.0.1 with a port the kernel chose, TLS material and a token secret made for
 /// this run, and its own fresh database on the private MariaDB (`auth_test_<random>`, dropped by
 /// `stop()` unless `keepDatabase`). Its log (stderr) goes to `logFile`.
@@ -112,20 +113,25 @@ public final class AuthdProcess: @unchecked Sendable {
                            timeout: TimeInterval = 60) throws -> ProcessResult {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTH_") && !$0.key.hasPrefix("AUTHD_") }
         for (k, v) in environment { env[k] = v }
-        return try ProcessRunner.run(binary, arguments, environment: env, timeout: timeout)
+        return try ProcessRunner.run(try checkedBinary(), arguments, environment: env, timeout: timeout)
     }
 
-    /// The path of the authd binary under test.
+    /// The path of the authd binary under test (not checked: `checkedBinary()` is).
     public static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["AUTHD_BINARY"] { return URL(fileURLWithPath: path) }
         return TestEnvironment.packageRoot.appendingPathComponent(".build/debug/authd")
+    }
+
+    /// The authd binary under test; throws when it is missing or older than the sources.
+    public static func checkedBinary() throws -> URL {
+        try TestEnvironment.builtExecutable("authd", override: "AUTHD_BINARY")
     }
 
     private func launch(environment: [String: String], timeout: TimeInterval) throws {
         let ready = directory.appendingPathComponent("ready").path
         try? FileManager.default.removeItem(atPath: ready)
         let process = Process()
-        process.executableURL = AuthdProcess.binary
+        process.executableURL = try AuthdProcess.checkedBinary()
         var args = arguments + ["--ready-file", ready]
         if port != 0, let i = args.firstIndex(of: "127.0.0.1:0") { args[i] = "127.0.0.1:\(port)" }  // restart on the same port
         process.arguments = args
@@ -141,18 +147,18 @@ public final class AuthdProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         self.process = process
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        let listening = try waitUntil(timeout: .milliseconds(Int(timeout * 1000)), poll: .milliseconds(50)) {
             if let text = try? String(contentsOfFile: ready, encoding: .utf8), text.hasSuffix("\n"),
                let p = Int(text.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
                 port = p
-                return
+                return true
             }
             if !process.isRunning {
                 throw TestSetupError("authd exited with status \(process.terminationStatus) at start:\n\(log(tail: 20))")
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            return false
         }
+        if listening { return }
         process.terminate()
         throw TestSetupError("authd did not listen within \(Int(timeout)) s:\n\(log(tail: 20))")
     }
@@ -182,8 +188,7 @@ public final class AuthdProcess: @unchecked Sendable {
     public func stop(dropDatabase: Bool = true, timeout: TimeInterval = 20) -> Int32 {
         if process.isRunning {
             process.terminate()
-            let deadline = Date().addingTimeInterval(timeout)
-            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            waitUntil(timeout: .milliseconds(Int(timeout * 1000)), poll: .milliseconds(20)) { !process.isRunning }
             if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         }
         if dropDatabase && !keepDatabase {

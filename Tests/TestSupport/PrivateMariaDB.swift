@@ -91,12 +91,12 @@ public final class PrivateMariaDB: @unchecked Sendable {
         p.standardError = FileHandle.nullDevice
         try p.run()
         lock.withLock { process = p }
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if FileManager.default.fileExists(atPath: socket), (try? sql("SELECT 1", timeout: 10)) != nil { return }
+        let answered = try waitUntil(timeout: .milliseconds(Int(timeout * 1000)), poll: .milliseconds(100)) {
+            if FileManager.default.fileExists(atPath: socket), (try? sql("SELECT 1", timeout: 10)) != nil { return true }
             if !p.isRunning { throw TestSetupError("mariadbd exited at start:\n\(logTail())") }
-            Thread.sleep(forTimeInterval: 0.1)
+            return false
         }
+        if answered { return }
         throw TestSetupError("mariadbd did not answer within \(Int(timeout)) s:\n\(logTail())")
     }
 
@@ -104,8 +104,7 @@ public final class PrivateMariaDB: @unchecked Sendable {
     public func stop(timeout: TimeInterval = 30) {
         guard let p = lock.withLock({ process }), p.isRunning else { return }
         Glibc.kill(p.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        waitUntil(timeout: .milliseconds(Int(timeout * 1000)), poll: .milliseconds(50)) { !p.isRunning }
         if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
     }

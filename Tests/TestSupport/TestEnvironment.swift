@@ -43,6 +43,63 @@ public enum TestEnvironment {
         return url
     }
 
+    /// The executable `name` that `swift build` made (`.build/debug/<name>`), or the file the
+    /// environment variable `override` names (taken as it is). Throws when the built one is missing
+    /// or stale (`staleness(of:in:)`), so a test never runs an old binary.
+    public static func builtExecutable(_ name: String, override: String,
+                                       in directory: URL = packageRoot.appendingPathComponent(".build/debug")) throws -> URL {
+        if let path = ProcessInfo.processInfo.environment[override] { return URL(fileURLWithPath: path) }
+        let url = directory.appendingPathComponent(name)
+        let build = "swift build --product \(name) (scripts/test builds it)"
+        guard modificationDate(url) != nil else {
+            throw TestSetupError("no \(name) in \(directory.path): run \(build)")
+        }
+        if let reason = staleness(of: name, in: directory) {
+            throw TestSetupError("\(url.path) is stale (\(reason)): run \(build)")
+        }
+        return url
+    }
+
+    /// Why the built executable `name` in `directory` is behind the package's sources, or nil when
+    /// it is not (or when there is no build record to tell). The record is swift build's own: the
+    /// module folders the product's `Objects.LinkFileList` names, and in each, the sources of its
+    /// `output-file-map.json` (and any other `.swift` file beside them: one added since). A module
+    /// is behind when one of its sources changed after the module's newest build output (a file
+    /// only touched is recompiled to the same bytes and leaves the binary as it is, but still
+    /// updates those outputs); the binary is behind when a module's object is newer than it.
+    /// Sources of other packages (under a `.build` folder) are left out.
+    public static func staleness(of name: String, in directory: URL) -> String? {
+        let list = directory.appendingPathComponent("\(name).product/Objects.LinkFileList")
+        guard let binary = modificationDate(directory.appendingPathComponent(name)),
+              let objects = try? String(contentsOf: list, encoding: .utf8) else { return nil }
+        let modules = Set(objects.split(separator: "\n").map { line in
+            URL(fileURLWithPath: line.trimmingCharacters(in: CharacterSet(charactersIn: "\"' "))).deletingLastPathComponent()
+        })
+        let fm = FileManager.default
+        func files(in folder: URL) -> [URL] { (try? fm.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)) ?? [] }
+        for module in modules.sorted(by: { $0.path < $1.path }) {
+            let outputs = files(in: module)
+            let built = outputs.compactMap(modificationDate).max() ?? .distantPast
+            if let object = outputs.first(where: { $0.pathExtension == "o" && (modificationDate($0) ?? .distantPast) > binary }) {
+                return "\(object.lastPathComponent) of \(module.lastPathComponent) is newer"
+            }
+            guard let data = try? Data(contentsOf: module.appendingPathComponent("output-file-map.json")),
+                  let map = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { continue }
+            let folders = Set(map.keys.filter { $0.hasSuffix(".swift") && !$0.contains("/.build") }
+                .map { URL(fileURLWithPath: $0).deletingLastPathComponent() })
+            for folder in folders.sorted(by: { $0.path < $1.path }) {
+                for source in files(in: folder) where source.pathExtension == "swift" {
+                    if let changed = modificationDate(source), changed > built { return "\(source.path) changed since" }
+                }
+            }
+        }
+        return nil
+    }
+
+    private static func modificationDate(_ url: URL) -> Date? {
+        (try? url.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate
+    }
+
     /// A new empty folder under the system's temporary directory; the caller removes it.
     public static func makeTemporaryDirectory(_ prefix: String = "authtest") throws -> URL {
         let url = FileManager.default.temporaryDirectory

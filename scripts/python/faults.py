@@ -1,4 +1,4 @@
-"""Database faults and crash safety for authd (issue 9). Run by scripts/faults.
+"""Database faults and crash safety for authd. Run by scripts/faults.
 
 db:    a mixed load; MariaDB is stopped in the middle. Calls that need it must fail with
        UNAVAILABLE within the configured --db-timeout (never hang), Validate keeps answering from

@@ -1,42 +1,46 @@
-@testable import AuthCore
+import ArgumentParser
+import AuthCore
 import COpenSSL
 import Foundation
-import XCTest
 
-/// Not a test: measures `validate(token:)` on one core, from the validated-token cache (a hit)
-/// and without it (the full verification), beside a bare HMAC-SHA256 of the same bytes through
-/// OpenSSL, then cached validation from several threads at once (the cache's shard locks and
-/// the revocation generation are shared), and prints the figures. It asserts nothing about time. Run it in release mode
-/// with `scripts/bench-core` (debug figures are several times slower).
-final class ValidationBenchmarkTests: XCTestCase {
-    func testValidationThroughput() throws {
-        var configuration = Fixtures.configuration(hashing: Fixtures.cheapHashing)
-        configuration.issuer = "auth"
-        configuration.audience = "internal"
-        let core = try AuthCore(configuration: configuration, store: InMemoryAuthStore())
+/// `validate(token:)` on one core (pin it: `taskset -c 0`): from the validated-token cache (a hit)
+/// and without it (the full verification, on a core whose cache is off), beside a bare
+/// HMAC-SHA256 of the same bytes through OpenSSL three ways.
+struct ValidateBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate", abstract: "Token validation on one thread: cached, uncached, and bare HMAC-SHA256.")
+
+    @Option(help: "Validations per measurement.")
+    var iterations = 500_000
+
+    func run() throws {
+        let store = InMemoryAuthStore()
+        let core = try AuthCore(configuration: BenchFixtures.configuration(), store: store)
         let token = try core.register(email: "bench@example.com", password: "a long passphrase", clientAddress: nil).accessToken
         // Some revoked ids in memory, as in production.
         for i in 0..<1000 {
             let t = try core.login(email: "bench@example.com", password: "a long passphrase", clientAddress: "10.0.\(i / 250).\(i % 250)")
             try core.logout(token: t.accessToken)
         }
-        guard case .valid = core.validate(token: token) else { return XCTFail("benchmark token invalid") }
+        // The same store and revocations, with the validated-token cache off: every call verifies in full.
+        var uncachedConfiguration = BenchFixtures.configuration()
+        uncachedConfiguration.validationCacheCapacity = 0
+        let uncachedCore = try AuthCore(configuration: uncachedConfiguration, store: store)
+        try uncachedCore.pollRevocations()
+        guard case .valid = core.validate(token: token), case .valid = uncachedCore.validate(token: token) else {
+            throw ValidationError("the benchmark token does not validate")
+        }
 
-        #if DEBUG
-        let defaultIterations = 5_000  // keeps `swift test` quick; the figures that count come from release
-        #else
-        let defaultIterations = 500_000
-        #endif
-        let iterations = ProcessInfo.processInfo.environment["BENCH_ITERATIONS"].flatMap(Int.init) ?? defaultIterations
+        let iterations = self.iterations
         let signingInput = Array(token.utf8[..<token.utf8.lastIndex(of: UInt8(ascii: "."))!])
-        let key = Fixtures.key1
+        let key = BenchFixtures.key
 
         func measure(_ body: () -> Int) -> Double {
             _ = body()  // warm-up
             let start = DispatchTime.now().uptimeNanoseconds
             let sink = body()
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
-            XCTAssertGreaterThan(sink, 0)
+            precondition(sink > 0, "the measured loop did nothing")
             return elapsed / Double(iterations)
         }
         let validateNs = measure {
@@ -55,7 +59,7 @@ final class ValidationBenchmarkTests: XCTestCase {
         let uncachedNs = measure {
             var ok = 0
             tokenBytes.withUnsafeBufferPointer { t in
-                for _ in 0..<iterations { if case .valid = core.validateUncached(tokenBytes: t) { ok += 1 } }
+                for _ in 0..<iterations { if case .valid = uncachedCore.validate(tokenBytes: t) { ok += 1 } }
             }
             return ok
         }
@@ -76,7 +80,8 @@ final class ValidationBenchmarkTests: XCTestCase {
         let digest = strdup("SHA256")!
         defer { free(digest) }
         var params = [OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()]
-        XCTAssertEqual(EVP_MAC_init(template, key, key.count, &params), 1)
+        // EVP_MAC_init: 1 on success, 0 on error (a bug of ours here: the key and digest are fixed).
+        precondition(EVP_MAC_init(template, key, key.count, &params) == 1, "EVP_MAC_init failed")
         let preparedNs = measure {
             var out = [UInt8](repeating: 0, count: 32)
             var length = 0
@@ -114,21 +119,24 @@ final class ValidationBenchmarkTests: XCTestCase {
         print(String(format: "bare HMAC-SHA256 (OpenSSL HMAC()) of the same %d bytes: %.0f ns, %.0f/s; validate costs %.1fx",
                      signingInput.count, hmacNs, 1e9 / hmacNs, validateNs / hmacNs))
         print(String(format: "bare HMAC-SHA256 with the key prepared once (EVP_MAC_CTX_dup): %.0f ns, %.0f/s; validate costs %.1fx",
-                      preparedNs, 1e9 / preparedNs, validateNs / preparedNs))
+                     preparedNs, 1e9 / preparedNs, validateNs / preparedNs))
         print(String(format: "bare HMAC-SHA256 with one context reused (EVP_MAC_init restart): %.0f ns, %.0f/s; validate costs %.1fx",
-                      reusedNs, 1e9 / reusedNs, validateNs / reusedNs))
+                     reusedNs, 1e9 / reusedNs, validateNs / reusedNs))
     }
+}
 
-    /// Cached validation from 1, 2 and 4 threads at once (distinct tokens, so mostly distinct
-    /// cache shards; the revocation generation is one shared atomic): validations per second in
-    /// all. Run unpinned (`scripts/bench-core` does) to see the contention between cores.
-    func testCachedValidationFromSeveralThreads() throws {
-        let core = try AuthCore(configuration: Fixtures.configuration(hashing: Fixtures.cheapHashing), store: InMemoryAuthStore())
-        #if DEBUG
-        let iterations = 20_000
-        #else
-        let iterations = ProcessInfo.processInfo.environment["BENCH_ITERATIONS"].flatMap(Int.init) ?? 500_000
-        #endif
+/// Cached validation from 1, 2 and 4 threads at once (distinct tokens, so mostly distinct cache
+/// shards; the revocation generation is one shared atomic): validations per second in all. Run it
+/// unpinned to see the contention between cores.
+struct ValidateThreadsBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate-threads", abstract: "Cached token validation from 1, 2 and 4 threads at once.")
+
+    @Option(help: "Validations per measurement, shared out between the threads.")
+    var iterations = 500_000
+
+    func run() throws {
+        let core = try AuthCore(configuration: BenchFixtures.configuration(), store: InMemoryAuthStore())
         var tokens: [[UInt8]] = []
         var refresh = try core.register(email: "threads@example.com", password: "a long passphrase", clientAddress: nil).refreshToken
         for _ in 0..<64 {
@@ -136,25 +144,52 @@ final class ValidationBenchmarkTests: XCTestCase {
             refresh = t.refreshToken
             tokens.append(Array(t.accessToken.utf8))
         }
-        let threaded = [1, 2, 4].map { threads -> (Int, Double) in
+        for threads in [1, 2, 4] {
             let perThread = max(1, iterations / threads)
             let shared = tokens
             let start = DispatchTime.now().uptimeNanoseconds
-            Fixtures.concurrently(threads) { worker in
+            BenchFixtures.concurrently(threads) { worker in
                 var ok = 0
                 for i in 0..<perThread {
                     shared[(i &+ worker &* 17) % shared.count].withUnsafeBufferPointer { t in
                         if case .valid = core.validate(tokenBytes: t) { ok += 1 }
                     }
                 }
-                XCTAssertEqual(ok, perThread)
+                precondition(ok == perThread, "a token was refused")
             }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
-            return (threads, Double(perThread * threads) / (elapsed / 1e9))
-        }
-        for (threads, rate) in threaded {
             print(String(format: "validate cached on %d thread(s) at once: %.0f validations/s in all (%d cores)",
-                         threads, rate, ProcessInfo.processInfo.activeProcessorCount))
+                         threads, Double(perThread * threads) / (elapsed / 1e9), ProcessInfo.processInfo.activeProcessorCount))
         }
+    }
+}
+
+/// The core's settings the validation benchmarks share: a fixed HS256 key, issuer and audience,
+/// and cheap argon2id (hashing is not what they measure).
+enum BenchFixtures {
+    static let key = Array("0123456789abcdef0123456789abcdef-key-one".utf8)
+    static let previousKey = Array("fedcba9876543210fedcba9876543210-key-two".utf8)
+
+    static func configuration() -> AuthConfiguration {
+        var c = AuthConfiguration(signingKeys: ["k1": key, "k0": previousKey], activeKeyID: "k1", issuer: "auth", audience: "internal")
+        c.passwordHashing = Argon2Parameters(memoryKiB: 64, iterations: 1)
+        c.leeway = .seconds(5)
+        return c
+    }
+
+    /// Runs `body` for `count` indices on `count` threads released together; returns when all are done.
+    static func concurrently(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let group = DispatchGroup()
+        let gate = DispatchSemaphore(value: 0)
+        for i in 0..<count {
+            group.enter()
+            Thread.detachNewThread {
+                gate.wait()
+                body(i)
+                group.leave()
+            }
+        }
+        for _ in 0..<count { gate.signal() }
+        group.wait()
     }
 }

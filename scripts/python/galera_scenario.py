@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 
 import auth_api as api  # noqa: E402

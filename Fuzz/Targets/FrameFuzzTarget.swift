@@ -5,9 +5,10 @@ import RPCCore
 /// decoder (preface first), every frame into the connection state machine, every payload through
 /// its decoder, and compressed CALL messages through the bounded inflater. Nothing may crash; a
 /// decoded frame must re-encode to as many bytes as it came from.
-/// Run by libFuzzer (scripts/fuzz frame) and over the committed corpus by FuzzCorpusReplayTests.
-enum FrameFuzzTarget {
-    static func run(_ bytes: UnsafeRawBufferPointer) {
+/// Run by libFuzzer (scripts/fuzz frame, the fuzz-frame executable) and over the committed corpus
+/// by HardeningTests/FuzzCorpusReplayTests.
+public enum FrameFuzzTarget {
+    public static func run(_ bytes: UnsafeRawBufferPointer) {
         // The server's in-place path (consume) must see exactly the frames, and the error, that the
         // copying path (append + next) sees, however the bytes are sliced.
         let copied = decodeByNext(bytes), inPlace = decodeByConsume(bytes)

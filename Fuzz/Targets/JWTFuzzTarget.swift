@@ -6,8 +6,9 @@
 ///  1: the input is a claim set, wrapped in a correctly signed token and verified;
 ///  2: the input is a protected header, wrapped with a valid payload and a correct signature.
 /// Whatever verifies as valid must carry claims that sign again to a token that verifies the same.
-/// Run by libFuzzer (scripts/fuzz jwt) and over the committed corpus by FuzzCorpusReplayTests.
-enum JWTFuzzTarget {
+/// Run by libFuzzer (scripts/fuzz jwt, the fuzz-jwt executable) and over the committed corpus
+/// by HardeningTests/FuzzCorpusReplayTests.
+public enum JWTFuzzTarget {
     static let codec = JWTCodec(keys: ["k1": Array("fuzz-secret-one".utf8), "k2": Array("fuzz-secret-two".utf8)],
                                 activeKeyID: "k1", issuer: "fuzz-iss", audience: "fuzz-aud")
     static let signingKey = Array("fuzz-secret-one".utf8)
@@ -20,7 +21,7 @@ enum JWTFuzzTarget {
         return input + "." + Base64URL.encode(JWTCodec.hmacSHA256(key: signingKey, data: Array(input.utf8)))
     }
 
-    static func run(_ bytes: UnsafeRawBufferPointer) {
+    public static func run(_ bytes: UnsafeRawBufferPointer) {
         guard let first = bytes.first else { return }
         let body = Array(bytes.dropFirst())
         let outcome: JWTCodec.Outcome

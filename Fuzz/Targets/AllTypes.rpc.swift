@@ -1,0 +1,1 @@
+../../Tests/RPCGenKitTests/Generated/AllTypes.rpc.swift

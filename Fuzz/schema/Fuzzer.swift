@@ -1,0 +1,17 @@
+// The schema fuzzer: SchemaFuzzTarget (Fuzz/Targets) under libFuzzer when built with -DFUZZING and
+// -sanitize=fuzzer (scripts/fuzz schema; libFuzzer supplies main), else a replay of the inputs
+// named on the command line.
+import FuzzTargets
+
+#if FUZZING
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzEntry(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    SchemaFuzzTarget.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+#else
+@main
+enum Replay {
+    static func main() { FuzzReplay.main("schema", SchemaFuzzTarget.run) }
+}
+#endif
