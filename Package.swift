@@ -11,6 +11,7 @@ let cTargets: [Target] = [
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
     .systemLibrary(name: "CEpoll"),
+    .systemLibrary(name: "CPthread"),
 ]
 
 let package = Package(
@@ -37,9 +38,15 @@ let package = Package(
         .executableTarget(name: "rpcgen", dependencies: [
             "RPCGenKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Dispatch: the contract every server transport shares (method table, inline/blocking
+        // handlers, the worker pool, deadlines, cancellation, overload, status mapping) and the
+        // in-process transport. No sockets, no TLS.
+        .target(name: "RPCDispatch", dependencies: [
+            "RPCCore", "Support", "CPthread", .product(name: "Logging", package: "swift-log"),
+        ]),
         // Transport: framing, compression, TLS on OpenSSL, epoll server, client connection.
         .target(name: "RPCTransport", dependencies: [
-            "RPCCore", "Support", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
+            "RPCCore", "RPCDispatch", "Support", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
         ]),
         // Auth domain: users, passwords, tokens, revocation; the store protocol and an in-memory store.
         .target(name: "AuthCore", dependencies: [
@@ -73,7 +80,8 @@ let package = Package(
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"]),
         .testTarget(name: "RPCGenKitTests", dependencies: ["RPCGenKit", "RPCCore", "TestSupport"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCCore", "Support", "TestSupport"],
+        .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "RPCCore", "Support"]),
+        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCDispatch", "RPCCore", "Support", "TestSupport"],
                     exclude: ["Schema"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "Support", "TestSupport"]),
