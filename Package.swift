@@ -84,6 +84,11 @@ let package = Package(
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCDispatch", "RPCCore", "Support", "TestSupport"],
                     exclude: ["Schema"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
+        // The Auth service through the in-process transport: no sockets, an in-memory store.
+        .testTarget(name: "AuthServiceTests", dependencies: [
+            "AuthService", "AuthAPI", "AuthCore", "RPCDispatch", "RPCCore", "Support",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "Support", "TestSupport"]),
         // Hostile input (issue 9): the fuzz targets scripts/fuzz builds with libFuzzer, replayed
         // over their committed corpus (Fuzz/corpus) in every swift test.
