@@ -11,6 +11,7 @@ let cTargets: [Target] = [
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
     .systemLibrary(name: "CEpoll"),
+    .systemLibrary(name: "CPthread"),
 ]
 
 /// One fuzzer executable per fuzz target (Fuzz/<name>). scripts/fuzz builds them with
@@ -44,9 +45,15 @@ let package = Package(
         .executableTarget(name: "rpcgen", dependencies: [
             "RPCGenKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Dispatch: the contract every server transport shares (method table, inline/blocking
+        // handlers, the worker pool, deadlines, cancellation, overload, status mapping) and the
+        // in-process transport. No sockets, no TLS.
+        .target(name: "RPCDispatch", dependencies: [
+            "RPCCore", "Support", "CPthread", .product(name: "Logging", package: "swift-log"),
+        ]),
         // Transport: framing, compression, TLS on OpenSSL, epoll server, client connection.
         .target(name: "RPCTransport", dependencies: [
-            "RPCCore", "Support", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
+            "RPCCore", "RPCDispatch", "Support", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
         ]),
         // Dev and test TLS material: a private CA and certificates minted through OpenSSL (authd --dev, tests).
         .target(name: "DevCertificates", dependencies: ["COpenSSL"]),
@@ -90,9 +97,15 @@ let package = Package(
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"]),
         .testTarget(name: "RPCGenKitTests", dependencies: ["RPCGenKit", "RPCCore", "TestSupport"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCCore", "Support", "TestSupport"],
+        .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "RPCCore", "Support"]),
+        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCDispatch", "RPCCore", "Support", "TestSupport"],
                     exclude: ["Schema"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
+        // The Auth service through the in-process transport: no sockets, an in-memory store.
+        .testTarget(name: "AuthServiceTests", dependencies: [
+            "AuthService", "AuthAPI", "AuthCore", "RPCDispatch", "RPCCore", "Support",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "Support", "TestSupport"]),
         // Hostile input: the fuzz targets (what scripts/fuzz drives with libFuzzer), replayed over their
         // committed corpus (Fuzz/corpus) in every swift test. AllTypes.rpc.swift there links to the

@@ -34,9 +34,15 @@ public enum FrameFuzzTarget {
                 _ = try? ReplyHead.decode(frame.payload)
                 _ = try? GoAway.decode(frame.payload)
                 _ = try? ErrorPayload.decode(frame.payload)
-                switch machine.received(frame) {
-                case .startCall(let callID, _, let message, let compressed):
-                    if compressed { _ = try? MessageCompression.inflate(Array(message), limit: 1 << 16) }
+                let action = frame.payload.withUnsafeBytes { payload in
+                    let action = machine.received(FrameView(type: frame.type, flags: frame.flags, callID: frame.callID, payload: payload))
+                    if case .startCall(_, let head, true) = action {
+                        _ = try? MessageCompression.inflate(Array(payload[head.messageOffset...]), limit: 1 << 16)
+                    }
+                    return action
+                }
+                switch action {
+                case .startCall(let callID, _, _):
                     _ = machine.callCompleted(callID)
                 case .protocolError, .close:
                     return

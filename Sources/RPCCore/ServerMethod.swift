@@ -1,4 +1,4 @@
-/// Where the server runs a handler.
+/// Where the server runs a handler (the same on every transport: authrpc/1, in-process, …).
 public enum HandlerKind: Sendable, Equatable {
     /// Pure CPU and short (token validation): runs on the connection's I/O thread, no hand-off.
     case inline
@@ -37,10 +37,10 @@ public struct ServerContext: Sendable {
     }
 }
 
-/// One entry of a server's method table: the transport looks a call's method up by
-/// `descriptor.fullName`, runs `handler` where `kind` says, and sends back its bytes or its error.
-/// A handler throws `RPCError` for an answer to the caller; any other error is sent as INTERNAL
-/// with a generic message (and should be logged by the server in full).
+/// One entry of a server's method table: the server's dispatcher looks a call's method up by
+/// `descriptor.fullName`, runs `handler` where `kind` says, and the transport sends back its bytes
+/// or its error. A handler throws `RPCError` for an answer to the caller; any other error is sent
+/// as INTERNAL with a generic message and logged by the dispatcher in full.
 public struct ServerMethod: Sendable {
     public var descriptor: MethodDescriptor
     public var kind: HandlerKind

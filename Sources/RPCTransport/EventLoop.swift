@@ -2,12 +2,13 @@ import CEpoll
 import Glibc
 import Logging
 import RPCCore
+import RPCDispatch
 import Support
 
 /// Messages other threads send to an event loop.
 enum LoopMessage: Sendable {
     /// A `.blocking` call finished on a worker.
-    case completed(connection: UInt64, callID: UInt32, reply: HandlerReply)
+    case completed(connection: UInt64, callID: UInt32, reply: CallReply)
     /// Stop accepting, send GOAWAY everywhere, close connections as they drain, force-close at `deadline`.
     case beginShutdown(deadline: ContinuousClock.Instant, accepted: @Sendable () -> Void)
 }

@@ -3,10 +3,12 @@ import Dispatch
 import Glibc
 import Logging
 import RPCCore
+import RPCDispatch
 import Support
 
-/// The RPC server: TLS over TCP, a few epoll I/O threads owning the connections, and a bounded
-/// worker pool for blocking handlers. No async runtime.
+/// The `authrpc/1` server: TLS over TCP, a few epoll I/O threads owning the connections, calls
+/// handed to a `Dispatcher` (inline handlers on the I/O thread, blocking ones on its bounded
+/// worker pool). No async runtime. One `ServerTransport`; `InProcessServer` is another.
 ///
 /// ```swift
 /// let server = try RPCServer(configuration: ServerConfiguration(port: 0, tls: .server(
@@ -16,7 +18,7 @@ import Support
 /// print(server.port)
 /// server.waitUntilStopped()
 /// ```
-public final class RPCServer: Sendable {
+public final class RPCServer: ServerTransport {
     public let configuration: ServerConfiguration
     private let core: ServerCore
 
@@ -34,16 +36,10 @@ public final class RPCServer: Sendable {
     /// two methods with the same full name are a programming error.
     public init(configuration: ServerConfiguration, services: [any RPCServiceProvider], logger: Logger) throws {
         self.configuration = configuration
-        var table: [String: ServerMethod] = [:]
-        for service in services {
-            for method in service.methods {
-                precondition(table[method.descriptor.fullName] == nil, "method \(method.descriptor.fullName) served twice")
-                table[method.descriptor.fullName] = method
-            }
-        }
         let tls = try TLSContext(configuration: configuration.tls, isServer: true)
-        let pool = WorkerPool(threadCount: configuration.workerThreads, capacity: configuration.limits.workerQueueCapacity)
-        core = ServerCore(methods: table, limits: configuration.limits, tls: tls, pool: pool, logger: logger,
+        let dispatcher = Dispatcher(services: services, workerThreads: configuration.workerThreads,
+                                    workerQueueCapacity: configuration.limits.workerQueueCapacity, logger: logger)
+        core = ServerCore(dispatcher: dispatcher, limits: configuration.limits, tls: tls, logger: logger,
                           busyPoll: configuration.busyPoll)
     }
 
@@ -104,7 +100,7 @@ public final class RPCServer: Sendable {
         for _ in loops { acknowledged.wait() }
         close(listenFD)  // every loop has removed it from its epoll set
         for thread in threads { thread.join() }
-        core.pool.shutdown()
+        core.dispatcher.shutdown()
         state.withLock { state in
             if case .stopping(let port) = state { state = .stopped(port: port) }
         }
@@ -142,7 +138,7 @@ public final class RPCServer: Sendable {
     }
 
     /// Blocking calls running and waiting on the worker pool (for tests and metrics).
-    var workerPoolLoad: (running: Int, queued: Int) { (core.pool.runningCount, core.pool.queuedCount) }
+    var workerPoolLoad: (running: Int, queued: Int) { core.dispatcher.workerLoad }
 
     /// The thread waiting for signals, once `shutdownOnSignals` started it (tests direct signals at it).
     var signalWaiterThread: pthread_t? { signalThread.withLock { $0.tid } }

@@ -1,6 +1,7 @@
 import CEpoll
 import Logging
 import RPCCore
+import RPCDispatch
 
 /// One accepted connection, owned by its event loop's thread: the TLS session, the frame decoder,
 /// the protocol state machine and the buffered output. Not thread-safe by design.
@@ -14,14 +15,7 @@ final class ServerConnection {
     private let tls: TLSConnection
     private var machine: ServerConnectionStateMachine
     private var decoder: FrameDecoder
-    private var handshaking = true
-    private var closed = false
-    /// An ERROR was queued: read nothing more, close once it is out.
-    private var closing = false
-    private var closeAfterFlush = false
-    private var readPaused = false
-    private var readWantsWrite = false
-    private var writeBlocked = false
+    private var state = State.handshaking
     private var registeredEvents = EPOLLIN.rawValue
     private var output: [UInt8] = []
     private var outputOffset = 0
@@ -33,6 +27,77 @@ final class ServerConnection {
 
     var fd: Int32 { tls.fd }
     private var pendingOutput: Int { output.count - outputOffset }
+
+    /// Where the connection is, with what only that phase has: one value, so that no impossible
+    /// combination (reading while failing, blocked writes while handshaking, …) can be written.
+    private enum State {
+        /// The TLS handshake is under way; nothing else happens.
+        case handshaking
+        /// Frames flow. `afterFlush` is `.close` once the last call of a connection going away was answered.
+        case open(input: Input, output: Output, afterFlush: AfterFlush)
+        /// An ERROR frame is queued: nothing more is read, and the connection closes once its output is out.
+        case failing(output: Output)
+        case closed
+    }
+
+    /// The reading side of an open connection.
+    private enum Input: Equatable {
+        case reading
+        /// The last TLS read needs the socket writable (renegotiation, key update): read again on EPOLLOUT.
+        case readWantsWrite
+        /// Replies buffered for the peer went over `maxBufferedOutput`: read again once they are out.
+        case pausedForOutput
+    }
+
+    /// The writing side: whether the last TLS write needs the socket writable again.
+    private enum Output: Equatable { case ready, blocked }
+
+    private enum AfterFlush: Equatable { case keepOpen, close }
+
+    private var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+
+    private var isHandshaking: Bool {
+        if case .handshaking = state { return true }
+        return false
+    }
+
+    /// Whether received frames are processed now: open and not paused.
+    private var acceptsInput: Bool {
+        if case .open(let input, _, _) = state { return input != .pausedForOutput }
+        return false
+    }
+
+    private var input: Input? {
+        if case .open(let input, _, _) = state { return input }
+        return nil
+    }
+
+    private var outputBlocked: Bool {
+        switch state {
+        case .open(_, .blocked, _), .failing(.blocked): true
+        default: false
+        }
+    }
+
+    private func setInput(_ new: Input) {
+        if case .open(_, let output, let afterFlush) = state { state = .open(input: new, output: output, afterFlush: afterFlush) }
+    }
+
+    private func setOutput(_ new: Output) {
+        switch state {
+        case .open(let input, _, let afterFlush): state = .open(input: input, output: new, afterFlush: afterFlush)
+        case .failing: state = .failing(output: new)
+        case .handshaking, .closed: break
+        }
+    }
+
+    /// Close once the output is out (the last call of a connection going away was answered).
+    private func closeWhenFlushed() {
+        if case .open(let input, let output, _) = state { state = .open(input: input, output: output, afterFlush: .close) }
+    }
 
     init(id: UInt64, loop: EventLoop, tls: TLSConnection, peer: String) {
         self.id = id
@@ -52,20 +117,20 @@ final class ServerConnection {
     // MARK: - Events
 
     func handle(events: UInt32) {
-        guard !closed else { return }
+        guard !isClosed else { return }
         // HUP: the peer closed both directions; ERR: the socket failed. Nothing can reach it any
         // more, and level-triggered epoll would report this again and again while reading is paused.
         if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
             close()
             return
         }
-        if handshaking {
+        if isHandshaking {
             advanceHandshake()
             return
         }
-        if events & EPOLLOUT.rawValue != 0 || writeBlocked { flush() }
+        if events & EPOLLOUT.rawValue != 0 || outputBlocked { flush() }
         if events & EPOLLIN.rawValue != 0
-            || (readWantsWrite && events & EPOLLOUT.rawValue != 0) {
+            || (input == .readWantsWrite && events & EPOLLOUT.rawValue != 0) {
             readAvailable()
         }
         if pendingOutput > 0 { loop.markDirty(self) }
@@ -75,7 +140,7 @@ final class ServerConnection {
         do {
             switch try tls.handshake() {
             case .done:
-                handshaking = false
+                state = .open(input: .reading, output: .ready, afterFlush: .keepOpen)
                 if let alpn = tls.negotiatedALPN, alpn != WireProtocol.alpn {
                     core.logger.info("wrong ALPN, closing", metadata: ["peer": "\(peer)"])
                     close()
@@ -102,16 +167,19 @@ final class ServerConnection {
 
     /// Resumes after a read budget ran out or output drained below the mark.
     func resumeReading() {
-        guard !closed, !handshaking else { return }
+        switch state {
+        case .open, .failing: break
+        case .handshaking, .closed: return
+        }
         readAvailable()
         if pendingOutput > 0 { loop.markDirty(self) }
     }
 
     private func readAvailable() {
-        readWantsWrite = false
+        if input == .readWantsWrite { setInput(.reading) }
         var budget = 256 * 1024
         processFrames(UnsafeRawBufferPointer(start: nil, count: 0))
-        while !closed && !closing && !readPaused {
+        while acceptsInput {
             let result: TLSConnection.IOResult
             do {
                 result = try tls.read(into: loop.readBuffer)
@@ -135,7 +203,7 @@ final class ServerConnection {
             case .wantRead:
                 return
             case .wantWrite:
-                readWantsWrite = true
+                setInput(.readWantsWrite)
                 updateInterest()
                 return
             case .closed:
@@ -148,58 +216,47 @@ final class ServerConnection {
     /// Handles the frames of `chunk` (after any buffered ones) in place: the decoder copies only a
     /// partial frame at the end, or the rest when processing stops (closing, or reading paused).
     private func processFrames(_ chunk: UnsafeRawBufferPointer) {
-        guard !closed && !closing && !readPaused else {
+        guard acceptsInput else {
             if !chunk.isEmpty { decoder.append(chunk) }
             return
         }
         do {
             try decoder.consume(chunk) { frame in
                 perform(machine.received(frame), frame)
-                if pendingOutput > core.limits.maxBufferedOutput {
-                    readPaused = true
+                if pendingOutput > core.limits.maxBufferedOutput && acceptsInput {
+                    setInput(.pausedForOutput)
                     updateInterest()
                 }
-                return !closed && !closing && !readPaused
+                return acceptsInput
             }
         } catch {
-            perform(machine.decodeFailed(error))
+            perform(machine.decodeFailed(error), nil)
         }
     }
 
-    private func perform(_ action: ServerConnectionStateMachine.ViewAction, _ frame: FrameView) {
+    /// Performs what the state machine asked for; `frame` is the frame it was given (nil for a decoding failure).
+    private func perform(_ action: ServerConnectionStateMachine.ViewAction, _ frame: FrameView?) {
         switch action {
         case .none:
             break
         case .startCall(let callID, let head, let compressed):
-            startCall(callID: callID, head: head, payload: frame.payload, compressed: compressed)
-        case .reject(let callID, let status, let message):
-            perform(.reject(callID: callID, status: status, message: message))
-        case .sendPong:
-            perform(.sendPong(Array(frame.payload)))
-        case .protocolError(let violation):
-            perform(.protocolError(violation))
-        case .close:
-            perform(.close)
-        }
-    }
-
-    private func perform(_ action: ServerConnectionStateMachine.FrameAction) {
-        switch action {
-        case .none:
-            break
-        case .startCall:
-            preconditionFailure("calls start through the FrameView path")
+            startCall(callID: callID, head: head, payload: frame!.payload, compressed: compressed)
         case .reject(let callID, let status, let message):
             appendReply(callID: callID, .failure(status, message))
             if status == .resourceExhausted { core.counters.callsRejectedOverload.increment() }
-        case .sendPong(let payload):
-            append(Frame(type: .pong, payload: payload))
+        case .sendPong:
+            append(Frame(type: .pong, payload: Array(frame!.payload)))
+        case .cancelQueued(let cancellation):
+            cancellation.cancel()
         case .protocolError(let violation):
             core.counters.protocolErrors.increment()
             core.logger.info("protocol error, closing", metadata: ["peer": "\(peer)", "reason": "\(violation.message)"])
             append(Frame(type: .error, payload: ErrorPayload(status: violation.code, message: violation.message).encode()))
-            closing = true
-            closeAfterFlush = true
+            switch state {
+            case .open(_, let output, _): state = .failing(output: output)
+            case .failing, .handshaking, .closed: break
+            }
+            updateInterest()
             loop.markDirty(self)
         case .close:
             close()
@@ -225,50 +282,43 @@ final class ServerConnection {
         } else {
             request = Array(message)
         }
-        guard let entry = core.methodTable.lookup(UnsafeRawBufferPointer(rebasing: payload[head.method])) else {
+        guard let method = core.dispatcher.methods.lookup(UnsafeRawBufferPointer(rebasing: payload[head.method])) else {
             finish(callID: callID, reply: .failure(.unimplemented, "unknown method \(head.methodName(in: payload))"))
             return
         }
-        let method = entry.method
         let context = ServerContext(metadata: head.metadata(in: payload), deadline: deadline, peer: peer,
                                     peerCertificateSubject: peerSubject)
-        switch method.kind {
-        case .inline:
-            finish(callID: callID, reply: core.run(method, request, context))
-        case .blocking:
-            let core = self.core, loop = self.loop, connectionID = id
-            let accepted = core.pool.submit {
-                let reply: HandlerReply
-                if let deadline, ContinuousClock.now >= deadline {
-                    reply = .failure(.deadlineExceeded, "deadline exceeded before the call ran")
-                } else {
-                    let result = core.run(method, request, context)
-                    if let deadline, ContinuousClock.now >= deadline {
-                        reply = .failure(.deadlineExceeded, "deadline exceeded")
-                    } else {
-                        reply = result
-                    }
-                }
+        let started = core.dispatcher.start(method, request: request, context: context, ifBlocking: {
+            // A CANCEL that comes while the call waits for a worker raises this flag: the worker skips it.
+            let cancellation = CallCancellation()
+            machine.queued(callID, cancellation: cancellation)
+            let loop = self.loop, connectionID = id
+            return BlockingCompletion(cancellation: cancellation) { reply in
                 loop.post(.completed(connection: connectionID, callID: callID, reply: reply))
             }
-            if !accepted {
-                core.counters.callsRejectedOverload.increment()
-                finish(callID: callID, reply: .failure(.resourceExhausted, "server overloaded, try again later"))
-            }
+        })
+        switch started {
+        case .replied(let reply):
+            finish(callID: callID, reply: reply)
+        case .queued:
+            break
+        case .overloaded(let reply):
+            core.counters.callsRejectedOverload.increment()
+            finish(callID: callID, reply: reply)
         }
     }
 
     /// A call finished: send its reply unless the caller cancelled it.
-    func finish(callID: UInt32, reply: HandlerReply) {
-        guard !closed else { return }
+    func finish(callID: UInt32, reply: CallReply) {
+        guard !isClosed else { return }
         let action = machine.callCompleted(callID)
         lastActivity = loop.now
         if action.sendReply { appendReply(callID: callID, reply) }
-        if action.closeAfterFlush { closeAfterFlush = true }
+        if action.closeAfterFlush { closeWhenFlushed() }
         loop.markDirty(self)
     }
 
-    private func appendReply(callID: UInt32, _ reply: HandlerReply) {
+    private func appendReply(callID: UInt32, _ reply: CallReply) {
         switch reply {
         case .success(let bytes):
             var message = bytes
@@ -306,8 +356,10 @@ final class ServerConnection {
 
     /// Writes buffered output: many frames in as few TLS writes as the socket takes.
     func flush() {
-        guard !closed, !handshaking else { return }
-        writeBlocked = false
+        switch state {
+        case .open, .failing: setOutput(.ready)
+        case .handshaking, .closed: return
+        }
         while pendingOutput > 0 {
             let result: TLSConnection.IOResult
             do {
@@ -322,7 +374,7 @@ final class ServerConnection {
                 outputOffset += n
                 lastWriteProgress = loop.now
             case .wantWrite, .wantRead:
-                writeBlocked = true
+                setOutput(.blocked)
                 updateInterest()
                 return
             case .closed:
@@ -333,12 +385,15 @@ final class ServerConnection {
         // Everything is out: idle connections keep no output buffer.
         if output.capacity > 4096 { output = [] } else { output.removeAll(keepingCapacity: true) }
         outputOffset = 0
-        if closeAfterFlush {
+        switch state {
+        case .failing, .open(_, _, .close):
             close()
             return
+        default:
+            break
         }
-        if readPaused && !closing {
-            readPaused = false
+        if input == .pausedForOutput {
+            setInput(.reading)
             updateInterest()
             readAvailable()
             if pendingOutput > 0 { loop.markDirty(self) }
@@ -349,13 +404,20 @@ final class ServerConnection {
 
     private func updateInterest() {
         var events: UInt32 = 0
-        if !readPaused && !closing { events |= EPOLLIN.rawValue }
-        if writeBlocked || readWantsWrite { events |= EPOLLOUT.rawValue }
+        switch state {
+        case .open(let input, let output, _):
+            if input != .pausedForOutput { events |= EPOLLIN.rawValue }
+            if output == .blocked || input == .readWantsWrite { events |= EPOLLOUT.rawValue }
+        case .failing(let output):
+            if output == .blocked { events |= EPOLLOUT.rawValue }
+        case .handshaking, .closed:
+            return
+        }
         setInterest(events)
     }
 
     private func setInterest(_ events: UInt32) {
-        guard !closed, events != registeredEvents else { return }
+        guard !isClosed, events != registeredEvents else { return }
         registeredEvents = events
         loop.updateInterest(self, events: events)
     }
@@ -364,20 +426,20 @@ final class ServerConnection {
 
     /// Graceful shutdown: GOAWAY, then close once the calls in flight are answered.
     func goAway(message: String) {
-        guard !closed else { return }
-        if handshaking {
-            close()
-            return
+        switch state {
+        case .closed: return
+        case .handshaking: close(); return
+        case .open, .failing: break
         }
         let (frame, closeNow) = machine.goAway(message: message)
         if let frame { append(Frame(type: .goAway, payload: frame.encode())) }
-        if closeNow { closeAfterFlush = true }
+        if closeNow { closeWhenFlushed() }
         loop.markDirty(self)
     }
 
     func checkTimers(now: ContinuousClock.Instant) {
-        guard !closed else { return }
-        if handshaking {
+        guard !isClosed else { return }
+        if isHandshaking {
             if now - acceptedAt > core.limits.handshakeTimeout {
                 core.logger.debug("TLS handshake timed out", metadata: ["peer": "\(peer)"])
                 close()
@@ -396,10 +458,15 @@ final class ServerConnection {
     }
 
     func close() {
-        guard !closed else { return }
-        closed = true
+        let wasHandshaking: Bool
+        switch state {
+        case .closed: return
+        case .handshaking: wasHandshaking = true
+        case .open, .failing: wasHandshaking = false
+        }
+        state = .closed
         machine.closed()
-        if !handshaking { tls.shutdown() }
+        if !wasHandshaking { tls.shutdown() }
         loop.remove(self)
         output = []
         outputOffset = 0

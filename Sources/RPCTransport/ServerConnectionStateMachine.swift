@@ -1,33 +1,27 @@
 import RPCCore
+import RPCDispatch
 
 /// The server's view of one connection and of each call on it, as a value type: it is given
 /// frames and events and answers with what to do. No I/O; the event loop performs the actions.
 ///
 /// Connection: awaiting SETTINGS → active → (GOAWAY sent) going away → closed.
-/// Call: started → completed (reply sent) | cancelled (reply dropped).
+/// Call: started → (blocking: queued, cancellable) → completed (reply sent) | cancelled (reply dropped).
 struct ServerConnectionStateMachine {
-    /// What to do with a received frame.
-    enum FrameAction: Equatable {
+    /// What to do with a received frame. A call's head is a checked view into the frame's payload
+    /// (the action is valid while the payload is).
+    enum ViewAction: Equatable {
         case none
-        /// Run the method; `message` is as received (compressed when `compressed`).
-        case startCall(callID: UInt32, head: CallHead, message: ArraySlice<UInt8>, compressed: Bool)
+        /// Run the method; its message is the payload from `head.messageOffset` (compressed when `compressed`).
+        case startCall(callID: UInt32, head: CallHeadView, compressed: Bool)
         /// Answer the call at once with this status, without running anything.
         case reject(callID: UInt32, status: StatusCode, message: String)
-        case sendPong([UInt8])
+        /// Send a PONG echoing the PING's payload.
+        case sendPong
+        /// The client cancelled a call waiting for a worker: raise its flag so the worker skips it.
+        case cancelQueued(CallCancellation)
         /// Send an ERROR frame with this status and message, then close.
         case protocolError(ProtocolViolation)
         /// Close now (the peer sent ERROR).
-        case close
-    }
-
-    /// What to do with a received `FrameView` (the server's path): like `FrameAction`, but a call's
-    /// head is a checked view into the frame's payload, and a PONG echoes the PING's payload.
-    enum ViewAction: Equatable {
-        case none
-        case startCall(callID: UInt32, head: CallHeadView, compressed: Bool)
-        case reject(callID: UInt32, status: StatusCode, message: String)
-        case sendPong
-        case protocolError(ProtocolViolation)
         case close
     }
 
@@ -39,16 +33,18 @@ struct ServerConnectionStateMachine {
         var closeAfterFlush: Bool
     }
 
-    private enum Phase { case awaitingSettings, active, closed }
+    /// Where the connection is. GOAWAY sent is a phase of its own: it can only follow SETTINGS.
+    private enum Phase { case awaitingSettings, active, goingAway, closed }
     /// A call in flight. Kept in a small array, not a dictionary: there are at most
     /// `maxCallsInFlight` of them, and an inline call is appended and removed from the end.
     private struct CallState {
         var id: UInt32
         var cancelled = false
+        /// Set while a blocking call waits for (or runs on) a worker.
+        var queued: CallCancellation?
     }
 
     private var phase = Phase.awaitingSettings
-    private var goingAway = false
     private var calls: [CallState] = []
     private var highestCallID: UInt32 = 0
     let maxCallsInFlight: Int
@@ -62,25 +58,10 @@ struct ServerConnectionStateMachine {
     }
 
     var callsInFlight: Int { calls.count }
-    var isGoingAway: Bool { goingAway }
+    var isGoingAway: Bool { phase == .goingAway }
     var isClosed: Bool { phase == .closed }
 
-    mutating func received(_ frame: Frame) -> FrameAction {
-        frame.payload.withUnsafeBytes { payload in
-            switch received(FrameView(type: frame.type, flags: frame.flags, callID: frame.callID, payload: payload)) {
-            case .none: .none
-            case .startCall(let callID, let head, let compressed):
-                .startCall(callID: callID, head: head.head(in: payload), message: frame.payload[head.messageOffset...],
-                           compressed: compressed)
-            case .reject(let callID, let status, let message): .reject(callID: callID, status: status, message: message)
-            case .sendPong: .sendPong(frame.payload)
-            case .protocolError(let violation): .protocolError(violation)
-            case .close: .close
-            }
-        }
-    }
-
-    /// The same as `received(_: Frame)`, without copying: the action refers to the view's payload.
+    /// The action for a received frame, without copying: the action refers to the view's payload.
     mutating func received(_ frame: FrameView) -> ViewAction {
         switch phase {
         case .closed:
@@ -98,7 +79,7 @@ struct ServerConnectionStateMachine {
             } catch {
                 return fail(error)
             }
-        case .active:
+        case .active, .goingAway:
             break
         }
         switch frame.type {
@@ -116,7 +97,7 @@ struct ServerConnectionStateMachine {
             } catch {
                 return fail(error)
             }
-            if goingAway {
+            if phase == .goingAway {
                 return .reject(callID: frame.callID, status: .unavailable, message: "server is shutting down")
             }
             guard calls.count < maxCallsInFlight else {
@@ -126,8 +107,9 @@ struct ServerConnectionStateMachine {
             calls.append(CallState(id: frame.callID))
             return .startCall(callID: frame.callID, head: head, compressed: frame.flags.contains(.compressed))
         case .cancel:
-            if let i = index(of: frame.callID) { calls[i].cancelled = true }
-            return .none
+            guard let i = index(of: frame.callID) else { return .none }
+            calls[i].cancelled = true
+            return calls[i].queued.map { .cancelQueued($0) } ?? .none
         case .ping:
             guard frame.payload.count == 8 else { return fail(ProtocolViolation(.internalError, "PING payload must be 8 bytes")) }
             return .sendPong
@@ -152,8 +134,13 @@ struct ServerConnectionStateMachine {
     }
 
     /// A decoding failure of the byte stream.
-    mutating func decodeFailed(_ violation: ProtocolViolation) -> FrameAction {
+    mutating func decodeFailed(_ violation: ProtocolViolation) -> ViewAction {
         fail(violation)
+    }
+
+    /// A started blocking call was queued with `cancellation`: a later CANCEL raises it.
+    mutating func queued(_ callID: UInt32, cancellation: CallCancellation) {
+        if let i = index(of: callID) { calls[i].queued = cancellation }
     }
 
     /// A started call finished (its handler returned, threw, or was skipped).
@@ -164,7 +151,7 @@ struct ServerConnectionStateMachine {
         let state = calls[i]
         if i != calls.count - 1 { calls.swapAt(i, calls.count - 1) }
         calls.removeLast()
-        return CompletionAction(sendReply: !state.cancelled, closeAfterFlush: goingAway && calls.isEmpty)
+        return CompletionAction(sendReply: !state.cancelled, closeAfterFlush: phase == .goingAway && calls.isEmpty)
     }
 
     /// Whether the call was cancelled by the client (its work can be skipped).
@@ -172,19 +159,20 @@ struct ServerConnectionStateMachine {
 
     /// Graceful shutdown or idle timeout: the GOAWAY to send (nil if already sent) and whether to close at once.
     mutating func goAway(message: String) -> (frame: GoAway?, closeAfterFlush: Bool) {
-        guard phase != .closed else { return (nil, false) }
-        if goingAway { return (nil, calls.isEmpty) }
-        goingAway = true
+        switch phase {
+        case .closed: return (nil, false)
+        case .goingAway: return (nil, calls.isEmpty)
+        case .active: phase = .goingAway
+        case .awaitingSettings:
+            // No call can have started: nothing to drain, and nothing the peer sends now matters.
+            phase = .closed
+            return (GoAway(lastCallID: highestCallID, status: .unavailable, message: message), true)
+        }
         return (GoAway(lastCallID: highestCallID, status: .unavailable, message: message), calls.isEmpty)
     }
 
     mutating func closed() {
         phase = .closed
-    }
-
-    private mutating func fail(_ violation: ProtocolViolation) -> FrameAction {
-        phase = .closed
-        return .protocolError(violation)
     }
 
     private mutating func fail(_ violation: ProtocolViolation) -> ViewAction {

@@ -1,49 +1,27 @@
 import Logging
 import RPCCore
+import RPCDispatch
 import Synchronization
 
-/// What every event loop of one server shares: the method table, limits, TLS, workers, counters.
+/// What every event loop of one server shares: the dispatcher (methods, worker pool, status
+/// mapping), limits, TLS, counters.
 final class ServerCore: Sendable {
-    let methods: [String: ServerMethod]
-    /// The same methods, looked up by a CALL's method-name bytes.
-    let methodTable: MethodTable
+    let dispatcher: Dispatcher
     let limits: ServerLimits
     let tls: TLSContext
-    let pool: WorkerPool
     let logger: Logger
     /// `ServerConfiguration.busyPoll`.
     let busyPoll: Duration?
     let connectionCount = Atomic<Int>(0)
     let counters = ServerCounters()
 
-    init(methods: [String: ServerMethod], limits: ServerLimits, tls: TLSContext, pool: WorkerPool, logger: Logger,
-         busyPoll: Duration? = nil) {
-        self.busyPoll = busyPoll
-        self.methods = methods
-        methodTable = MethodTable(methods)
+    init(dispatcher: Dispatcher, limits: ServerLimits, tls: TLSContext, logger: Logger, busyPoll: Duration? = nil) {
+        self.dispatcher = dispatcher
         self.limits = limits
         self.tls = tls
-        self.pool = pool
         self.logger = logger
+        self.busyPoll = busyPoll
     }
-
-    /// Runs a handler and turns its outcome into a reply; unexpected errors are logged and hidden.
-    func run(_ method: ServerMethod, _ request: [UInt8], _ context: ServerContext) -> HandlerReply {
-        do {
-            return .success(try method.handler(request, context))
-        } catch let error as RPCError {
-            return .failure(error.code, error.message)
-        } catch {
-            logger.error("handler failed", metadata: ["method": "\(method.descriptor.fullName)", "error": "\(error)"])
-            return .failure(.internalError, "internal error")
-        }
-    }
-}
-
-/// The outcome of one call, as sent in its REPLY.
-enum HandlerReply: Sendable {
-    case success([UInt8])
-    case failure(StatusCode, String)
 }
 
 /// Counters of what a server did, for tests and metrics.

@@ -3,7 +3,7 @@ import Support
 @testable import RPCTransport
 import XCTest
 
-/// `FrameDecoder.consume` (frames handed out in place), `CallHeadView` and `MethodTable`:
+/// `FrameDecoder.consume` (frames handed out in place) and `CallHeadView`:
 /// the server's copy-free path must give exactly what `append` + `next` and `CallHead.decode` give.
 final class InPlaceDecodingTests: XCTestCase {
     /// Preface, SETTINGS, two CALLs (one with metadata), PING, CANCEL, an empty-payload CALL head
@@ -223,24 +223,6 @@ final class InPlaceDecodingTests: XCTestCase {
                 high[i] = 0xC3
                 XCTAssertFalse(high.withUnsafeBytes { $0.isASCII }, "n \(n) at \(i)")
             }
-        }
-    }
-
-    // MARK: MethodTable
-
-    func testMethodTableFindsExactNamesOnly() {
-        let names = (0..<20).map { "pkg.v1.Service/Method\($0)" } + ["a/b", "auth.v1.Auth/Validate"]
-        var methods: [String: ServerMethod] = [:]
-        for name in names {
-            methods[name] = ServerMethod(descriptor: MethodDescriptor(service: "s", method: name), kind: .inline) { _, _ in [] }
-        }
-        let table = MethodTable(methods)
-        for name in names {
-            let found = Array(name.utf8).withUnsafeBytes { table.lookup($0) }
-            XCTAssertEqual(found.map { String(decoding: $0.name, as: UTF8.self) }, name)
-        }
-        for missing in ["", "a/", "a/bc", "auth.v1.Auth/validate", "pkg.v1.Service/Method20"] {
-            XCTAssertNil(Array(missing.utf8).withUnsafeBytes { table.lookup($0) }, missing)
         }
     }
 

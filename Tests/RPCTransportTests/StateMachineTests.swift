@@ -1,6 +1,15 @@
 import RPCCore
+import RPCDispatch
 @testable import RPCTransport
 import XCTest
+
+extension ServerConnectionStateMachine {
+    /// Gives a whole `Frame` to the machine as the server does: as a view of its payload. For
+    /// frames whose action does not point into the payload (all but CALL; a CALL's head is offsets).
+    mutating func received(_ frame: Frame) -> ViewAction {
+        frame.payload.withUnsafeBytes { received(FrameView(type: frame.type, flags: frame.flags, callID: frame.callID, payload: $0)) }
+    }
+}
 
 /// The connection and call state machines, without sockets.
 final class StateMachineTests: XCTestCase {
@@ -26,9 +35,15 @@ final class StateMachineTests: XCTestCase {
         var m = ServerConnectionStateMachine(maxCallsInFlight: 4)
         XCTAssertEqual(m.received(settings), .none)
         XCTAssertTrue(m.peerAcceptsCompression)
-        guard case .startCall(1, let head, let message, false) = m.received(call(1, message: [7, 8])) else { return XCTFail() }
-        XCTAssertEqual(head.method, "rpctest.v1.Echo/Echo")
-        XCTAssertEqual(Array(message), [7, 8])
+        let frame = call(1, message: [7, 8])
+        frame.payload.withUnsafeBytes { payload in
+            guard case .startCall(1, let head, false) = m.received(FrameView(type: .call, callID: 1, payload: payload)) else {
+                return XCTFail()
+            }
+            XCTAssertEqual(head.methodName(in: payload), "rpctest.v1.Echo/Echo")
+            XCTAssertEqual(Array(payload[head.messageOffset...]), [7, 8])
+            XCTAssertEqual(head.head(in: payload), CallHead(method: "rpctest.v1.Echo/Echo"))
+        }
         XCTAssertEqual(m.callsInFlight, 1)
         XCTAssertEqual(m.callCompleted(1), .init(sendReply: true, closeAfterFlush: false))
         XCTAssertEqual(m.callsInFlight, 0)
@@ -49,7 +64,7 @@ final class StateMachineTests: XCTestCase {
         XCTAssertEqual(m.received(call(3)), .reject(callID: 3, status: .resourceExhausted,
                                                      message: "too many calls in flight on this connection (limit 2)"))
         _ = m.callCompleted(1)
-        guard case .startCall(4, _, _, _) = m.received(call(4)) else { return XCTFail() }
+        guard case .startCall(4, _, _) = m.received(call(4)) else { return XCTFail() }
     }
 
     func testServerCancelDropsReply() {
@@ -57,10 +72,24 @@ final class StateMachineTests: XCTestCase {
         _ = m.received(settings)
         _ = m.received(call(1))
         XCTAssertFalse(m.isCancelled(1))
-        XCTAssertEqual(m.received(Frame(type: .cancel, callID: 1)), .none)
+        XCTAssertEqual(m.received(Frame(type: .cancel, callID: 1)), .none, "an inline call has nothing to skip")
         XCTAssertTrue(m.isCancelled(1))
         XCTAssertEqual(m.callCompleted(1), .init(sendReply: false, closeAfterFlush: false))
         XCTAssertEqual(m.received(Frame(type: .cancel, callID: 9)), .none, "cancel of an unknown call is ignored")
+    }
+
+    /// A CANCEL for a call waiting for a worker hands back its flag, so the worker skips the call.
+    func testServerCancelOfQueuedCallRaisesItsFlag() {
+        var m = ServerConnectionStateMachine(maxCallsInFlight: 4)
+        _ = m.received(settings)
+        _ = m.received(call(1))
+        _ = m.received(call(2))
+        let flag = CallCancellation()
+        m.queued(2, cancellation: flag)
+        XCTAssertEqual(m.received(Frame(type: .cancel, callID: 2)), .cancelQueued(flag))
+        XCTAssertEqual(m.received(Frame(type: .cancel, callID: 1)), .none)
+        XCTAssertEqual(m.callCompleted(2), .init(sendReply: false, closeAfterFlush: false))
+        XCTAssertEqual(m.received(Frame(type: .cancel, callID: 2)), .none, "a finished call has nothing to cancel")
     }
 
     func testServerGoAwayDrainsThenCloses() {
@@ -71,17 +100,32 @@ final class StateMachineTests: XCTestCase {
         let (goAway, closeNow) = m.goAway(message: "server shutting down")
         XCTAssertEqual(goAway, GoAway(lastCallID: 2, status: .unavailable, message: "server shutting down"))
         XCTAssertFalse(closeNow)
+        XCTAssertTrue(m.isGoingAway)
         XCTAssertEqual(m.received(call(3)), .reject(callID: 3, status: .unavailable, message: "server is shutting down"))
         XCTAssertEqual(m.callCompleted(1), .init(sendReply: true, closeAfterFlush: false))
         XCTAssertEqual(m.callCompleted(2), .init(sendReply: true, closeAfterFlush: true))
         XCTAssertNil(m.goAway(message: "again").frame)
     }
 
+    /// Told to go away before the client's SETTINGS: GOAWAY, close once it is out, ignore the rest.
+    func testServerGoAwayBeforeSettingsCloses() {
+        var m = ServerConnectionStateMachine(maxCallsInFlight: 4)
+        let (goAway, closeNow) = m.goAway(message: "idle timeout")
+        XCTAssertEqual(goAway, GoAway(lastCallID: 0, status: .unavailable, message: "idle timeout"))
+        XCTAssertTrue(closeNow)
+        XCTAssertEqual(m.received(settings), .none, "a late SETTINGS is not a protocol error")
+        XCTAssertEqual(m.received(call(1)), .none)
+        XCTAssertNil(m.goAway(message: "again").frame)
+    }
+
     func testServerPingAndProtocolErrors() {
         var m = ServerConnectionStateMachine(maxCallsInFlight: 4)
         _ = m.received(settings)
-        XCTAssertEqual(m.received(Frame(type: .ping, payload: [1, 2, 3, 4, 5, 6, 7, 8])), .sendPong([1, 2, 3, 4, 5, 6, 7, 8]))
-        guard case .protocolError = m.received(Frame(type: .reply, callID: 1)) else { return XCTFail() }
+        XCTAssertEqual(m.received(Frame(type: .ping, payload: [1, 2, 3, 4, 5, 6, 7, 8])), .sendPong)
+        guard case .protocolError = m.received(Frame(type: .ping, payload: [1, 2, 3])) else { return XCTFail("short PING accepted") }
+        var l = ServerConnectionStateMachine(maxCallsInFlight: 4)
+        _ = l.received(settings)
+        guard case .protocolError = l.received(Frame(type: .reply, callID: 1)) else { return XCTFail() }
         var n = ServerConnectionStateMachine(maxCallsInFlight: 4)
         _ = n.received(settings)
         guard case .protocolError = n.received(settings) else { return XCTFail("second SETTINGS accepted") }
@@ -91,9 +135,15 @@ final class StateMachineTests: XCTestCase {
         var p = ServerConnectionStateMachine(maxCallsInFlight: 4)
         _ = p.received(settings)
         XCTAssertEqual(p.received(Frame(type: .error, payload: ErrorPayload(status: .internalError, message: "x").encode())), .close)
+        var q = ServerConnectionStateMachine(maxCallsInFlight: 4)
+        guard case .protocolError(let v) = q.decodeFailed(ProtocolViolation(.resourceExhausted, "frame too large")) else {
+            return XCTFail()
+        }
+        XCTAssertEqual(v.code, .resourceExhausted)
+        XCTAssertTrue(q.isClosed)
     }
 
-    /// The server machine fed by the decoder one byte at a time.
+    /// The server machine fed in place by the decoder, one byte at a time, as the server feeds it.
     func testServerFedByteByByte() throws {
         var bytes = WireProtocol.preface
         FrameEncoder.append(settings, to: &bytes)
@@ -102,11 +152,13 @@ final class StateMachineTests: XCTestCase {
         var m = ServerConnectionStateMachine(maxCallsInFlight: 8)
         var started: [UInt32] = []
         for b in bytes {
-            decoder.append([b])
-            while let frame = try decoder.next() {
-                if case .startCall(let id, _, let message, _) = m.received(frame) {
-                    XCTAssertEqual(Array(message), [UInt8(id)])
-                    started.append(id)
+            try [b].withUnsafeBytes { chunk in
+                try decoder.consume(chunk) { frame in
+                    if case .startCall(let id, let head, _) = m.received(frame) {
+                        XCTAssertEqual(Array(frame.payload[head.messageOffset...]), [UInt8(id)])
+                        started.append(id)
+                    }
+                    return true
                 }
             }
         }

@@ -1,12 +1,15 @@
 import Dispatch
-import RPCCore
 import Support
 import Synchronization
 
-/// A fixed set of threads running blocking work (password hashing, database calls) from a
-/// bounded queue. A full queue refuses work at once; nothing waits without bound.
-final class WorkerPool: Sendable {
-    typealias Job = @Sendable () -> Void
+/// A fixed set of named threads running blocking work (password hashing, database calls) from
+/// a bounded queue. A full queue refuses work at once; nothing waits without bound. Every job
+/// accepted is called exactly once: with `.run` on a worker, or with `.drop` when the pool
+/// shuts down before a worker took it (so whoever waits for it is told).
+package final class WorkerPool: Sendable {
+    /// Whether a job runs or is dropped by `shutdown`.
+    package enum Disposition: Sendable, Equatable { case run, drop }
+    package typealias Job = @Sendable (Disposition) -> Void
 
     private struct Queue {
         var jobs: [Job?] = []
@@ -21,8 +24,8 @@ final class WorkerPool: Sendable {
     private let threads: Locked<[OSThread]> = Locked([])
     private let running = Atomic<Int>(0)
 
-    /// `threadCount` workers and room for `capacity` waiting jobs.
-    init(threadCount: Int, capacity: Int, name: String = "rpc-worker") {
+    /// `threadCount` workers named `name-0`, `name-1` …, and room for `capacity` waiting jobs.
+    package init(threadCount: Int, capacity: Int, name: String = "rpc-worker") {
         self.capacity = capacity
         var started: [OSThread] = []
         for i in 0..<max(1, threadCount) {
@@ -31,8 +34,8 @@ final class WorkerPool: Sendable {
         threads.withLock { $0 = started }
     }
 
-    /// Queues `job`; false when the queue is full or the pool stopped.
-    func submit(_ job: @escaping Job) -> Bool {
+    /// Queues `job`; false when the queue is full or the pool stopped (the job is not called).
+    package func submit(_ job: @escaping Job) -> Bool {
         let accepted = queue.withLock { q -> Bool in
             guard !q.stopped, q.count < capacity else { return false }
             q.jobs.append(job)
@@ -43,19 +46,25 @@ final class WorkerPool: Sendable {
     }
 
     /// Jobs waiting (not running).
-    var queuedCount: Int { queue.withLock { $0.count } }
+    package var queuedCount: Int { queue.withLock { $0.count } }
     /// Jobs running now.
-    var runningCount: Int { running.load(ordering: .relaxed) }
+    package var runningCount: Int { running.load(ordering: .relaxed) }
 
-    /// Drops waiting jobs, lets running ones finish, and joins the threads.
-    func shutdown() {
+    /// Refuses new jobs, lets running ones finish, joins the threads, then calls each waiting job
+    /// with `.drop`. A second call returns at once.
+    package func shutdown() {
         let toJoin = threads.withLock { t -> [OSThread] in
             defer { t = [] }
             return t
         }
-        queue.withLock { $0.stopped = true; $0.jobs = []; $0.head = 0 }
+        let dropped = queue.withLock { q -> [Job] in
+            q.stopped = true
+            defer { q.jobs = []; q.head = 0 }
+            return q.jobs[q.head...].compactMap { $0 }
+        }
         for _ in toJoin { available.signal() }
         for t in toJoin { t.join() }
+        for job in dropped { job(.drop) }
     }
 
     private func work() {
@@ -76,7 +85,7 @@ final class WorkerPool: Sendable {
             if next.1 { return }
             guard let job = next.0 else { continue }
             running.add(1, ordering: .relaxed)
-            job()
+            job(.run)
             running.subtract(1, ordering: .relaxed)
         }
     }

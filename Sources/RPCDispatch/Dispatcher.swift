@@ -1,0 +1,117 @@
+import Logging
+import RPCCore
+
+/// The dispatch contract every wire protocol shares: the method table, where a handler runs
+/// (`HandlerKind`: inline on the caller's thread, blocking on the bounded worker pool), deadlines
+/// checked before and after a blocking call, cancellation of queued calls, overload
+/// (RESOURCE_EXHAUSTED at once when the pool's queue is full), and the one status mapping (an
+/// `RPCError` is sent as it is; anything else is INTERNAL "internal error", logged here in full).
+///
+/// A transport decodes a call, looks its method up, builds the `ServerContext` and calls `start`;
+/// it owns only its wire format. Several transports (authrpc/1, gRPC over HTTP/2, in-process)
+/// may share one dispatcher, and with it the limits and the worker pool.
+///
+/// ```swift
+/// let dispatcher = Dispatcher(services: [MyService()], workerThreads: 4, logger: logger)
+/// guard let method = dispatcher.methods.lookup("pkg.Svc/Get") else { … UNIMPLEMENTED … }
+/// switch dispatcher.start(method, request: bytes, context: context, ifBlocking: {
+///     BlockingCompletion(cancellation: token) { reply in send(reply) }
+/// }) {
+/// case .replied(let reply), .overloaded(let reply): send(reply)
+/// case .queued: break   // the completion sends it
+/// }
+/// ```
+public final class Dispatcher: Sendable {
+    /// The methods served, by name and by name bytes.
+    public let methods: MethodTable
+    /// Unexpected handler errors are logged here.
+    public let logger: Logger
+    package let pool: WorkerPool
+
+    /// The methods of `services` (a full name served twice stops the program), `workerThreads`
+    /// threads for blocking handlers and room for `workerQueueCapacity` calls waiting for one.
+    public init(services: [any RPCServiceProvider], workerThreads: Int = 4, workerQueueCapacity: Int = 1_024,
+                logger: Logger) {
+        methods = MethodTable(services: services)
+        self.logger = logger
+        pool = WorkerPool(threadCount: workerThreads, capacity: workerQueueCapacity)
+    }
+
+    /// Starts a call of `method`. An inline method runs now, on this thread, and its reply is
+    /// returned (`makeCompletion` is not called: nothing is allocated for the call). A blocking
+    /// method is queued for a worker with the completion `makeCompletion` returns, which is then
+    /// called exactly once from another thread; or refused at once when the queue is full.
+    public func start(_ method: MethodTable.Entry, request: [UInt8], context: ServerContext,
+                      ifBlocking makeCompletion: () -> BlockingCompletion) -> DispatchStart {
+        let served = method.method
+        switch served.kind {
+        case .inline:
+            return .replied(run(served, request, context))
+        case .blocking:
+            let completion = makeCompletion()
+            let accepted = pool.submit { [self] disposition in
+                completion.onComplete(runQueued(served, request, context, completion.cancellation, disposition))
+            }
+            return accepted ? .queued : .overloaded(.failure(.resourceExhausted, "server overloaded, try again later"))
+        }
+    }
+
+    /// Runs a handler and turns its outcome into a reply: the status mapping every transport uses.
+    public func run(_ method: ServerMethod, _ request: [UInt8], _ context: ServerContext) -> CallReply {
+        do {
+            return .success(try method.handler(request, context))
+        } catch let error as RPCError {
+            return .failure(error.code, error.message)
+        } catch {
+            logger.error("handler failed", metadata: ["method": "\(method.descriptor.fullName)", "error": "\(error)"])
+            return .failure(.internalError, "internal error")
+        }
+    }
+
+    /// A queued call as a worker takes it: skipped when dropped, cancelled or past its deadline.
+    private func runQueued(_ method: ServerMethod, _ request: [UInt8], _ context: ServerContext,
+                           _ cancellation: CallCancellation?, _ disposition: WorkerPool.Disposition) -> CallReply {
+        if disposition == .drop { return .failure(.unavailable, "server is shutting down") }
+        if let cancellation, cancellation.isCancelled { return .failure(.cancelled, "call cancelled before it ran") }
+        if let deadline = context.deadline, ContinuousClock.now >= deadline {
+            return .failure(.deadlineExceeded, "deadline exceeded before the call ran")
+        }
+        let reply = run(method, request, context)
+        if let deadline = context.deadline, ContinuousClock.now >= deadline {
+            return .failure(.deadlineExceeded, "deadline exceeded")
+        }
+        return reply
+    }
+
+    /// Blocking calls running and waiting on the worker pool (for tests and metrics).
+    public var workerLoad: (running: Int, queued: Int) { (pool.runningCount, pool.queuedCount) }
+
+    /// Stops the worker pool: running calls finish, calls still queued complete with UNAVAILABLE
+    /// "server is shutting down", the threads are joined. Call it once every transport using
+    /// this dispatcher has stopped taking calls; never from a handler.
+    public func shutdown() {
+        pool.shutdown()
+    }
+}
+
+/// How a queued call reports back: the cancellation flag the worker checks before running it,
+/// and the closure given its reply (on a worker thread, or the thread that shuts the pool down).
+public struct BlockingCompletion: Sendable {
+    public var cancellation: CallCancellation?
+    public var onComplete: @Sendable (CallReply) -> Void
+
+    public init(cancellation: CallCancellation? = nil, onComplete: @escaping @Sendable (CallReply) -> Void) {
+        self.cancellation = cancellation
+        self.onComplete = onComplete
+    }
+}
+
+/// What `Dispatcher.start` did with a call.
+public enum DispatchStart: Sendable {
+    /// The call ran (inline): send this reply.
+    case replied(CallReply)
+    /// The call waits for a worker; its completion will be called.
+    case queued
+    /// The worker pool's queue is full: send this RESOURCE_EXHAUSTED reply (the completion is not called).
+    case overloaded(CallReply)
+}

@@ -1,0 +1,69 @@
+import AuthAPI
+import AuthCore
+import Foundation
+import Logging
+import RPCCore
+import RPCDispatch
+@testable import AuthService
+import Support
+
+/// A clock tests move by hand.
+final class ManualClock: Sendable {
+    private let current = Locked(Date(timeIntervalSince1970: 1_800_000_000))
+    var now: Date { current.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    var function: @Sendable () -> Date { { [self] in self.now } }
+}
+
+/// The Auth service on an in-memory store, served in process, and a generated client calling it.
+/// Cheap argon2id (tests are not about hashing); login throttling at 3 failures per pair.
+struct AuthServiceFixture {
+    let clock = ManualClock()
+    let store = InMemoryAuthStore()
+    let core: AuthCore
+    let handler: AuthServiceHandler
+    let server: InProcessServer
+    let client: Auth.Client
+
+    static var logger: Logger {
+        var l = Logger(label: "auth-service-test")
+        l.logLevel = .critical
+        return l
+    }
+
+    init() throws {
+        var configuration = AuthConfiguration(signingKeys: ["k1": Array("0123456789abcdef0123456789abcdef-key-one".utf8)],
+                                              activeKeyID: "k1", issuer: "auth-tests", audience: "internal")
+        configuration.passwordHashing = Argon2Parameters(memoryKiB: 64, iterations: 1)
+        configuration.throttle.pairLimit = 3
+        configuration.leeway = 5
+        core = try AuthCore(configuration: configuration, store: store, now: clock.function, logger: Self.logger)
+        handler = AuthServiceHandler(core: core, logger: Self.logger, now: clock.function)
+        server = InProcessServer(services: [AuthServiceHandler.service(core: core, logger: Self.logger, now: clock.function)],
+                                 workerThreads: 2, logger: Self.logger)
+        try server.start()
+        client = Auth.Client(transport: server.transport(defaultTimeout: .seconds(30)))
+    }
+
+    func stop() {
+        server.shutdown(grace: .seconds(1))
+    }
+
+    /// Registers `email` and returns its tokens.
+    @discardableResult
+    func register(_ email: String = "ada@example.com", password: String = "correct horse battery") throws -> TokenReply {
+        try client.register(RegisterRequest(email: email, password: password))
+    }
+}
+
+/// Runs `body` and returns the `RPCError` it threw (nil if it returned).
+func rpcError(_ body: () throws -> Void) -> RPCError? {
+    do {
+        try body()
+        return nil
+    } catch let error as RPCError {
+        return error
+    } catch {
+        return RPCError(.unknown, "not an RPCError: \(error)")
+    }
+}
