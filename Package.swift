@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
         // The Auth service through the in-process transport: no sockets, an in-memory store.
         .testTarget(name: "AuthServiceTests", dependencies: [
-            "AuthService", "AuthAPI", "AuthCore", "RPCDispatch", "RPCCore", "Support",
+            "AuthService", "AuthAPI", "AuthClient", "AuthCore", "RPCDispatch", "RPCCore", "Support", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "Support", "TestSupport"]),
@@ -116,7 +116,7 @@ let package = Package(
             "AuthAPI", "AuthClient", "AuthCore", "DevCertificates", "RPCTransport", "RPCCore", "TestSupport",
         ]),
         // Runs the built authctl against a real authd (TLS, MariaDB).
-        .testTarget(name: "AuthCtlTests", dependencies: ["DevCertificates", "TestSupport"]),
+        .testTarget(name: "AuthCtlTests", dependencies: ["DevCertificates", "Support", "TestSupport"]),
     ] + fuzzers,
     swiftLanguageModes: [.v6]
 )

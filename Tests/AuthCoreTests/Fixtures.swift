@@ -6,15 +6,6 @@ import Support
 import TestSupport
 import XCTest
 
-/// A clock tests move by hand.
-final class TestClock: Sendable {
-    private let current: Locked<Date>
-    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Locked(start) }
-    var now: Date { current.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
-    var function: @Sendable () -> Date { { [self] in self.now } }
-}
-
 enum Fixtures {
     static let key1 = Array("0123456789abcdef0123456789abcdef-key-one".utf8)
     static let key2 = Array("fedcba9876543210fedcba9876543210-key-two".utf8)

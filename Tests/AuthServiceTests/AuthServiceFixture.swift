@@ -1,4 +1,5 @@
 import AuthAPI
+import AuthClient
 import AuthCore
 import Foundation
 import Logging
@@ -6,19 +7,12 @@ import RPCCore
 import RPCDispatch
 @testable import AuthService
 import Support
-
-/// A clock tests move by hand.
-final class ManualClock: Sendable {
-    private let current = Locked(Date(timeIntervalSince1970: 1_800_000_000))
-    var now: Date { current.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
-    var function: @Sendable () -> Date { { [self] in self.now } }
-}
+import TestSupport
 
 /// The Auth service on an in-memory store, served in process, and a generated client calling it.
 /// Cheap argon2id (tests are not about hashing); login throttling at 3 failures per pair.
 struct AuthServiceFixture {
-    let clock = ManualClock()
+    let clock = TestClock()
     let store = InMemoryAuthStore()
     let core: AuthCore
     let handler: AuthServiceHandler
@@ -36,7 +30,7 @@ struct AuthServiceFixture {
                                               activeKeyID: "k1", issuer: "auth-tests", audience: "internal")
         configuration.passwordHashing = Argon2Parameters(memoryKiB: 64, iterations: 1)
         configuration.throttle.pairLimit = 3
-        configuration.leeway = 5
+        configuration.leeway = .seconds(5)
         core = try AuthCore(configuration: configuration, store: store, now: clock.function, logger: Self.logger)
         handler = AuthServiceHandler(core: core, logger: Self.logger, now: clock.function)
         server = InProcessServer(services: [AuthServiceHandler.service(core: core, logger: Self.logger, now: clock.function)],

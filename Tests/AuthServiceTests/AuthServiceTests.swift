@@ -1,4 +1,5 @@
 import AuthAPI
+import AuthClient
 import AuthCore
 import Foundation
 import RPCCore
@@ -73,7 +74,7 @@ final class AuthServiceTests: XCTestCase {
         XCTAssertEqual(rpcError { _ = try fixture.client.logout(LogoutRequest(), options: .bearer("garbage")) },
                        RPCError(.unauthenticated, "Invalid token. Please log in again."))
         let tokens = try fixture.register()
-        fixture.clock.advance(fixture.core.configuration.accessTokenLifetime + 60)
+        fixture.clock.advance(fixture.core.configuration.accessTokenLifetime + .seconds(60))
         XCTAssertEqual(rpcError { _ = try fixture.client.status(StatusRequest(), options: .bearer(tokens.token)) },
                        RPCError(.unauthenticated, "Signature expired. Please log in again."))
     }
@@ -131,7 +132,7 @@ final class AuthServiceTests: XCTestCase {
         XCTAssertEqual(revoked.message, "Token blacklisted. Please log in again.")
 
         let later = try fixture.register("bob@example.com")
-        fixture.clock.advance(fixture.core.configuration.accessTokenLifetime + 60)
+        fixture.clock.advance(fixture.core.configuration.accessTokenLifetime + .seconds(60))
         let expired = try fixture.client.validate(ValidateRequest(token: later.token))
         XCTAssertEqual(expired.refusal, .expired)
         XCTAssertEqual(expired.message, "Signature expired. Please log in again.")

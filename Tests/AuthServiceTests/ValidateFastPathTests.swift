@@ -1,4 +1,5 @@
 import AuthAPI
+import AuthClient
 import AuthCore
 import Foundation
 import RPCCore
@@ -72,7 +73,7 @@ final class ValidateFastPathTests: XCTestCase {
             // And through the transport, where the served method takes the fast path.
             XCTAssertEqual(try fixture.server.transport().unary(Auth.Method.validate, request: request, options: CallOptions()), fast)
         }
-        fixture.clock.advance(fixture.core.configuration.accessTokenLifetime + 60)
+        fixture.clock.advance(fixture.core.configuration.accessTokenLifetime + .seconds(60))
         let expired = ValidateRequest(token: live.token).serializedBytes()
         XCTAssertEqual(ValidateFastPath.reply(to: expired, handler: fixture.handler), try generated.handler(expired, ServerContext()))
     }
