@@ -64,6 +64,14 @@ public final class BalancedClient: ClientTransport {
     /// Closes every connection (calls in flight are answered first).
     public func close() { connections.forEach { $0.close() } }
 
+    /// Closes every connection and waits up to `timeout` for their I/O threads (see
+    /// `ClientConnection.close(waitingUpTo:)`); true if all finished.
+    @discardableResult
+    public func close(waitingUpTo timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        return connections.map { $0.close(waitingUpTo: max(.zero, deadline - .now)) }.allSatisfy { $0 }
+    }
+
     public func unary(_ method: MethodDescriptor, request: [UInt8], options: CallOptions) throws -> [UInt8] {
         let deadline = self.deadline(options)
         var lastError: RPCError?

@@ -45,12 +45,23 @@ struct AuthCtlHarness {
     func json(_ arguments: [String], input: String? = nil, expectStatus: Int32 = 0, timeout: TimeInterval = 30,
               file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
         let result = try run(arguments + ["--json"], input: input, timeout: timeout)
-        XCTAssertEqual(result.status, expectStatus, "authctl \(arguments.joined(separator: " ")): \(result.stdout) \(result.stderr)",
+        XCTAssertEqual(result.status, expectStatus, "authctl \(Self.redacted(arguments).joined(separator: " ")): \(result.stdout) \(result.stderr)",
                        file: file, line: line)
         let lines = result.stdout.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, "exactly one line of JSON: \(result.stdout)", file: file, line: line)
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         return try XCTUnwrap(object, "not a JSON object: \(result.stdout)", file: file, line: line)
+    }
+
+    /// `arguments` fit for a failure message: the value after `--token` and any JWT-shaped
+    /// argument replaced, so no token reaches the test output.
+    static func redacted(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        for (i, argument) in arguments.enumerated() {
+            let isTokenValue = i > 0 && arguments[i - 1] == "--token"
+            out.append(isTokenValue || argument.hasPrefix("eyJ") ? "<token>" : argument)
+        }
+        return out
     }
 
     /// Registers `email` through `--password-stdin` (text mode) and returns the result.

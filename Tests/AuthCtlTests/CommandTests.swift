@@ -1,5 +1,6 @@
 import DevCertificates
 import Foundation
+import Support
 import TestSupport
 import XCTest
 
@@ -128,6 +129,34 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(AuthCtlHarness.error(garbage).message, "Invalid token. Please log in again.")
         let statusRefused = try ctl.json(["status", "--token", kept], expectStatus: 1)
         XCTAssertEqual(AuthCtlHarness.error(statusRefused).code, "UNAUTHENTICATED")
+    }
+
+    /// authctl exits right after its reply arrives, while the connection's I/O thread may still be
+    /// finishing its last TLS calls; exit-time clean-up racing that thread crashed it now and then
+    /// (SIGSEGV, nothing printed). Many short runs at once, refused and accepted, each must exit
+    /// with its documented status and print its one JSON line. Bounded: 4 threads x 25 runs.
+    func testManyShortRunsExitCleanly() throws {
+        let ctl = try harness()
+        let login = try ctl.json(["register", "--email", AuthCtlHarness.email("exits"), "--password-stdin"],
+                                 input: AuthCtlHarness.password + "\n")
+        let token = try XCTUnwrap(login["token"] as? String)
+        let outcomes = Locked<[String: Int]>([:])
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            for run in 0..<25 {
+                let refused = (worker + run) % 2 == 0
+                let arguments = refused ? ["validate", "not.a.token", "--json"] : ["validate", token, "--json"]
+                let outcome: String
+                do {
+                    let result = try ctl.run(arguments)
+                    let lines = result.stdout.split(separator: "\n").count
+                    outcome = "status \(result.status), \(lines) line(s)"
+                } catch {
+                    outcome = "\(error)"
+                }
+                outcomes.withLock { $0[outcome, default: 0] += 1 }
+            }
+        }
+        XCTAssertEqual(outcomes.withLock { $0 }, ["status 1, 1 line(s)": 50, "status 0, 1 line(s)": 50])
     }
 
     func testWrongPasswordIsRefusedInTextAndJSON() throws {

@@ -27,11 +27,14 @@ struct AuthCtl: ParsableCommand {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         let printer = Printer(json: arguments.contains("--json"))
+        // Every way out closes the connections first (see OpenTransports).
+        defer { OpenTransports.closeAll() }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
         } catch let error as CLIError {
             printer.failure(error)
+            OpenTransports.closeAll()
             Glibc.exit(error.exitCode)
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
@@ -40,6 +43,7 @@ struct AuthCtl: ParsableCommand {
             } else {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
             }
+            OpenTransports.closeAll()
             Glibc.exit(CLIError.usage("").exitCode)
         }
     }

@@ -95,11 +95,18 @@ struct ConnectionOptions: ParsableArguments {
 
     /// A new transport (it connects on the first call): one connection, or with several
     /// addresses a `BalancedClient` that spreads calls and retries only what is safe.
+    /// It is closed, waiting for its I/O threads, before authctl exits (`OpenTransports`).
     func transport() throws(CLIError) -> any ClientTransport {
         let configurations = try clientConfigurations()
         do {
-            if configurations.count == 1 { return try ClientConnection(configuration: configurations[0]) }
-            return try BalancedClient(configurations: configurations)
+            if configurations.count == 1 {
+                let connection = try ClientConnection(configuration: configurations[0])
+                OpenTransports.add { connection.close(waitingUpTo: $0) }
+                return connection
+            }
+            let balanced = try BalancedClient(configurations: configurations)
+            OpenTransports.add { balanced.close(waitingUpTo: $0) }
+            return balanced
         } catch {
             throw .usage("TLS settings: \(error)")
         }
@@ -111,6 +118,27 @@ struct ConnectionOptions: ParsableArguments {
     /// Call options carrying `token` as the bearer.
     func bearer(_ token: String) -> CallOptions { .bearer(token, timeout: callTimeout) }
     var plain: CallOptions { CallOptions(timeout: callTimeout) }
+}
+
+/// The transports authctl opened, closed before it exits: a connection's I/O thread may still be
+/// finishing its last TLS calls after the reply reached the command, and exit-time clean-up
+/// (OpenSSL's atexit handler among it) racing that thread crashed authctl now and then.
+enum OpenTransports {
+    private static let closers = Locked<[@Sendable (Duration) -> Bool]>([])
+
+    static func add(_ close: @escaping @Sendable (Duration) -> Bool) {
+        closers.withLock { $0.append(close) }
+    }
+
+    /// Closes every transport opened so far, waiting up to 2 s in all for their I/O threads.
+    static func closeAll() {
+        let all = closers.withLock { list -> [@Sendable (Duration) -> Bool] in
+            defer { list = [] }
+            return list
+        }
+        let deadline = ContinuousClock.now + .seconds(2)
+        for close in all { _ = close(max(.zero, deadline - .now)) }
+    }
 }
 
 extension CLIError {
