@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // Auth service: a TLS binary-RPC authentication server, its schema compiler, clients and tools.
 // Layers (dependencies point one way): executables -> AuthService -> AuthCore -> store protocol;
-// MariaDBStore and RPCTransport are plugged in at the edges. See ../README.md "How it works".
+// MariaDBStore and RPCTransport are plugged in at the edges. README.md "Layout" has the module map.
 import PackageDescription
 
 /// C system libraries, found through pkg-config, with the Debian package that provides each.

@@ -150,7 +150,7 @@ public struct Argon2Parameters: Sendable, Equatable {
     }
 }
 
-/// The login throttling policy (see README "Login throttling").
+/// The login throttling policy (docs/auth-core.md, "Login throttling policy").
 ///
 /// Three sliding windows, counted in the store so every instance shares them, each attempt
 /// reserved atomically before the password is checked (so concurrent guesses cannot overrun):
