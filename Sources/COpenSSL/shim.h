@@ -36,6 +36,10 @@ static inline long COpenSSL_SSL_set_tlsext_host_name(SSL *ssl, const char *name)
 static inline long COpenSSL_SSL_CTX_set_num_tickets(SSL_CTX *ctx, size_t n) {
     return SSL_CTX_set_num_tickets(ctx, n);
 }
+/* Key-exchange groups offered and accepted, for TLS 1.3 and 1.2 alike ("X25519:P-256"). */
+static inline long COpenSSL_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return SSL_CTX_set1_groups_list(ctx, list);
+}
 
 static const int COpenSSL_TLS1_2_VERSION = TLS1_2_VERSION;
 static const int COpenSSL_TLS1_3_VERSION = TLS1_3_VERSION;

@@ -27,6 +27,19 @@ public struct TLSConfiguration: Sendable {
     /// Client side: whether the server's certificate and name are verified (default true; false only for tests).
     public var verifyPeer: Bool
 
+    /// TLS 1.2 cipher suites offered and accepted: ECDHE key exchange with AEAD encryption only
+    /// (Mozilla's "intermediate" profile). No CBC, no RSA key exchange, no SHA-1 MAC.
+    public static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ]
+    /// TLS 1.3 cipher suites (all of them AEAD; named so a system OpenSSL configuration cannot add others).
+    public static let tls13CipherSuites = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]
+    /// Key-exchange groups offered and accepted, TLS 1.3 and 1.2 alike (OpenSSL would also take
+    /// X448, P-521 and the FFDHE groups, which Mozilla's profiles leave out).
+    public static let keyExchangeGroups = ["X25519", "P-256", "P-384"]
+
     public init(certificateChainFile: String? = nil, privateKeyFile: String? = nil, trustRootsFile: String? = nil,
                 minimumVersion: MinimumVersion = .tls13, clientCertificates: ClientCertificates = .none,
                 verifyPeer: Bool = true) {

@@ -32,6 +32,17 @@ public final class TLSContext: @unchecked Sendable {
             precondition(COpenSSL_SSL_CTX_set_max_proto_version(ctx, version) == 1)
         }
         _ = SSL_CTX_set_options(ctx, COpenSSL_SSL_OP_NO_COMPRESSION | COpenSSL_SSL_OP_NO_RENEGOTIATION)
+        // The suites and groups of our profile, on both sides (TLSConfiguration says which).
+        // Each returns 1 on success, 0 when none of the names is usable (reasons queued).
+        guard SSL_CTX_set_cipher_list(ctx, TLSConfiguration.tls12CipherSuites.joined(separator: ":")) == 1 else {
+            throw TLSError.drain("setting the TLS 1.2 cipher suites")
+        }
+        guard SSL_CTX_set_ciphersuites(ctx, TLSConfiguration.tls13CipherSuites.joined(separator: ":")) == 1 else {
+            throw TLSError.drain("setting the TLS 1.3 cipher suites")
+        }
+        guard COpenSSL_SSL_CTX_set1_groups_list(ctx, TLSConfiguration.keyExchangeGroups.joined(separator: ":")) == 1 else {
+            throw TLSError.drain("setting the key-exchange groups")
+        }
         // Idle connections give their read/write buffers back; partial writes for non-blocking I/O.
         _ = COpenSSL_SSL_CTX_set_mode(ctx, COpenSSL_SSL_MODE_RELEASE_BUFFERS | COpenSSL_SSL_MODE_ENABLE_PARTIAL_WRITE
                                       | COpenSSL_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
