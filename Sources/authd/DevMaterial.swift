@@ -33,5 +33,10 @@ struct DevMaterial {
             let bytes = SecureRandom.bytes(32)
             try CertificateFactory.write(Data(bytes).base64EncodedString() + "\n", to: secretPath, mode: 0o600)
         }
+        // Keys made by an older authd or copied in with a looser mode: serve refuses a key others
+        // may read, so dev mode (its only writer) tightens its own.
+        for path in [caKeyPath, keyPath, secretPath] {
+            try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        }
     }
 }

@@ -26,11 +26,10 @@ struct CommonOptions: ParsableArguments {
     @Option(SettingTable.logFormat) var logFormat: LogFormat?
 }
 
-/// Secret files: the database password and the token keys.
+/// Secret files: the database password, the token keys and the TLS private key.
 enum SecretFile {
-    /// Reads a small secret file (password, JWT secret), trimmed of surrounding white space.
-    /// Refuses files other users may read, and empty ones.
-    static func read(_ path: String, what: String) throws -> String {
+    /// Refuses a secret file that its group or other users may read or write (or that cannot be found).
+    static func checkOwnerOnly(_ path: String, what: String) throws(ConfigurationError) {
         let attributes: [FileAttributeKey: Any]
         do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
             throw ConfigurationError("cannot read the \(what) file \(path): no such file or no permission")
@@ -38,6 +37,12 @@ enum SecretFile {
         if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
             throw ConfigurationError("the \(what) file \(path) is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
         }
+    }
+
+    /// Reads a small secret file (password, JWT secret), trimmed of surrounding white space.
+    /// Refuses files other users may read, and empty ones.
+    static func read(_ path: String, what: String) throws -> String {
+        try checkOwnerOnly(path, what: what)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("cannot read the \(what) file \(path)")
         }

@@ -109,6 +109,7 @@ struct ServeSettings {
         for (what, path) in [("certificate", cert), ("key", key)] where !FileManager.default.isReadableFile(atPath: path) {
             throw ConfigurationError("cannot read the TLS \(what) file \(path)")
         }
+        try SecretFile.checkOwnerOnly(key, what: "TLS private key")
         let clientCA = try T.tlsClientCa.resolveIfGiven(flag: o.tlsClientCa, environment: env)
         let require = try T.requireClientCert.resolve(flag: o.requireClientCert, environment: env)
         if require && clientCA == nil { throw ConfigurationError("--require-client-cert needs --tls-client-ca") }

@@ -296,9 +296,13 @@ final class AuthdCommandTests: XCTestCase {
             XCTAssertEqual((attributes[.posixPermissions] as? Int).map { $0 & 0o777 }, mode, name)
         }
         let ca = try String(contentsOf: dev.appendingPathComponent("ca.pem"), encoding: .utf8)
+        // A dev key left readable by others (an older authd's, or copied in) is tightened, not refused.
+        let key = dev.appendingPathComponent("server.key").path
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: key)
 
         let (second, port2) = try launchDev(dataDirectory: data)
         defer { second.terminate(); second.waitUntilExit() }
+        XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int).map { $0 & 0o777 }, 0o600)
         XCTAssertEqual(try String(contentsOf: dev.appendingPathComponent("ca.pem"), encoding: .utf8), ca, "kept, not remade")
         let again = try ClientConnection(configuration: ClientConfiguration(
             host: "127.0.0.1", port: port2, tls: .client(trustRootsFile: dev.appendingPathComponent("ca.pem").path)))
