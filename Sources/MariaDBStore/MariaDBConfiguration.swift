@@ -13,7 +13,38 @@ public struct MariaDBConfiguration: Sendable {
             self.host = host
             self.port = port
         }
-        public var description: String { socket.map { "unix:\($0)" } ?? "\(host ?? "127.0.0.1"):\(port ?? 3306)" }
+        public var description: String {
+            if let socket { return "unix:\(socket)" }
+            let host = host ?? "127.0.0.1"
+            return "\(host.contains(":") ? "[\(host)]" : host):\(port ?? 3306)"
+        }
+
+        /// Whether the connection stays on this machine: a unix socket, or TCP to a loopback
+        /// address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) or `localhost`. Other names count as
+        /// remote: they are not resolved here, so what they point at cannot be known without
+        /// asking the network.
+        public var isLocal: Bool {
+            if socket != nil { return true }
+            guard let host else { return true }  // 127.0.0.1
+            if host.lowercased() == "localhost" { return true }
+            var v4 = in_addr()
+            if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+            var v6 = in6_addr()
+            guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+            return withUnsafeBytes(of: &v6) { bytes in
+                bytes.elementsEqual([UInt8](repeating: 0, count: 15) + [1])  // ::1
+                    || (bytes.prefix(12).elementsEqual([UInt8](repeating: 0, count: 10) + [0xff, 0xff]) && bytes[12] == 127)
+            }
+        }
+    }
+
+    /// How TCP connections are protected. Unix sockets never leave the machine and never use TLS.
+    public enum TCPSecurity: Sendable, Equatable {
+        /// TLS required (1.2 or 1.3): the server's certificate must chain to a CA in this PEM file
+        /// and name the host connected to (its address or DNS name); otherwise the connection is refused.
+        case verifiedTLS(certificateAuthorityFile: String)
+        /// No TLS. authd accepts it only for local endpoints, unless told otherwise (`--db-insecure`).
+        case plaintext
     }
 
     public var endpoints: [Endpoint]
@@ -37,6 +68,15 @@ public struct MariaDBConfiguration: Sendable {
     /// Seconds an endpoint that refused a connection, or whose connection broke, is tried only
     /// after the others.
     public var endpointQuarantine: Double = 2
+    /// TLS on TCP connections (default: none, which suits loopback and tests; authd requires TLS
+    /// for remote endpoints unless `--db-insecure`).
+    public var tcpSecurity: TCPSecurity = .plaintext
+
+    /// The endpoints this configuration would reach over plaintext TCP through the network: empty
+    /// when TLS is configured, or when every endpoint is local.
+    public var plaintextRemoteEndpoints: [Endpoint] {
+        tcpSecurity == .plaintext ? endpoints.filter { !$0.isLocal } : []
+    }
 
     public init(socket: String? = nil, host: String? = nil, port: Int? = nil, user: String, password: String,
                 database: String, poolSize: Int = 8, connectTimeout: Int = 3, readTimeout: Int = 5, writeTimeout: Int = 5) {

@@ -69,7 +69,16 @@ final class MariaDBConnection {
         precondition(CMariaDB_set_string_option(handle, MYSQL_SET_CHARSET_NAME, "utf8mb4") == 0)
         precondition(CMariaDB_set_string_option(handle, MYSQL_INIT_COMMAND,
                                                 "SET SESSION time_zone = '+00:00', SESSION tx_isolation = 'READ-COMMITTED'") == 0)
-        // mysql_real_connect: the handle on success, NULL on failure (mysql_error says why).
+        if endpoint.socket == nil, case .verifiedTLS(let caFile) = c.tcpSecurity {
+            // TLS or no connection (SSL_ENFORCE); the certificate checked against caFile, and
+            // its name against the host (VERIFY_SERVER_CERT, Connector/C's X509_check_host/_ip).
+            precondition(CMariaDB_set_string_option(handle, MYSQL_OPT_SSL_CA, caFile) == 0)
+            precondition(CMariaDB_set_bool_option(handle, MYSQL_OPT_SSL_ENFORCE, 1) == 0)
+            precondition(CMariaDB_set_bool_option(handle, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, 1) == 0)
+            precondition(CMariaDB_set_string_option(handle, MARIADB_OPT_TLS_VERSION, "TLSv1.2,TLSv1.3") == 0)
+        }
+        // mysql_real_connect: the handle on success, NULL on failure (mysql_error says why; a TLS
+        // failure is CR_SSL_CONNECTION_ERROR with OpenSSL's reason).
         let host = endpoint.socket == nil ? (endpoint.host ?? "127.0.0.1") : nil
         // CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, not only those it changed.
         let database = c.database.isEmpty ? nil : c.database

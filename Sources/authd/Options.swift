@@ -19,6 +19,9 @@ struct CommonOptions: ParsableArguments {
     @Option(SettingTable.dbPasswordFile) var dbPasswordFile: String?
     @Option(SettingTable.dbName) var dbName: String?
     @Option(SettingTable.dbHosts) var dbHosts: String?
+    @Option(SettingTable.dbTlsCa) var dbTlsCa: String?
+    @Flag(name: .customLong(SettingTable.dbInsecure.flag), help: SettingTable.dbInsecure.help)
+    var dbInsecure = false
     @Option(SettingTable.dbPool) var dbPool: Int?
     @Option(SettingTable.dbTimeout) var dbTimeout: Int?
 

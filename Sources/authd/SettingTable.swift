@@ -26,6 +26,12 @@ enum SettingTable {
     static let dbHosts = Setting<String>(
         flag: "db-hosts", variable: "AUTH_DB_HOSTS",
         help: "Several MariaDB servers (Galera nodes) as host:port,host:port; tried in order, with fail-over")
+    static let dbTlsCa = Setting<String>(
+        flag: "db-tls-ca", variable: "AUTH_DB_TLS_CA",
+        help: "PEM CA file the MariaDB server's certificate must chain to: TCP connections then require TLS and a certificate naming the host")
+    static let dbInsecure = Setting<Bool>(
+        flag: "db-insecure", variable: "AUTH_DB_INSECURE",
+        help: "Allow plaintext TCP to a MariaDB host that is not loopback (without it, such a host needs --db-tls-ca)")
     static let dbPool = Setting<Int>(
         flag: "db-pool", variable: "AUTHD_DB_POOL", default: 8, range: 1...256, help: "Database connections in the pool")
     static let dbTimeout = Setting<Duration>(

@@ -65,6 +65,17 @@ struct Settings {
             database: try T.dbName.resolve(flag: common.dbName, environment: dbEnv),
             poolSize: try T.dbPool.resolve(flag: common.dbPool, environment: env),
             connectTimeout: timeout, readTimeout: timeout, writeTimeout: timeout)
+        if let ca = try T.dbTlsCa.resolveIfGiven(flag: common.dbTlsCa, environment: dbEnv) {
+            guard FileManager.default.isReadableFile(atPath: ca) else {
+                throw ConfigurationError("cannot read the database CA file \(ca)")
+            }
+            database.tcpSecurity = .verifiedTLS(certificateAuthorityFile: ca)
+        }
+        let remote = database.plaintextRemoteEndpoints.map(\.description).joined(separator: ", ")
+        if !remote.isEmpty, !(try T.dbInsecure.resolve(flag: common.dbInsecure, environment: dbEnv)) {
+            throw ConfigurationError("plaintext TCP to the database host \(remote), which is not loopback: give --db-tls-ca "
+                                     + "(TLS with a verified certificate), or --db-insecure to allow plaintext")
+        }
 
         logLevel = try T.logLevel.resolve(flag: common.logLevel, environment: env).level
         logFormat = try T.logFormat.resolve(flag: common.logFormat, environment: env)

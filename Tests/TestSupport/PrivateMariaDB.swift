@@ -1,3 +1,4 @@
+import DevCertificates
 import Foundation
 
 /// A throwaway MariaDB server of its own, for tests that stop and start the database (health,
@@ -15,6 +16,9 @@ import Foundation
 /// try db.stop()                                 // the database goes away…
 /// try db.start()                                // …and comes back
 /// ```
+///
+/// With `tcp:` it also listens on 127.0.0.1 (a free port), and with `tls:` it presents a server
+/// certificate there (`--ssl-cert/--ssl-key/--ssl-ca`); `tcpSettings(database:)` connect by TCP.
 public final class PrivateMariaDB: @unchecked Sendable {
     // @unchecked: `process` is only touched by the test thread that owns this object, or under `lock`.
     public let directory: URL
@@ -23,19 +27,28 @@ public final class PrivateMariaDB: @unchecked Sendable {
     public let user = "auth"
     public let password: String
     public let logFile: String
+    /// The TCP port on 127.0.0.1, when created with `tcp: true`.
+    public let port: Int?
+    /// The server's TLS files, when created with `tls:`.
+    public let tls: ServerTLSFiles?
     private let lock = NSLock()
     private var process: Process?
 
     /// Installs a new data directory and starts the server; waits (up to `timeout`) until it answers.
-    public static func create(timeout: TimeInterval = 60) throws -> PrivateMariaDB {
+    /// - Parameters:
+    ///   - tcp: also listen on 127.0.0.1 at a free port (`port`); the user may connect from there too.
+    ///   - tls: certificate, key and CA file the server presents (implies `tcp`).
+    public static func create(tcp: Bool = false, tls: ServerTLSFiles? = nil, timeout: TimeInterval = 60) throws -> PrivateMariaDB {
         let directory = try TestEnvironment.makeTemporaryDirectory("mariadb")
-        let db = PrivateMariaDB(directory: directory)
+        let db = PrivateMariaDB(directory: directory, port: tcp || tls != nil ? try freeLoopbackPort() : nil, tls: tls)
         do {
             try db.install(timeout: timeout)
             try db.start(timeout: timeout)
             try db.sql("""
                 CREATE USER IF NOT EXISTS 'auth'@'localhost' IDENTIFIED BY '\(db.password)';
                 GRANT ALL PRIVILEGES ON `auth%`.* TO 'auth'@'localhost';
+                CREATE USER IF NOT EXISTS 'auth'@'127.0.0.1' IDENTIFIED BY '\(db.password)';
+                GRANT ALL PRIVILEGES ON `auth%`.* TO 'auth'@'127.0.0.1';
                 FLUSH PRIVILEGES;
                 """)
         } catch {
@@ -45,8 +58,10 @@ public final class PrivateMariaDB: @unchecked Sendable {
         return db
     }
 
-    private init(directory: URL) {
+    private init(directory: URL, port: Int?, tls: ServerTLSFiles?) {
         self.directory = directory
+        self.port = port
+        self.tls = tls
         dataDirectory = directory.appendingPathComponent("db")
         socket = directory.appendingPathComponent("mariadb.sock").path
         logFile = directory.appendingPathComponent("mariadbd.log").path
@@ -57,6 +72,31 @@ public final class PrivateMariaDB: @unchecked Sendable {
     /// by `createDatabase`).
     public func settings(database: String) -> DatabaseSettings {
         DatabaseSettings(socket: socket, host: nil, port: nil, user: user, password: password, database: database)
+    }
+
+    /// Connection settings by TCP to `host` (default 127.0.0.1) at `port`, for a server created with `tcp:` or `tls:`.
+    public func tcpSettings(database: String, host: String = "127.0.0.1") -> DatabaseSettings {
+        precondition(port != nil, "created without tcp: or tls:")
+        return DatabaseSettings(socket: nil, host: host, port: port, user: user, password: password, database: database)
+    }
+
+    /// A port on 127.0.0.1 that nothing listens on now (the kernel's choice for port 0).
+    public static func freeLoopbackPort() throws -> Int {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestSetupError("socket: errno \(errno)") }
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, length) == 0 && Glibc.getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else { throw TestSetupError("binding 127.0.0.1:0: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Runs SQL as root through the `mariadb` command-line client.
@@ -80,10 +120,12 @@ public final class PrivateMariaDB: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: socket)
         let p = Process()
         p.executableURL = mariadbd
-        var args = ["--no-defaults", "--datadir=\(dataDirectory.path)", "--socket=\(socket)", "--skip-networking",
+        var args = ["--no-defaults", "--datadir=\(dataDirectory.path)", "--socket=\(socket)",
                     "--pid-file=\(directory.appendingPathComponent("mariadbd.pid").path)", "--log-error=\(logFile)",
                     "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
                     "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M", "--max-connections=200"]
+        args += port.map { ["--bind-address=127.0.0.1", "--port=\($0)"] } ?? ["--skip-networking"]
+        if let tls { args += ["--ssl-cert=\(tls.certificateFile)", "--ssl-key=\(tls.keyFile)", "--ssl-ca=\(tls.caFile)"] }
         if getuid() == 0 { args.append("--user=root") }
         p.arguments = args
         p.standardInput = FileHandle.nullDevice
@@ -157,5 +199,44 @@ public final class PrivateMariaDB: @unchecked Sendable {
             }
         }
         throw TestSetupError("\(names.joined(separator: " or ")) not found (apt-get install mariadb-server mariadb-client)")
+    }
+}
+
+/// The TLS files a `PrivateMariaDB` presents: its certificate chain and key, and the CA file
+/// (`--ssl-ca`, which the server also uses for client certificates).
+public struct ServerTLSFiles: Sendable {
+    public var certificateFile: String
+    public var keyFile: String
+    public var caFile: String
+    /// The CA's certificate and key, when the CA was made here (to sign more certificates).
+    public var authority: CertificateFactory.Issued?
+
+    public init(certificateFile: String, keyFile: String, caFile: String, authority: CertificateFactory.Issued? = nil) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.caFile = caFile
+        self.authority = authority
+    }
+
+    /// A server certificate for `names` (`DNS:…`, `IP:…`) in `directory` (`<prefix>-server.pem`,
+    /// `<prefix>-server.key`), signed by a new CA (`<prefix>-ca.pem`), or by the CA of `other`.
+    public static func make(in directory: URL, names: [String], prefix: String = "db",
+                            signedBy other: ServerTLSFiles? = nil) throws -> ServerTLSFiles {
+        func path(_ name: String) -> String { directory.appendingPathComponent("\(prefix)-\(name)").path }
+        var files = ServerTLSFiles(certificateFile: path("server.pem"), keyFile: path("server.key"), caFile: path("ca.pem"))
+        let ca: CertificateFactory.Issued
+        if let other, let authority = other.authority {
+            ca = authority
+            files.caFile = other.caFile
+        } else {
+            ca = try CertificateFactory.makeAuthority(commonName: "\(prefix) test CA", days: 2)
+            try CertificateFactory.write(ca.certificatePEM, to: files.caFile, mode: 0o644)
+        }
+        files.authority = ca
+        let commonName = names.first.map { String($0.drop(while: { $0 != ":" }).dropFirst()) } ?? "db"
+        let leaf = try CertificateFactory.makeLeaf(commonName: commonName, subjectAltNames: names, authority: ca, days: 2)
+        try CertificateFactory.write(leaf.certificatePEM, to: files.certificateFile, mode: 0o644)
+        try CertificateFactory.write(leaf.privateKeyPEM, to: files.keyFile, mode: 0o600)
+        return files
     }
 }
