@@ -66,9 +66,10 @@ struct TokenInput {
         return text
     }
 
-    /// Up to `maxSize + 1` bytes of standard input (more is refused by `clean`).
+    /// Standard input to its end (at most `maxSize` and a little more, which `clean` refuses); from a
+    /// terminal, one line, so a pasted token needs no end-of-file.
     static func readStandardInput() throws(CLIError) -> Data {
-        try readAll(fd: STDIN_FILENO, what: "standard input")
+        try readAll(fd: STDIN_FILENO, what: "standard input", stopAtNewline: isatty(STDIN_FILENO) == 1)
     }
 
     /// The file's bytes; refuses one other users may read.
@@ -87,7 +88,7 @@ struct TokenInput {
         return try readAll(fd: fd, what: path)
     }
 
-    private static func readAll(fd: Int32, what: String) throws(CLIError) -> Data {
+    private static func readAll(fd: Int32, what: String, stopAtNewline: Bool = false) throws(CLIError) -> Data {
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 4096)
         defer { for i in buffer.indices { buffer[i] = 0 } }
@@ -97,6 +98,7 @@ struct TokenInput {
             guard n >= 0 else { throw .usage("cannot read \(what): \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             data.append(contentsOf: buffer[0..<n])
+            if stopAtNewline, buffer[0..<n].contains(UInt8(ascii: "\n")) { break }  // a terminal reads a line at a time
         }
         return data
     }
