@@ -116,6 +116,7 @@ struct ClientConnectionStateMachine<Waiter> {
                 return close(error)
             }
         case .ping:
+            guard frame.payload.count == 8 else { return close(ProtocolViolation(.internalError, "PING payload is not 8 bytes")) }
             return .sendPong(frame.payload)
         case .pong:
             return .none

@@ -29,12 +29,12 @@ struct AuthCtlHarness {
         return env
     }
 
-    /// Runs authctl with `arguments`, `input` on standard input.
+    /// Runs authctl with `arguments`, `input` on standard input, and `extraEnvironment` added.
     /// `withoutServer`: AUTHCTL_SERVER unset (the default or the kept credentials' server applies).
     @discardableResult
     func run(_ arguments: [String], input: String? = nil, withoutServer: Bool = false,
-             timeout: TimeInterval = 30) throws -> ProcessResult {
-        var env = environment
+             extraEnvironment: [String: String] = [:], timeout: TimeInterval = 30) throws -> ProcessResult {
+        var env = environment.merging(extraEnvironment) { $1 }
         if withoutServer { env["AUTHCTL_SERVER"] = nil }
         let binary = try TestEnvironment.builtExecutable("authctl", override: "AUTHCTL_BINARY")
         return try ProcessRunner.run(binary, arguments, input: input.map { Data($0.utf8) }, environment: env,
@@ -42,9 +42,10 @@ struct AuthCtlHarness {
     }
 
     /// Runs with `--json` and parses standard output as exactly one JSON object (one line).
-    func json(_ arguments: [String], input: String? = nil, expectStatus: Int32 = 0, timeout: TimeInterval = 30,
+    func json(_ arguments: [String], input: String? = nil, extraEnvironment: [String: String] = [:],
+              expectStatus: Int32 = 0, timeout: TimeInterval = 30,
               file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
-        let result = try run(arguments + ["--json"], input: input, timeout: timeout)
+        let result = try run(arguments + ["--json"], input: input, extraEnvironment: extraEnvironment, timeout: timeout)
         XCTAssertEqual(result.status, expectStatus, "authctl \(Self.redacted(arguments).joined(separator: " ")): \(result.stdout) \(result.stderr)",
                        file: file, line: line)
         let lines = result.stdout.split(separator: "\n")

@@ -70,6 +70,24 @@ final class TerminalTests: XCTestCase {
         XCTAssertFalse((stdin.stdout + stdin.stderr).contains(password))
     }
 
+    /// `validate -` (and `--token-file -`) on a terminal takes the one line typed: no end-of-file needed.
+    func testTokenTypedOnATerminalNeedsOneLine() throws {
+        let authd = try AuthdProcess.start()
+        defer { authd.stop() }
+        let ctl = try AuthCtlHarness(authd: authd)
+        XCTAssertEqual(try ctl.register(AuthCtlHarness.email("tty-token")).status, 0)
+        let token = try ctl.keptToken()
+        for arguments in [["validate", "-"], ["status", "--token-file", "-"]] {
+            let started = ContinuousClock.now
+            // The empty prompt: the token is typed at once, followed by a newline and nothing else.
+            let result = try ProcessRunner.run(python(), ["-c", Self.ptyScript, AuthCtlHarness.binary.path, token, ""] + arguments,
+                                               environment: ctl.environment)
+            let shown = (result.stdout + result.stderr).replacingOccurrences(of: token, with: "<token>")
+            XCTAssertEqual(result.status, 0, "\(arguments): \(shown)")
+            XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "\(arguments) waited for end-of-file")
+        }
+    }
+
     func testExpiredTokenIsRefusedWithTheServersMessage() throws {
         let authd = try AuthdProcess.start(arguments: ["--access-ttl", "1", "--leeway", "0"])
         defer { authd.stop() }

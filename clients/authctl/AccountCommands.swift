@@ -59,16 +59,25 @@ struct Login: ParsableCommand {
 /// `authctl status`: who the kept (or given) token belongs to.
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the user behind the kept token (or --token).",
-        discussion: "Example:\n  authctl status\n  authctl status --token \"$TOKEN\" --json")
+        abstract: "Show the user behind the kept token (or one given with --token-file, AUTHCTL_TOKEN or --token).",
+        discussion: """
+            First match: --token or --token-file, then AUTHCTL_TOKEN, then the kept credentials.
+
+            Example:
+              authctl status
+              authctl status --token-file token.txt --json
+            """)
 
     @OptionGroup var options: ConnectionOptions
-    @Option(parsing: .unconditional, help: "An access token to use instead of the kept one.") var token: String?
+    @Option(parsing: .unconditional, help: TokenInput.argumentHelp("An access token to use instead of the kept one"))
+    var token: String?
+    @Option(help: TokenInput.fileHelp()) var tokenFile: String?
 
     func run() throws {
-        let kept = token == nil ? try StoredCredentials.require() : nil
+        let given = try TokenInput(argument: token, file: tokenFile, variable: TokenInput.accessVariable).resolve()
+        let kept = given == nil ? try StoredCredentials.require() : nil
         let options = self.options.following(kept)
-        let token = self.token ?? kept!.token
+        let token = given ?? kept!.token
         let client = try options.client()
         let reply = try perform { try client.status(StatusRequest(), options: options.bearer(token)) }
         options.printer.result([
@@ -85,18 +94,27 @@ struct Status: ParsableCommand {
 /// `authctl logout`: revoke the kept (or given) token and forget the kept tokens.
 struct Logout: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Revoke the kept token (or --token) and remove the credentials file.",
-        discussion: "Example:\n  authctl logout")
+        abstract: "Revoke the kept token (or one given with --token-file, AUTHCTL_TOKEN or --token) and remove the credentials file.",
+        discussion: """
+            First match: --token or --token-file, then AUTHCTL_TOKEN, then the kept credentials. The credentials file is removed only when its token was the one revoked.
+
+            Example:
+              authctl logout
+              authctl logout --token-file token.txt
+            """)
 
     @OptionGroup var options: ConnectionOptions
-    @Option(parsing: .unconditional, help: "An access token to revoke instead of the kept one (the credentials file is then left alone).")
+    @Option(parsing: .unconditional,
+            help: TokenInput.argumentHelp("An access token to revoke instead of the kept one (the credentials file is then left alone)"))
     var token: String?
+    @Option(help: TokenInput.fileHelp()) var tokenFile: String?
 
     func run() throws {
-        let stored = token == nil
+        let given = try TokenInput(argument: token, file: tokenFile, variable: TokenInput.accessVariable).resolve()
+        let stored = given == nil
         let kept = stored ? try StoredCredentials.require() : nil
         let options = self.options.following(kept)
-        let token = self.token ?? kept!.token
+        let token = given ?? kept!.token
         let client = try options.client()
         let reply: LogoutReply
         do {
@@ -115,16 +133,26 @@ struct Logout: ParsableCommand {
 /// `authctl refresh`: trade the kept refresh token for new tokens.
 struct Refresh: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Exchange the kept refresh token (or --token) for new tokens, and keep them.",
-        discussion: "A refresh token is used up by this call.\n\nExample:\n  authctl refresh --json")
+        abstract: "Exchange the kept refresh token (or one given with --token-file, AUTHCTL_REFRESH_TOKEN or --token) for new tokens, and keep them.",
+        discussion: """
+            A refresh token is used up by this call. First match: --token or --token-file, then AUTHCTL_REFRESH_TOKEN (never AUTHCTL_TOKEN, which holds an access token), then the kept credentials.
+
+            Example:
+              authctl refresh --json
+              authctl refresh --token-file refresh-token.txt
+            """)
 
     @OptionGroup var options: ConnectionOptions
-    @Option(parsing: .unconditional, help: "A refresh token to use instead of the kept one.") var token: String?
+    @Option(parsing: .unconditional,
+            help: TokenInput.argumentHelp("A refresh token to use instead of the kept one", variable: TokenInput.refreshVariable))
+    var token: String?
+    @Option(help: TokenInput.fileHelp(variable: TokenInput.refreshVariable)) var tokenFile: String?
 
     func run() throws {
-        let kept = token == nil ? try StoredCredentials.require() : nil
+        let given = try TokenInput(argument: token, file: tokenFile, variable: TokenInput.refreshVariable).resolve()
+        let kept = given == nil ? try StoredCredentials.require(variable: TokenInput.refreshVariable) : nil
         let options = self.options.following(kept)
-        let refreshToken = token ?? kept!.refreshToken
+        let refreshToken = given ?? kept!.refreshToken
         let client = try options.client()
         let reply = try perform { try client.refresh(RefreshRequest(refreshToken: refreshToken), options: options.plain) }
         try TokenOutput.keepAndPrint(reply, email: kept?.email, verb: "Refreshed", options: options)
@@ -133,10 +161,11 @@ struct Refresh: ParsableCommand {
 
 /// Reading the kept credentials.
 enum StoredCredentials {
-    static func require() throws -> Credentials {
+    /// The kept credentials; a usage error naming the other ways to give a token when there are none.
+    static func require(variable: String = TokenInput.accessVariable) throws -> Credentials {
         let path = Credentials.path()
         guard let credentials = try Credentials.load(from: path) else {
-            throw CLIError.usage("not logged in (no \(path)); run authctl login, or give --token")
+            throw CLIError.usage("not logged in (no \(path)); run authctl login, or give --token-file, \(variable) or --token")
         }
         return credentials
     }

@@ -12,6 +12,8 @@ struct AuthCtl: ParsableCommand {
         discussion: """
             Tokens from register and login are kept in $XDG_CONFIG_HOME/authctl/credentials (default ~/.config/authctl/credentials, mode 0600) for status, logout and refresh.
 
+            Commands that take a token read it from --token-file FILE (mode 0600), AUTHCTL_TOKEN, or standard input (-), so it stays off the command line, where other local users see it (ps, /proc).
+
             Exit codes: 0 success, 1 the server refused, 2 usage error, 3 could not connect or TLS failed.
 
             Example:

@@ -33,7 +33,8 @@ struct Bench: ParsableCommand {
     var rate: Double?
     @Option(help: "Seconds of calls before measuring (not counted).") var warmup: Double = 1
     @Option(help: "Test users to create for validate, status and login.") var users: Int = 100
-    @Option(help: "Tokens to validate (or use for status), one a line as TOKEN or EMAIL TOKEN (login needs the emails), instead of creating users.")
+    @Option(help: ArgumentHelp("A file of many tokens to validate (or use for status), one a line as TOKEN or EMAIL TOKEN (login needs the emails), instead of creating users. (The other commands' --token-file holds their one token.)",
+                               valueName: "file"))
     var tokenFile: String?
     @Option(help: "Write the test users as EMAIL TOKEN lines to this file, mode 0600 (for a later --token-file).")
     var saveTokens: String?

@@ -7,21 +7,24 @@ struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a token as a service would; a refused token exits 1.",
         discussion: """
-            Use - to read the token from standard input.
+            The token comes from the TOKEN argument, --token-file, or AUTHCTL_TOKEN, in that order (never from the kept credentials); - reads it from standard input. A token on the command line is visible to other local users (ps, /proc).
 
             Example:
-              authctl validate "$TOKEN" --json
+              authctl validate --token-file token.txt --json
+              AUTHCTL_TOKEN="$TOKEN" authctl validate
               authctl validate - < token.txt
             """)
 
     @OptionGroup var options: ConnectionOptions
-    @Argument(help: "The access token (or - for standard input).") var token: String
+    @Argument(help: ArgumentHelp("The access token (- reads it from standard input). A token on the command line is visible to other local users (ps, /proc): prefer --token-file, AUTHCTL_TOKEN or -.",
+                                 valueName: "token"))
+    var token: String?
+    @Option(help: TokenInput.fileHelp()) var tokenFile: String?
 
     func run() throws {
-        var token = self.token
-        if token == "-" {
-            guard let line = readLine(strippingNewline: true) else { throw CLIError.usage("no token on standard input") }
-            token = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        let input = TokenInput(argument: self.token, file: tokenFile, variable: TokenInput.accessVariable, argumentName: "TOKEN")
+        guard let token = try input.resolve() else {
+            throw CLIError.usage("no token: give --token-file FILE, AUTHCTL_TOKEN, - (standard input) or TOKEN")
         }
         let client = try options.client()
         let reply = try perform { try client.validate(ValidateRequest(token: token), options: options.plain) }
@@ -70,20 +73,24 @@ struct RevokeAll: ParsableCommand {
         commandName: "revoke-all",
         abstract: "Revoke every token issued to a user until now (needs an administrator's token).",
         discussion: """
-            Uses the kept token unless --token is given.
+            Uses the kept token unless one is given with --token-file, AUTHCTL_TOKEN or --token (first match: --token or --token-file, then AUTHCTL_TOKEN, then the kept credentials).
 
             Example:
               authctl revoke-all --user-id 42
+              authctl revoke-all --user-id 42 --token-file admin-token.txt
             """)
 
     @OptionGroup var options: ConnectionOptions
     @Option(help: "The user whose tokens are revoked.") var userId: Int64
-    @Option(parsing: .unconditional, help: "An administrator's access token to use instead of the kept one.") var token: String?
+    @Option(parsing: .unconditional, help: TokenInput.argumentHelp("An administrator's access token to use instead of the kept one"))
+    var token: String?
+    @Option(help: TokenInput.fileHelp()) var tokenFile: String?
 
     func run() throws {
-        let kept = token == nil ? try StoredCredentials.require() : nil
+        let given = try TokenInput(argument: token, file: tokenFile, variable: TokenInput.accessVariable).resolve()
+        let kept = given == nil ? try StoredCredentials.require() : nil
         let options = self.options.following(kept)
-        let token = self.token ?? kept!.token
+        let token = given ?? kept!.token
         let client = try options.client()
         let reply = try perform { try client.revokeAll(RevokeAllRequest(userId: userId), options: options.bearer(token)) }
         options.printer.result([("user_id", .int(userId)), ("revoked_before", .int(reply.revokedBefore))],

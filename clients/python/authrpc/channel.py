@@ -1,7 +1,10 @@
 """A TLS channel speaking the authrpc protocol (schema/PROTOCOL.md) with the standard library only.
 
 One TLS connection carries many concurrent calls from many threads; replies are matched by call
-id. A dropped connection fails the calls in flight with UNAVAILABLE and the next call reconnects.
+id. A dropped connection, an ERROR from the server, or any frame the client cannot parse (a
+malformed GOAWAY or REPLY, an unknown frame type, a frame over the limit) fails every call in flight
+at once with UNAVAILABLE (a frame it cannot parse is answered with ERROR first); that connection is
+never used again and the next call opens a new one.
 
     with Channel("127.0.0.1", 7443, ca_file="ca.pem") as channel:
         reply = channel.unary("auth.v1.Auth/Validate", request_bytes,
@@ -55,6 +58,34 @@ def _read_string16(payload: bytes, offset: int) -> Tuple[str, int]:
     if offset + n > len(payload):
         raise ValueError("payload truncated")
     return payload[offset:offset + n].decode("utf-8"), offset + n
+
+
+class _Malformed(Exception):
+    """A frame from the server the client cannot parse: a protocol violation (PROTOCOL.md 3, 7)."""
+
+
+def _parse_string16(payload: bytes, offset: int, what: str) -> Tuple[str, int]:
+    try:
+        return _read_string16(payload, offset)
+    except ValueError:  # truncated, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        raise _Malformed(f"malformed {what}") from None
+
+
+def _parse_reply_head(payload: bytes) -> Tuple[int, str, int]:
+    """A REPLY's status, status message, and where its message starts."""
+    if not payload:
+        raise _Malformed("REPLY without a status")
+    text, offset = _parse_string16(payload, 1, "REPLY status message")
+    return payload[0], text, offset
+
+
+def _parse_goaway(payload: bytes) -> Tuple[int, str]:
+    """A GOAWAY's last call id and message (its status is not used)."""
+    if len(payload) < 5:
+        raise _Malformed("GOAWAY payload truncated")
+    (last_id,) = struct.unpack_from(">I", payload, 0)
+    text, _ = _parse_string16(payload, 5, "GOAWAY message")
+    return last_id, text
 
 
 def _inflate(data: bytes, limit: int) -> bytes:
@@ -253,19 +284,31 @@ class _Connection:
                     finally:
                         self._send_lock.release()
                 buffer += plaintext
-                if not self._parse(buffer):
+                try:
+                    if not self._parse(buffer):
+                        error = self._closed_error or error
+                        break
+                except _Malformed as e:
+                    self._violation(StatusCode.INTERNAL, str(e))
                     error = self._closed_error or error
                     break
-        except (OSError, ssl.SSLError, ValueError) as e:
+        except (OSError, ssl.SSLError) as e:
             error = RpcError(StatusCode.UNAVAILABLE, f"connection failed: {e}")
+        except Exception as e:  # noqa: BLE001 - a bug here must fail the calls, never leave them waiting
+            error = RpcError(StatusCode.INTERNAL, f"client failed reading the connection: {type(e).__name__}")
         self._fail_all(error)
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a writer blocked on this socket
+        except OSError:
+            pass
         try:
             self._sock.close()
         except OSError:
             pass
 
     def _parse(self, buffer: bytearray) -> bool:
-        """Handles every complete frame in `buffer`; False when the connection must end."""
+        """Handles every complete frame in `buffer`; False when the connection must end.
+        Raises _Malformed for a frame it cannot parse."""
         limit = self._channel._max_frame_size
         while len(buffer) >= HEADER.size:
             length, frame_type, flags, call_id = HEADER.unpack_from(buffer, 0)
@@ -300,12 +343,12 @@ class _Connection:
                 self._received_settings = True
             return True
         if frame_type == REPLY:
+            # Parsed before the call is taken off the pending list, so a malformed REPLY fails it too.
+            status, text, offset = _parse_reply_head(payload)
             with self._state_lock:
                 waiter = self._pending.pop(call_id, None)
             if waiter is None:
                 return True  # cancelled or timed out earlier
-            status = payload[0] if payload else StatusCode.UNKNOWN
-            text, offset = _read_string16(payload, 1)
             if status != StatusCode.OK:
                 try:
                     code = StatusCode(status)
@@ -323,13 +366,14 @@ class _Connection:
             waiter.resolve(result=body)
             return True
         if frame_type == PING:
+            if len(payload) != 8:
+                raise _Malformed("PING payload is not 8 bytes")
             self._send(_frame(PONG, 0, payload))
             return True
         if frame_type == PONG:
             return True
         if frame_type == GOAWAY:
-            (last_id,) = struct.unpack_from(">I", payload, 0)
-            text, _ = _read_string16(payload, 5)
+            last_id, text = _parse_goaway(payload)
             with self._state_lock:
                 self._going_away = True
                 refused = [cid for cid in self._pending if cid > last_id]
@@ -351,11 +395,23 @@ class _Connection:
         return False
 
     def _violation(self, code: StatusCode, message: str) -> None:
-        try:
-            self._send(_frame(ERROR, 0, bytes([code]) + _string16(message)))
-        except (OSError, ssl.SSLError):
-            pass
+        """The server broke the protocol: fail every call first, then tell it with ERROR if the
+        socket is free (never wait behind a writer stuck on a server that does not read)."""
         self._fail_all(RpcError(StatusCode.UNAVAILABLE, f"protocol error from server: {message}"))
+        with self._ssl_lock:
+            try:
+                self._tls.write(_frame(ERROR, 0, bytes([code]) + _string16(message)))
+                self._wire_queue.append(self._outgoing.read())
+            except ssl.SSLError:
+                return
+        if self._send_lock.acquire(timeout=1.0):
+            try:
+                self._sock.settimeout(1.0)  # the connection is over: its last frame may not wait long
+                self._drain_wire_queue()
+            except OSError:
+                pass
+            finally:
+                self._send_lock.release()
 
     def _fail_all(self, error: RpcError) -> None:
         with self._state_lock:
