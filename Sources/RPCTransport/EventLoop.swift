@@ -271,7 +271,7 @@ final class EventLoop: @unchecked Sendable {
         do {
             tls = try TLSConnection(context: core.tls, fd: fd)  // owns fd from here, even when it throws
         } catch {
-            if registered { deleteFromEpoll(fd) }
+            // Closing fd took it out of the epoll set.
             _ = core.connectionCount.subtract(1, ordering: .relaxed)
             if let key { addressLimiter.release(key) }
             core.logger.warning("cannot start TLS", metadata: ["error": "\(error)"])
@@ -311,39 +311,22 @@ final class EventLoop: @unchecked Sendable {
     /// it names. A malformed header, or a close, ends it.
     private func readProxyHeader(_ id: UInt64) {
         guard let pending = awaitingProxyHeader[id] else { return }
-        while true {
-            // read returns the byte count, 0 at end of stream, or -1 with EAGAIN (nothing yet),
-            // EINTR, or a socket error (ECONNRESET …).
-            let n = read(pending.fd, readBuffer.baseAddress, pending.reader.wanted)
-            if n < 0 {
-                let e = CEpoll_errno()
-                if e == EINTR { continue }
-                if e != EAGAIN && e != EWOULDBLOCK { dropAwaitingProxyHeader(id) }
-                return
-            }
-            guard n > 0 else {
-                dropAwaitingProxyHeader(id)
-                return
-            }
-            switch pending.reader.consume(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])) {
-            case .needMore:
-                continue
-            case .invalid(let reason):
-                core.counters.protocolErrors.increment()
-                core.logger.info("bad PROXY header from a trusted proxy, closing", metadata: [
-                    "proxy": "\(pending.proxy)", "reason": "\(reason)"])
-                dropAwaitingProxyHeader(id)
-                return
-            case .done(let header):
-                awaitingProxyHeader.removeValue(forKey: id)
-                switch header {
-                case .proxied(let source, let port):
-                    start(fd: pending.fd, id: id, peer: SocketAddress.describe(source, port: port), client: source, registered: true)
-                case .local:
-                    start(fd: pending.fd, id: id, peer: pending.proxy, client: pending.proxyAddress, registered: true)
-                }
-                return
-            }
+        switch pending.readHeader(using: readBuffer) {
+        case .waiting:
+            return
+        case .closed:
+            dropAwaitingProxyHeader(id)
+        case .invalid(let reason):
+            core.counters.protocolErrors.increment()
+            core.logger.info("bad PROXY header from a trusted proxy, closing", metadata: [
+                "proxy": "\(pending.proxy)", "reason": "\(reason)"])
+            dropAwaitingProxyHeader(id)
+        case .done(.proxied(let source, let port)):
+            awaitingProxyHeader.removeValue(forKey: id)
+            start(fd: pending.fd, id: id, peer: SocketAddress.describe(source, port: port), client: source, registered: true)
+        case .done(.local):
+            awaitingProxyHeader.removeValue(forKey: id)
+            start(fd: pending.fd, id: id, peer: pending.proxy, client: pending.proxyAddress, registered: true)
         }
     }
 
@@ -401,23 +384,6 @@ final class EventLoop: @unchecked Sendable {
             core.logger.debug("no PROXY header in time, closing", metadata: ["proxy": "\(pending.proxy)"])
             dropAwaitingProxyHeader(id)
         }
-    }
-}
-
-/// A connection from a trusted proxy, before its PROXY header is complete.
-private final class ProxiedAccept {
-    let fd: Int32
-    let proxyAddress: IPAddress
-    /// The proxy's own `ip:port`.
-    let proxy: String
-    let acceptedAt: ContinuousClock.Instant
-    var reader = ProxyHeaderReader()
-
-    init(fd: Int32, proxyAddress: IPAddress, proxy: String, acceptedAt: ContinuousClock.Instant) {
-        self.fd = fd
-        self.proxyAddress = proxyAddress
-        self.proxy = proxy
-        self.acceptedAt = acceptedAt
     }
 }
 

@@ -1,3 +1,5 @@
+import CEpoll
+import Glibc
 import Support
 
 /// What a PROXY protocol v2 header says about the connection it starts (haproxy's
@@ -92,6 +94,55 @@ struct ProxyHeaderReader {
             return .done(.proxied(source: source, port: Int(bytes[portAt]) << 8 | Int(bytes[portAt + 1])))
         default:
             return .invalid("PROXY address family \(familyTransport >> 4)")
+        }
+    }
+}
+
+/// A connection from a trusted proxy, before its PROXY header is complete: owned by its event
+/// loop, which hands it to a `ServerConnection` once the header names the client.
+final class ProxiedAccept {
+    let fd: Int32
+    let proxyAddress: IPAddress
+    /// The proxy's own `ip:port`.
+    let proxy: String
+    let acceptedAt: ContinuousClock.Instant
+    private var reader = ProxyHeaderReader()
+
+    /// What `readHeader` got to.
+    enum Outcome: Equatable {
+        /// The socket has no more bytes for now.
+        case waiting
+        /// The peer closed, or the socket failed.
+        case closed
+        case invalid(String)
+        case done(ProxyHeader)
+    }
+
+    init(fd: Int32, proxyAddress: IPAddress, proxy: String, acceptedAt: ContinuousClock.Instant) {
+        self.fd = fd
+        self.proxyAddress = proxyAddress
+        self.proxy = proxy
+        self.acceptedAt = acceptedAt
+    }
+
+    /// Reads what the socket has of the header, never past its end (the TLS bytes after it stay
+    /// in the socket). `buffer` is scratch space of at least 232 bytes.
+    func readHeader(using buffer: UnsafeMutableRawBufferPointer) -> Outcome {
+        while true {
+            // read returns the byte count, 0 at end of stream, or -1 with EAGAIN (nothing yet),
+            // EINTR, or a socket error (ECONNRESET …).
+            let n = read(fd, buffer.baseAddress, min(reader.wanted, buffer.count))
+            if n < 0 {
+                let e = CEpoll_errno()
+                if e == EINTR { continue }
+                return e == EAGAIN || e == EWOULDBLOCK ? .waiting : .closed
+            }
+            guard n > 0 else { return .closed }
+            switch reader.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) {
+            case .needMore: continue
+            case .invalid(let reason): return .invalid(reason)
+            case .done(let header): return .done(header)
+            }
         }
     }
 }
