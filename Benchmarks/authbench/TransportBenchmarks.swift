@@ -173,8 +173,10 @@ enum BenchServer {
                                           clientCertificates: .none, trustRootsFile: nil)
         var logger = Logger(label: "authbench")
         logger.logLevel = .critical
+        var limits = ServerLimits()
+        limits.maxConnectionsPerAddress = limits.maxConnections  // every benchmark client is on 127.0.0.1
         let server = try RPCServer(configuration: ServerConfiguration(host: "127.0.0.1", port: 0, tls: tls, ioThreads: ioThreads,
-                                                                      workerThreads: 4),
+                                                                      workerThreads: 4, limits: limits),
                                    services: [Service()], logger: logger)
         try server.start()
         return server

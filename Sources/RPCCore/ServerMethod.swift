@@ -1,3 +1,5 @@
+import Support
+
 /// Where the server runs a handler (the same on every transport: authrpc/1, in-process, …).
 public enum HandlerKind: Sendable, Equatable {
     /// Pure CPU and short (token validation): runs on the connection's I/O thread, no hand-off.
@@ -12,7 +14,8 @@ public struct ServerContext: Sendable {
     public var metadata: Metadata
     /// When the caller stops waiting, on the monotonic clock; nil when the caller set none.
     public var deadline: ContinuousClock.Instant?
-    /// The peer's address, as `ip:port`.
+    /// The peer's address, as `ip:port` or `[ipv6]:port`: the TCP peer, or behind a trusted proxy
+    /// the client its PROXY header named.
     public var peer: String
     /// The subject of the verified client certificate (mTLS), if one was presented.
     public var peerCertificateSubject: String?
@@ -25,15 +28,20 @@ public struct ServerContext: Sendable {
         self.peerCertificateSubject = peerCertificateSubject
     }
 
-    /// The address part of `peer` (without the port), for per-client policies.
+    /// The client as per-client policies (throttles, audit) key it: the address part of `peer`,
+    /// an IPv4 address as is (`192.0.2.1`, also when written IPv4-mapped), an IPv6 address as its
+    /// /64 (`2001:db8:1:2::/64`), so that rotating through the addresses of one's own /64 does
+    /// not make one a new client. Anything else (`in-process`) unchanged.
     public var peerHost: String {
+        let host: Substring
         if peer.hasPrefix("["), let end = peer.firstIndex(of: "]") {
-            return String(peer[peer.index(after: peer.startIndex)..<end])
+            host = peer[peer.index(after: peer.startIndex)..<end]
+        } else if let colon = peer.lastIndex(of: ":"), peer.firstIndex(of: ":") == colon {
+            return String(peer[..<colon])  // IPv4:port, the common case: no parsing
+        } else {
+            host = peer[...]
         }
-        if let colon = peer.lastIndex(of: ":"), peer.firstIndex(of: ":") == colon {
-            return String(peer[..<colon])
-        }
-        return peer
+        return IPAddress(host)?.clientKeyText ?? String(host)
     }
 }
 

@@ -24,11 +24,19 @@ final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private let listenFD: Int32
     private let mailbox = Locked<[LoopMessage]>([])
+    /// Open connections per client, shared with the server's other loops.
+    private let addressLimiter: AddressLimiter
+    /// Peers that must start with a PROXY protocol v2 header (`ServerConfiguration.trustedProxies`).
+    private let trustedProxies: [IPNetwork]
 
     private static let listenToken: UInt64 = 0
     private static let wakeToken: UInt64 = 1
 
     private var connections: [UInt64: ServerConnection] = [:]
+    /// Connections from a trusted proxy whose PROXY header is not read yet (no TLS so far).
+    private var awaitingProxyHeader: [UInt64: ProxiedAccept] = [:]
+    /// The client each connection counts against in `addressLimiter`.
+    private var clientKeys: [UInt64: IPAddress] = [:]
     private var nextID: UInt64 = 2
     private var dirty: [ServerConnection] = []
     private var pendingReads: [ServerConnection] = []
@@ -45,10 +53,13 @@ final class EventLoop: @unchecked Sendable {
     /// Shared receive buffer: connections copy only what a frame still lacks.
     let readBuffer: UnsafeMutableRawBufferPointer
 
-    init(index: Int, core: ServerCore, listenFD: Int32) throws(TransportError) {
+    init(index: Int, core: ServerCore, listenFD: Int32, addressLimiter: AddressLimiter,
+         trustedProxies: [IPNetwork]) throws(TransportError) {
         self.index = index
         self.core = core
         self.listenFD = listenFD
+        self.addressLimiter = addressLimiter
+        self.trustedProxies = trustedProxies
         // epoll_create1 / eventfd return -1 with errno (EMFILE, ENOMEM).
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epfd >= 0 else { throw TransportError.errno("epoll_create1") }
@@ -105,7 +116,12 @@ final class EventLoop: @unchecked Sendable {
                 switch token {
                 case Self.listenToken: acceptConnections()
                 case Self.wakeToken: drainMailbox()
-                default: connections[token]?.handle(events: flags)
+                default:
+                    if let connection = connections[token] {
+                        connection.handle(events: flags)
+                    } else {
+                        readProxyHeader(token)
+                    }
                 }
             }
             flushDirty()
@@ -164,6 +180,7 @@ final class EventLoop: @unchecked Sendable {
         var event = epoll_event()
         _ = epoll_ctl(epfd, EPOLL_CTL_DEL, connection.fd, &event)
         _ = core.connectionCount.subtract(1, ordering: .relaxed)
+        if let client = clientKeys.removeValue(forKey: connection.id) { addressLimiter.release(client) }
     }
 
     // MARK: - Internals
@@ -217,28 +234,105 @@ final class EventLoop: @unchecked Sendable {
                 close(fd)
                 continue
             }
-            var one: Int32 = 1
-            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let tls: TLSConnection
-            do {
-                tls = try TLSConnection(context: core.tls, fd: fd)
-            } catch {
-                _ = core.connectionCount.subtract(1, ordering: .relaxed)
-                core.logger.warning("cannot start TLS", metadata: ["error": "\(error)"])
-                continue
-            }
-            core.counters.connectionsAccepted.increment()
             let id = nextID
             nextID += 1
-            let connection = ServerConnection(id: id, loop: self, tls: tls, peer: SocketAddress.describe(address))
-            connections[id] = connection
-            do {
-                try add(fd: fd, events: EPOLLIN.rawValue, token: id)
-            } catch {
-                connections.removeValue(forKey: id)
-                _ = core.connectionCount.subtract(1, ordering: .relaxed)
+            let peerAddress = SocketAddress.ipAddress(address)
+            if let peerAddress, trustedProxies.contains(where: { $0.contains(peerAddress) }) {
+                // Its client is known once the header is read: admitted (or not) then.
+                awaitingProxyHeader[id] = ProxiedAccept(fd: fd, proxyAddress: peerAddress, proxy: SocketAddress.describe(address),
+                                                        acceptedAt: now)
+                do {
+                    try add(fd: fd, events: EPOLLIN.rawValue, token: id)
+                } catch {
+                    dropAwaitingProxyHeader(id)
+                }
+                continue
             }
+            start(fd: fd, id: id, peer: SocketAddress.describe(address), client: peerAddress, registered: false)
         }
+    }
+
+    /// Admits an accepted connection against the per-address cap and starts its TLS session, or
+    /// closes it. `registered`: `fd` is in the epoll set already (it waited for a PROXY header).
+    private func start(fd: Int32, id: UInt64, peer: String, client: IPAddress?, registered: Bool) {
+        let key = client?.clientKey
+        if let key, case .refused(let report) = addressLimiter.admit(key, now: now) {
+            core.counters.connectionsRefusedPerAddress.increment()
+            if let report {
+                core.logger.warning("connections refused: too many from one client", metadata: [
+                    "client": "\(key.clientKeyText)", "open": "\(addressLimiter.limit)", "refused": "\(report)"])
+            }
+            closeAccepted(fd: fd, registered: registered)
+            return
+        }
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let tls: TLSConnection
+        do {
+            tls = try TLSConnection(context: core.tls, fd: fd)  // owns fd from here, even when it throws
+        } catch {
+            // Closing fd took it out of the epoll set.
+            _ = core.connectionCount.subtract(1, ordering: .relaxed)
+            if let key { addressLimiter.release(key) }
+            core.logger.warning("cannot start TLS", metadata: ["error": "\(error)"])
+            return
+        }
+        core.counters.connectionsAccepted.increment()
+        let connection = ServerConnection(id: id, loop: self, tls: tls, peer: peer)
+        connections[id] = connection
+        if let key { clientKeys[id] = key }
+        guard !registered else { return }
+        do {
+            try add(fd: fd, events: EPOLLIN.rawValue, token: id)
+        } catch {
+            connections.removeValue(forKey: id)
+            _ = core.connectionCount.subtract(1, ordering: .relaxed)
+            if let key = clientKeys.removeValue(forKey: id) { addressLimiter.release(key) }
+        }
+    }
+
+    /// Closes an accepted connection that never got a TLS session.
+    private func closeAccepted(fd: Int32, registered: Bool) {
+        if registered { deleteFromEpoll(fd) }
+        close(fd)
+        _ = core.connectionCount.subtract(1, ordering: .relaxed)
+    }
+
+    private func deleteFromEpoll(_ fd: Int32) {
+        var event = epoll_event()
+        // EPOLL_CTL_DEL fails only for an fd not in the set; nothing to undo then.
+        _ = epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &event)
+    }
+
+    // MARK: - PROXY protocol
+
+    /// Reads what a trusted proxy's connection has of its PROXY header, byte-exact (the TLS
+    /// bytes after it stay in the socket); once complete, the connection starts as the client
+    /// it names. A malformed header, or a close, ends it.
+    private func readProxyHeader(_ id: UInt64) {
+        guard let pending = awaitingProxyHeader[id] else { return }
+        switch pending.readHeader(using: readBuffer) {
+        case .waiting:
+            return
+        case .closed:
+            dropAwaitingProxyHeader(id)
+        case .invalid(let reason):
+            core.counters.protocolErrors.increment()
+            core.logger.info("bad PROXY header from a trusted proxy, closing", metadata: [
+                "proxy": "\(pending.proxy)", "reason": "\(reason)"])
+            dropAwaitingProxyHeader(id)
+        case .done(.proxied(let source, let port)):
+            awaitingProxyHeader.removeValue(forKey: id)
+            start(fd: pending.fd, id: id, peer: SocketAddress.describe(source, port: port), client: source, registered: true)
+        case .done(.local):
+            awaitingProxyHeader.removeValue(forKey: id)
+            start(fd: pending.fd, id: id, peer: pending.proxy, client: pending.proxyAddress, registered: true)
+        }
+    }
+
+    private func dropAwaitingProxyHeader(_ id: UInt64) {
+        guard let pending = awaitingProxyHeader.removeValue(forKey: id) else { return }
+        closeAccepted(fd: pending.fd, registered: true)
     }
 
     private func drainMailbox() {
@@ -265,6 +359,7 @@ final class EventLoop: @unchecked Sendable {
         graceDeadline = deadline
         var event = epoll_event()
         _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, &event)
+        for id in Array(awaitingProxyHeader.keys) { dropAwaitingProxyHeader(id) }
         for connection in Array(connections.values) {
             connection.goAway(message: "server shutting down")
         }
@@ -284,6 +379,10 @@ final class EventLoop: @unchecked Sendable {
         }
         for connection in Array(connections.values) {
             connection.checkTimers(now: now)
+        }
+        for (id, pending) in awaitingProxyHeader where now - pending.acceptedAt > core.limits.handshakeTimeout {
+            core.logger.debug("no PROXY header in time, closing", metadata: ["proxy": "\(pending.proxy)"])
+            dropAwaitingProxyHeader(id)
         }
     }
 }

@@ -50,8 +50,10 @@ public final class RPCServer: ServerTransport {
             let (fd, port) = try Self.listen(host: configuration.host, port: configuration.port)
             var loops: [EventLoop] = []
             do {
+                let limiter = AddressLimiter(limit: configuration.limits.maxConnectionsPerAddress)
                 for i in 0..<max(1, configuration.ioThreads) {
-                    loops.append(try EventLoop(index: i, core: core, listenFD: fd))
+                    loops.append(try EventLoop(index: i, core: core, listenFD: fd, addressLimiter: limiter,
+                                               trustedProxies: configuration.trustedProxies))
                 }
             } catch {
                 close(fd)

@@ -1,3 +1,5 @@
+import Support
+
 /// Everything a server needs: where to listen, TLS, threads and limits.
 public struct ServerConfiguration: Sendable {
     /// Address to bind (an IP literal, `localhost`, `0.0.0.0` or `::`).
@@ -14,9 +16,14 @@ public struct ServerConfiguration: Sendable {
     /// before it sleeps: a request that comes within it is read without a thread wake-up (tens of
     /// microseconds on a virtual machine), for the CPU the spinning burns. Default nil: off.
     public var busyPoll: Duration?
+    /// Load balancers allowed to tell the client's address: a connection from one of these blocks
+    /// must start with a PROXY protocol v2 header (before TLS), whose source address becomes the
+    /// peer; a connection from anywhere else is taken as the client itself. Default: none.
+    public var trustedProxies: [IPNetwork]
 
     public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration, ioThreads: Int = 2,
-                workerThreads: Int = 4, limits: ServerLimits = ServerLimits(), busyPoll: Duration? = nil) {
+                workerThreads: Int = 4, limits: ServerLimits = ServerLimits(), busyPoll: Duration? = nil,
+                trustedProxies: [IPNetwork] = []) {
         self.host = host
         self.port = port
         self.tls = tls
@@ -24,6 +31,7 @@ public struct ServerConfiguration: Sendable {
         self.workerThreads = workerThreads
         self.limits = limits
         self.busyPoll = busyPoll
+        self.trustedProxies = trustedProxies
     }
 }
 
@@ -37,6 +45,9 @@ public struct ServerLimits: Sendable {
     public var maxCallsInFlightPerConnection: Int = 128
     /// Open connections; beyond it new ones are closed at once, before TLS. Default 10,000.
     public var maxConnections: Int = 10_000
+    /// Open connections from one client address (an IPv4 address, an IPv6 /64; behind a trusted
+    /// proxy, the address its PROXY header gives); beyond it new ones are closed at once. Default 64.
+    public var maxConnectionsPerAddress: Int = 64
     /// Blocking calls waiting for a worker; one more gets RESOURCE_EXHAUSTED. Default 1,024.
     public var workerQueueCapacity: Int = 1_024
     /// Time to finish the TLS handshake and preface; then the connection is closed. Default 10 s.

@@ -28,6 +28,8 @@ final class ServerCore: Sendable {
 public struct ServerStatistics: Sendable, Equatable {
     public var connectionsAccepted: Int
     public var connectionsRefused: Int
+    /// Connections closed at accept because their client address had `maxConnectionsPerAddress` open.
+    public var connectionsRefusedPerAddress: Int
     public var protocolErrors: Int
     public var compressedRequests: Int
     public var compressedReplies: Int
@@ -38,6 +40,7 @@ public struct ServerStatistics: Sendable, Equatable {
 final class ServerCounters: Sendable {
     let connectionsAccepted = Atomic<Int>(0)
     let connectionsRefused = Atomic<Int>(0)
+    let connectionsRefusedPerAddress = Atomic<Int>(0)
     let protocolErrors = Atomic<Int>(0)
     let compressedRequests = Atomic<Int>(0)
     let compressedReplies = Atomic<Int>(0)
@@ -47,6 +50,7 @@ final class ServerCounters: Sendable {
     var snapshot: ServerStatistics {
         ServerStatistics(connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
                          connectionsRefused: connectionsRefused.load(ordering: .relaxed),
+                         connectionsRefusedPerAddress: connectionsRefusedPerAddress.load(ordering: .relaxed),
                          protocolErrors: protocolErrors.load(ordering: .relaxed),
                          compressedRequests: compressedRequests.load(ordering: .relaxed),
                          compressedReplies: compressedReplies.load(ordering: .relaxed),

@@ -1,31 +1,42 @@
 import CEpoll
 import Glibc
+import Support
 
 /// Socket address helpers.
 enum SocketAddress {
-    /// `ip:port` (or `[ip6]:port`) of an address.
+    /// `ip:port` (or `[ip6]:port`) of an address; an IPv4-mapped IPv6 address (a dual-stack
+    /// listener's IPv4 client) is written as the IPv4 address.
     static func describe(_ storage: sockaddr_storage) -> String {
+        guard let address = ipAddress(storage) else { return "unknown" }
+        return describe(address, port: port(storage))
+    }
+
+    /// `ip:port`, or `[ip6]:port`.
+    static func describe(_ address: IPAddress, port: Int) -> String {
+        switch address {
+        case .v4: "\(address):\(port)"
+        case .v6: "[\(address)]:\(port)"
+        }
+    }
+
+    /// The IP address of an IPv4 or IPv6 socket address (IPv4-mapped as IPv4); nil for other families.
+    static func ipAddress(_ storage: sockaddr_storage) -> IPAddress? {
         var storage = storage
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         switch Int32(storage.ss_family) {
         case AF_INET:
             return withUnsafePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                    var addr = sin.pointee.sin_addr
-                    inet_ntop(AF_INET, &addr, &text, socklen_t(text.count))
-                    return "\(Self.string(text)):\(UInt16(bigEndian: sin.pointee.sin_port))"
+                    withUnsafeBytes(of: sin.pointee.sin_addr) { IPAddress(ipv4: $0) }
                 }
             }
         case AF_INET6:
             return withUnsafePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-                    var addr = sin6.pointee.sin6_addr
-                    inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count))
-                    return "[\(Self.string(text))]:\(UInt16(bigEndian: sin6.pointee.sin6_port))"
+                    withUnsafeBytes(of: sin6.pointee.sin6_addr) { IPAddress(ipv6: $0) }
                 }
             }
         default:
-            return "unknown"
+            return nil
         }
     }
 
@@ -44,10 +55,6 @@ enum SocketAddress {
         default:
             return 0
         }
-    }
-
-    private static func string(_ text: [CChar]) -> String {
-        String(decoding: text.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Resolves `host`:`port` (numeric or `localhost`) to the first address getaddrinfo gives.

@@ -86,6 +86,14 @@ extension Authd {
             LogSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
             let logger = Logger(label: "authd")
             do {
+                try FileDescriptorLimit.ensure(
+                    maxConnections: serve.server.limits.maxConnections,
+                    reserve: FileDescriptorLimit.reserve(databasePool: settings.database.poolSize, ioThreads: serve.server.ioThreads),
+                    logger: logger)
+            } catch {
+                throw exitForConfiguration(error)
+            }
+            do {
                 try serveUntilStopped(settings: settings, serve: serve, logger: logger)
             } catch {
                 logger.critical("authd could not start", metadata: ["error": "\(error)"])

@@ -90,6 +90,8 @@ struct ServeOptions: ParsableArguments {
     @Option(SettingTable.busyPoll) var busyPoll: Int?
     @Option(SettingTable.workerQueue) var workerQueue: Int?
     @Option(SettingTable.maxConnections) var maxConnections: Int?
+    @Option(SettingTable.maxConnectionsPerAddress) var maxConnectionsPerAddress: Int?
+    @Option(SettingTable.trustedProxies) var trustedProxy: String?
     @Option(SettingTable.maxCalls) var maxCalls: Int?
     @Option(SettingTable.maxFrame) var maxFrame: Int?
     @Option(SettingTable.idleTimeout) var idleTimeout: Int?

@@ -114,6 +114,14 @@ enum SettingTable {
     static let maxConnections = Setting<Int>(
         flag: "max-connections", variable: "AUTHD_MAX_CONNECTIONS", default: ServerLimits().maxConnections, range: 1...1_000_000,
         help: "Connections at most")
+    static let maxConnectionsPerAddress = Setting<Int>(
+        flag: "max-connections-per-address", variable: "AUTHD_MAX_CONNECTIONS_PER_ADDRESS",
+        default: ServerLimits().maxConnectionsPerAddress, range: 1...1_000_000,
+        help: "Connections at most from one client address (an IPv6 client counts by its /64); more are closed at accept")
+    static let trustedProxies = Setting<String>(
+        flag: "trusted-proxy", variable: "AUTHD_TRUSTED_PROXIES",
+        help: "Load balancers that send the client's address in a PROXY protocol v2 header, as CIDR,CIDR (IPv4 or IPv6): "
+            + "their connections must start with one; no one else may send one")
     static let maxCalls = Setting<Int>(
         flag: "max-calls", variable: "AUTHD_MAX_CALLS", default: ServerLimits().maxCallsInFlightPerConnection, range: 1...65_536,
         help: "Calls in flight per connection at most")

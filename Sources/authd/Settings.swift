@@ -134,6 +134,13 @@ struct ServeSettings {
 
         var limits = ServerLimits()
         limits.maxConnections = try T.maxConnections.resolve(flag: o.maxConnections, environment: env)
+        limits.maxConnectionsPerAddress = try T.maxConnectionsPerAddress.resolve(flag: o.maxConnectionsPerAddress, environment: env)
+        var trustedProxies: [IPNetwork] = []
+        if let text = try T.trustedProxies.resolveIfGiven(flag: o.trustedProxy, environment: env) {
+            do { trustedProxies = try IPNetwork.parseList(text) } catch {
+                throw ConfigurationError("--trusted-proxy: \(error.description)")
+            }
+        }
         limits.maxCallsInFlightPerConnection = try T.maxCalls.resolve(flag: o.maxCalls, environment: env)
         limits.maxFrameSize = try T.maxFrame.resolve(flag: o.maxFrame, environment: env)
         limits.workerQueueCapacity = try T.workerQueue.resolve(flag: o.workerQueue, environment: env)
@@ -145,7 +152,8 @@ struct ServeSettings {
             ioThreads: try T.ioThreads.resolve(flag: o.ioThreads, environment: env, default: max(1, cores)),
             workerThreads: try T.workers.resolve(flag: o.workers, environment: env, default: max(2, 2 * cores)),
             limits: limits,
-            busyPoll: busyPoll > .zero ? busyPoll : nil)
+            busyPoll: busyPoll > .zero ? busyPoll : nil,
+            trustedProxies: trustedProxies)
 
         // Token keys: the active one, plus older ones that still verify.
         let kid = try T.jwtKid.resolve(flag: o.jwtKid, environment: env)
