@@ -68,9 +68,11 @@ public final class AuthCore: Sendable {
         try mapped {
             guard let address = EmailAddress(email) else { throw AuthError.invalidEmail }
             if let rejection = passwordPolicy.check(password) { throw AuthError.weakPassword(rejection) }
-            guard let password = passwordPolicy.normalized(password) else { throw AuthError.weakPassword(.tooLong(maximum: passwordPolicy.length.upperBound)) }
+            // Hashed in NFC (`check` passed, so the NFC form is within bounds).
+            let password = passwordPolicy.normalized(password) ?? password
             let at = now()
-            let buckets = LoginThrottle.registrationBuckets(policy: configuration.throttle, address: clientAddress.map(LoginThrottle.normalize))
+            let buckets = LoginThrottle.registrationBuckets(policy: configuration.throttle,
+                                                            address: clientAddress.map(LoginThrottle.normalize))
             if case .denied(let retryAfter, let bucket) = try store.acquireAttempt(TokenID.random(), buckets: buckets, now: at) {
                 auditRefusal(.registerThrottled, bucket: bucket, in: buckets, at: at, clientAddress: clientAddress)
                 throw AuthError.registrationThrottled(retryAfter: retryAfter)

@@ -73,6 +73,17 @@ final class AccountAbuseTests: StoreTestCase {
         }
     }
 
+    /// The registration limits are checked like every other setting.
+    func testRegistrationLimitsOutsideTheirRangeAreRefused() {
+        for change in [{ (p: inout ThrottlePolicy) in p.registerAddressLimit = 0 }, { $0.registerGlobalLimit = 100_001 },
+                       { $0.registerWindow = .zero }] {
+            var policy = ThrottlePolicy()
+            change(&policy)
+            XCTAssertThrowsError(try Fixtures.configuration(throttle: policy).validated())
+        }
+        XCTAssertNoThrow(try Fixtures.configuration().validated())
+    }
+
     /// The password policy runs before the throttle: a rejected password costs nothing and does
     /// not use up the address's registrations.
     func testRejectedPasswordsDoNotUseUpRegistrations() {
