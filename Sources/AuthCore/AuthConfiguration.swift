@@ -88,6 +88,12 @@ extension AuthConfiguration {
         public static let revocationPollInterval = Bounded<Duration>(default: .milliseconds(500),
                                                                      range: .milliseconds(10)...(.seconds(1)))
         public static let passwordHashingConcurrency = 1...1024
+        /// Registrations per client address per `registerWindow`.
+        public static let registerLimitPerAddress = Bounded<Int>(default: 20, range: 1...100_000)
+        /// Registrations from all addresses together per `registerWindow` (each registration counts
+        /// the window's rows of this bucket, hence the modest ceiling).
+        public static let registerLimitGlobal = Bounded<Int>(default: 1_000, range: 1...100_000)
+        public static let registerWindow = Bounded<Duration>(default: .seconds(3600), range: .seconds(1)...(.seconds(86_400)))
     }
 }
 
@@ -150,16 +156,21 @@ public struct Argon2Parameters: Sendable, Equatable {
     }
 }
 
-/// The login throttling policy (docs/auth-core.md, "Login throttling policy").
+/// The login and registration throttling policy (docs/auth-core.md, "Throttling").
 ///
-/// Three sliding windows, counted in the store so every instance shares them, each attempt
-/// reserved atomically before the password is checked (so concurrent guesses cannot overrun):
+/// Sliding windows, counted in the store so every instance shares them, each attempt reserved
+/// atomically before any password is hashed or checked (so concurrent attempts cannot overrun),
+/// and a refused attempt leaves no row behind. Logins, three windows:
 /// - per account: `accountLimit` failures per `accountWindow` (default 100 per hour, ASVS 2.2.1),
 ///   counted for unknown emails exactly as for known ones;
 /// - per client address: `addressLimit` failures per `addressWindow` across all accounts;
 /// - per account and address: `pairLimit` per `pairWindow`.
 /// An address from which the account logged in successfully within `knownAddressLifetime` is
 /// held only to the per-pair limit, so an attacker elsewhere cannot lock the real user out.
+///
+/// Registrations (successful or not, once the email and password pass their checks), two
+/// windows of `registerWindow`: `registerAddressLimit` per client address (default 20 an hour)
+/// and `registerGlobalLimit` from all addresses together (default 1,000 an hour).
 public struct ThrottlePolicy: Sendable, Equatable {
     public var accountLimit = 100
     public var accountWindow: Duration = .seconds(3600)
@@ -168,19 +179,26 @@ public struct ThrottlePolicy: Sendable, Equatable {
     public var pairLimit = 10
     public var pairWindow: Duration = .seconds(900)
     public var knownAddressLifetime: Duration = .seconds(90 * 86_400)
+    public var registerAddressLimit = AuthConfiguration.Bounds.registerLimitPerAddress.default
+    public var registerGlobalLimit = AuthConfiguration.Bounds.registerLimitGlobal.default
+    public var registerWindow = AuthConfiguration.Bounds.registerWindow.default
 
     public init() {}
 
     public static let `default` = ThrottlePolicy()
 
-    /// The longest window (attempt rows older than it are purged).
-    var longestWindow: Duration { max(accountWindow, addressWindow, pairWindow) }
+    /// The longest window (attempt rows and bucket rows older than it are purged).
+    var longestWindow: Duration { max(accountWindow, addressWindow, pairWindow, registerWindow) }
 
     func check() throws {
         guard accountLimit > 0, addressLimit > 0, pairLimit > 0,
               accountWindow > .zero, addressWindow > .zero, pairWindow > .zero else {
             throw ConfigurationError("throttle limits and windows must be positive")
         }
+        typealias B = AuthConfiguration.Bounds
+        try B.registerLimitPerAddress.check(registerAddressLimit, "registerAddressLimit")
+        try B.registerLimitGlobal.check(registerGlobalLimit, "registerGlobalLimit")
+        try B.registerWindow.check(registerWindow, "registerWindow")
     }
 }
 

@@ -59,14 +59,25 @@ public final class AuthCore: Sendable {
 
     // MARK: Register and log in
 
-    /// Creates an account and logs it in.
-    /// Throws `invalidEmail`, `weakPassword`, `emailTaken`, `storeUnavailable`.
+    /// Creates an account and logs it in. The registration is counted against the throttling
+    /// policy's registration limits (per client address and global) once the email and password
+    /// pass their checks, and before the password is hashed: a refused one costs no hash and
+    /// stores nothing but its aggregated audit row.
+    /// Throws `invalidEmail`, `weakPassword`, `registrationThrottled`, `emailTaken`, `storeUnavailable`.
     public func register(email: String, password: String, clientAddress: String?) throws(AuthError) -> IssuedTokens {
         try mapped {
             guard let address = EmailAddress(email) else { throw AuthError.invalidEmail }
             if let rejection = passwordPolicy.check(password) { throw AuthError.weakPassword(rejection) }
-            let hash = try hasher.hash(password)
+            // Hashed in NFC (`check` passed, so the NFC form is within bounds).
+            let password = passwordPolicy.normalized(password) ?? password
             let at = now()
+            let buckets = LoginThrottle.registrationBuckets(policy: configuration.throttle,
+                                                            address: clientAddress.map(LoginThrottle.normalize))
+            if case .denied(let retryAfter, let bucket) = try store.acquireAttempt(TokenID.random(), buckets: buckets, now: at) {
+                auditRefusal(.registerThrottled, bucket: bucket, in: buckets, at: at, clientAddress: clientAddress)
+                throw AuthError.registrationThrottled(retryAfter: retryAfter)
+            }
+            let hash = try hasher.hash(password)
             // The user and its first refresh token are stored in one write: a registration that
             // is answered with an error has stored nothing (unless the outcome is unknown).
             let refresh = newRefreshToken(userID: 0, at: at)
@@ -85,6 +96,10 @@ public final class AuthCore: Sendable {
     /// Logs in. An unknown email and a wrong password give the same `invalidCredentials` after
     /// the same work (an argon2id verification against a dummy hash). Throws `throttled` when the
     /// throttling policy refuses the attempt (before any password check).
+    ///
+    /// The password is verified in its NFC form; a password typed in another form is also tried
+    /// as typed, for hashes stored before passwords were normalised, and such a hash is replaced
+    /// by the NFC form's when it matches.
     public func login(email: String, password: String, clientAddress: String?) throws(AuthError) -> IssuedTokens {
         try mapped {
             let parsed = EmailAddress(email)
@@ -100,24 +115,36 @@ public final class AuthCore: Sendable {
             }
             let buckets = LoginThrottle.buckets(policy: configuration.throttle, emailKey: key, address: address, knownAddress: known)
             let attempt = TokenID.random()
-            if case .denied(let retryAfter) = try store.acquireAttempt(attempt, buckets: buckets, now: at) {
-                audit(.loginThrottled, userID: user?.id, email: parsed?.value, clientAddress: clientAddress)
+            if case .denied(let retryAfter, let bucket) = try store.acquireAttempt(attempt, buckets: buckets, now: at) {
+                auditRefusal(.loginThrottled, bucket: bucket, in: buckets, at: at, userID: user?.id, email: parsed?.value,
+                             clientAddress: clientAddress)
                 throw AuthError.throttled(retryAfter: retryAfter)
             }
-            var matches = false
-            let tooLong = password.utf8.count > configuration.passwordLength.upperBound * 4
-            if let user, !tooLong {
-                matches = hasher.verify(password, against: user.passwordHash)
+            var matches = false, typedFormMatched = false
+            let normalized = passwordPolicy.normalized(password)
+            // Bytes, not String ==, which compares canonical equivalents as equal.
+            let typedDiffers = normalized.map { !$0.utf8.elementsEqual(password.utf8) } ?? false
+            if let user, let normalized {
+                matches = hasher.verify(normalized, against: user.passwordHash)
+                if !matches, typedDiffers {
+                    typedFormMatched = hasher.verify(password, against: user.passwordHash)
+                    matches = typedFormMatched
+                }
             } else {
-                hasher.verifyDummy(tooLong ? String(decoding: password.utf8.prefix(64), as: UTF8.self) : password)
+                // The same argon2id runs as for a known user with a wrong password.
+                let stand = normalized ?? String(decoding: password.utf8.prefix(64), as: UTF8.self)
+                hasher.verifyDummy(stand)
+                if typedDiffers { hasher.verifyDummy(password) }
             }
-            guard matches, let user else {
+            guard matches, let user, let normalized else {
                 audit(.loginFailed, userID: user?.id, email: parsed?.value, clientAddress: clientAddress)
                 throw AuthError.invalidCredentials
             }
-            if hasher.needsRehash(user.passwordHash) {
-                try store.updatePasswordHash(userID: user.id, hash: try hasher.hash(password))
-                logger.info("password hash upgraded to current argon2id parameters", metadata: ["user": "\(user.id)"])
+            if typedFormMatched || hasher.needsRehash(user.passwordHash) {
+                try store.updatePasswordHash(userID: user.id, hash: try hasher.hash(normalized))
+                logger.info(typedFormMatched ? "password hash replaced by that of the password's NFC form"
+                                             : "password hash upgraded to current argon2id parameters",
+                            metadata: ["user": "\(user.id)"])
             }
             // One write for the rest: release the attempt, remember the address, store the
             // session's refresh token, audit (MariaDB: one transaction, one commit).
@@ -126,6 +153,20 @@ public final class AuthCore: Sendable {
                 attempt: attempt, address: address, at: at, refreshToken: refresh.record,
                 audit: AuditEvent(at: now(), kind: .loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)))
             return issuedTokens(userID: user.id, isAdmin: user.isAdmin, refresh: refresh, at: at)
+        }
+    }
+
+    /// Audits an attempt the throttle refused: one row per denying bucket and window, counting
+    /// the attempts it stands for (a flood of refusals writes one row, not one each). A failure
+    /// to write is logged, not thrown.
+    private func auditRefusal(_ kind: AuditEvent.Kind, bucket: String, in buckets: [ThrottleBucket], at: Date,
+                              userID: Int64? = nil, email: String? = nil, clientAddress: String?) {
+        let event = AuditEvent(at: at, kind: kind, userID: userID, email: email, clientAddress: clientAddress,
+                               detail: "refused by " + LoginThrottle.limitName(bucket))
+        do {
+            try store.appendAudit(event, aggregate: LoginThrottle.auditAggregate(kind, bucket: bucket, in: buckets, at: at))
+        } catch {
+            logger.error("audit event not written", metadata: ["event": "\(kind.rawValue)", "error": "\(error)"])
         }
     }
 

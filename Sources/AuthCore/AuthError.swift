@@ -13,6 +13,8 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
     case invalidCredentials
     /// Too many failed logins; try again after `retryAfter` seconds.
     case throttled(retryAfter: TimeInterval)
+    /// Too many registrations (from this client address, or from all); try again after `retryAfter` seconds.
+    case registrationThrottled(retryAfter: TimeInterval)
     case tokenExpired
     case tokenInvalid
     case tokenRevoked
@@ -33,7 +35,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
 
     /// The case without its payload, for switching and comparing.
     public enum Code: String, Sendable, Equatable, CaseIterable {
-        case invalidEmail, weakPassword, emailTaken, invalidCredentials, throttled
+        case invalidEmail, weakPassword, emailTaken, invalidCredentials, throttled, registrationThrottled
         case tokenExpired, tokenInvalid, tokenRevoked, missingToken, notAdmin, userNotFound
         case refreshInvalid, refreshReused, storeUnavailable, `internal`
     }
@@ -45,6 +47,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .emailTaken: .emailTaken
         case .invalidCredentials: .invalidCredentials
         case .throttled: .throttled
+        case .registrationThrottled: .registrationThrottled
         case .tokenExpired: .tokenExpired
         case .tokenInvalid: .tokenInvalid
         case .tokenRevoked: .tokenRevoked
@@ -66,6 +69,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .emailTaken: "User already exists. Please log in."
         case .invalidCredentials: "Invalid email or password."
         case .throttled(let after): "Too many failed attempts. Try again in \(Int(after.rounded(.up))) seconds."
+        case .registrationThrottled(let after): "Too many registrations. Try again in \(Int(after.rounded(.up))) seconds."
         case .tokenExpired: "Signature expired. Please log in again."
         case .tokenInvalid: "Invalid token. Please log in again."
         case .tokenRevoked: "Token blacklisted. Please log in again."

@@ -43,10 +43,11 @@ public protocol AuthStore: Sendable {
     func revokeRefreshFamily(_ family: TokenID) throws
     func revokeRefreshTokens(userID: Int64) throws
 
-    // MARK: Login throttling
+    // MARK: Login and registration throttling
     /// Atomically: when every bucket has fewer than `limit` attempts within its window before
-    /// `now`, records one attempt (id `attempt`) in each and grants; else records nothing and denies
-    /// with the time until the earliest denying bucket frees a slot. No interleaving of concurrent
+    /// `now`, records one attempt (id `attempt`) in each and grants; else writes nothing at all (a
+    /// refused attempt must not grow the store) and denies with the time until every denying
+    /// bucket frees a slot, naming the bucket that frees last. No interleaving of concurrent
     /// calls may grant more than `limit` in any window.
     func acquireAttempt(_ attempt: TokenID, buckets: [ThrottleBucket], now: Date) throws -> ThrottleDecision
     /// Removes a granted attempt (a successful login does not count as a failure).
@@ -62,6 +63,9 @@ public protocol AuthStore: Sendable {
 
     // MARK: Audit
     func appendAudit(_ event: AuditEvent) throws
+    /// Appends `event` as the row of `aggregate` (a 32-byte key) or, when that row exists, adds
+    /// one to its `count` instead: refused attempts are audited as one row per bucket and window.
+    func appendAudit(_ event: AuditEvent, aggregate: [UInt8]) throws
     /// The newest events first, optionally of one user (for operators and tests).
     func auditEvents(userID: Int64?, limit: Int) throws -> [AuditEvent]
 }
@@ -218,7 +222,8 @@ public struct ThrottleBucket: Sendable, Equatable {
 
 public enum ThrottleDecision: Sendable, Equatable {
     case granted
-    case denied(retryAfter: TimeInterval)
+    /// `bucket`: the key of the denying bucket whose slot frees last (the one `retryAfter` is for).
+    case denied(retryAfter: TimeInterval, bucket: String)
 }
 
 /// A security event. Never carries a password, token, refresh token, hash or key.
@@ -226,6 +231,7 @@ public struct AuditEvent: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case register, loginSucceeded = "login_ok", loginFailed = "login_failed", loginThrottled = "login_throttled"
         case logout, refresh, refreshReuse = "refresh_reuse", revokeAll = "revoke_all", adminChanged = "admin_changed"
+        case registerThrottled = "register_throttled"
     }
     public var at: Date
     public var kind: Kind
@@ -233,12 +239,17 @@ public struct AuditEvent: Sendable, Equatable {
     public var email: String?
     public var clientAddress: String?
     public var detail: String?
-    public init(at: Date, kind: Kind, userID: Int64? = nil, email: String? = nil, clientAddress: String? = nil, detail: String? = nil) {
+    /// How many events this one stands for: 1, except for an aggregated row (refused attempts,
+    /// one row per throttle bucket and window), where `at` and the other fields are the first's.
+    public var count: Int
+    public init(at: Date, kind: Kind, userID: Int64? = nil, email: String? = nil, clientAddress: String? = nil, detail: String? = nil,
+                count: Int = 1) {
         self.at = at
         self.kind = kind
         self.userID = userID
         self.email = email
         self.clientAddress = clientAddress
         self.detail = detail
+        self.count = count
     }
 }

@@ -16,6 +16,8 @@ public final class InMemoryAuthStore: AuthStore {
         var attempts: [String: [(id: TokenID, at: Date)]] = [:]
         var known: [String: Date] = [:]
         var audit: [AuditEvent] = []
+        /// Aggregated audit rows: their index in `audit` by aggregate key.
+        var auditAggregates: [[UInt8]: Int] = [:]
     }
 
     private let state = Locked(State())
@@ -135,17 +137,17 @@ public final class InMemoryAuthStore: AuthStore {
 
     public func acquireAttempt(_ attempt: TokenID, buckets: [ThrottleBucket], now: Date) throws -> ThrottleDecision {
         try locked { s in
-            var retryAfter: TimeInterval = 0
+            var denial: (retryAfter: TimeInterval, bucket: String)?
             for b in buckets {
                 let inWindow = (s.attempts[b.key] ?? []).filter { $0.at > now.addingTimeInterval(-b.window) }
                 if inWindow.count >= b.limit {
                     // The slot frees when the (count - limit + 1)-th oldest attempt leaves the window.
                     let sorted = inWindow.map(\.at).sorted()
-                    let frees = sorted[inWindow.count - b.limit].addingTimeInterval(b.window)
-                    retryAfter = max(retryAfter, frees.timeIntervalSince(now))
+                    let frees = sorted[inWindow.count - b.limit].addingTimeInterval(b.window).timeIntervalSince(now)
+                    if frees > denial?.retryAfter ?? 0 { denial = (frees, b.key) }
                 }
             }
-            if retryAfter > 0 { return .denied(retryAfter: retryAfter) }
+            if let denial { return .denied(retryAfter: denial.retryAfter, bucket: denial.bucket) }
             for b in buckets { s.attempts[b.key, default: []].append((attempt, now)) }
             return .granted
         }
@@ -169,6 +171,17 @@ public final class InMemoryAuthStore: AuthStore {
 
     public func appendAudit(_ event: AuditEvent) throws {
         try locked { $0.audit.append(event) }
+    }
+
+    public func appendAudit(_ event: AuditEvent, aggregate: [UInt8]) throws {
+        try locked { s in
+            if let i = s.auditAggregates[aggregate] {
+                s.audit[i].count += 1
+            } else {
+                s.auditAggregates[aggregate] = s.audit.count
+                s.audit.append(event)
+            }
+        }
     }
 
     public func auditEvents(userID: Int64?, limit: Int) throws -> [AuditEvent] {

@@ -1,5 +1,6 @@
 import CSodium
 import Foundation
+import Support
 
 /// argon2id password hashing through libsodium, producing and reading PHC strings
 /// (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
@@ -14,6 +15,9 @@ public struct PasswordHasher: Sendable {
     /// worker threads cannot do database work meanwhile.
     private let slots: DispatchSemaphore
     public let concurrency: Int
+    /// argon2id runs so far (hashes and verifications, the dummy ones included): tests count the
+    /// work an attack costs with it. Shared by copies of this hasher.
+    private let runs = Locked(0)
 
     /// - Parameter concurrency: hashes at once at most (default: the number of cores).
     public init(parameters: Argon2Parameters, concurrency: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
@@ -29,10 +33,14 @@ public struct PasswordHasher: Sendable {
 
     /// Runs `body` in one of the `concurrency` slots.
     private func inSlot<T>(_ body: () throws -> T) rethrows -> T {
+        runs.withLock { $0 += 1 }
         slots.wait()
         defer { slots.signal() }
         return try body()
     }
+
+    /// argon2id runs so far through this hasher (hashes and verifications).
+    var argon2Runs: Int { runs.withLock { $0 } }
 
     private var opslimit: UInt64 { UInt64(parameters.iterations) }
     private var memlimit: Int { parameters.memoryKiB * 1024 }

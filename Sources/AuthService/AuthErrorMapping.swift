@@ -14,7 +14,7 @@ enum AuthErrorMapping {
         case .invalidCredentials, .tokenExpired, .tokenInvalid, .tokenRevoked, .missingToken,
              .refreshInvalid, .refreshReused:
             return RPCError(.unauthenticated, error.message)
-        case .throttled:
+        case .throttled, .registrationThrottled:
             return RPCError(.resourceExhausted, error.message)
         case .notAdmin:
             return RPCError(.permissionDenied, error.message)

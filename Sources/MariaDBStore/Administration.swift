@@ -17,6 +17,10 @@ extension MariaDBStore {
         try run(.write) { c in try c.execute(SQL.insertAudit, e) }
     }
 
+    public func appendAudit(_ e: AuditEvent, aggregate: [UInt8]) throws(StoreError) {
+        try run(.write) { c in try c.execute(SQL.insertAggregatedAudit, (e, aggregate)) }
+    }
+
     /// The newest first. Rows of an event kind this version does not know are left out.
     public func auditEvents(userID: Int64?, limit: Int) throws(StoreError) -> [AuditEvent] {
         try run(.read) { c in
@@ -28,7 +32,8 @@ extension MariaDBStore {
             return try rows.compactMap { row -> AuditEvent? in
                 guard let kind = AuditEvent.Kind(rawValue: try row["event"]) else { return nil }
                 return AuditEvent(at: Date(millisecondsSince1970: try row["at_ms"]), kind: kind, userID: try row["user_id"],
-                                  email: try row["email"], clientAddress: try row["client_address"], detail: try row["detail"])
+                                  email: try row["email"], clientAddress: try row["client_address"], detail: try row["detail"],
+                                  count: Int(try row["repeats"] as Int64))
             }
         }
     }

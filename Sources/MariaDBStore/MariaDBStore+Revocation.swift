@@ -43,6 +43,7 @@ extension MariaDBStore {
             n += try c.execute(SQL.purgeRevocationCutoffs, seconds).affectedRows
             n += try c.execute(SQL.purgeRefreshTokens, now.millisecondsSince1970).affectedRows
             n += try c.execute(SQL.purgeLoginAttempts, attemptsBefore.millisecondsSince1970).affectedRows
+            n += try c.execute(SQL.purgeThrottleBuckets, attemptsBefore.millisecondsSince1970).affectedRows
             return Int(n)
         }
     }

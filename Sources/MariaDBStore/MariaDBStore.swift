@@ -97,25 +97,32 @@ public final class MariaDBStore: AuthStore {
         try run(.write) { c in try c.execute(SQL.deleteRefreshTokensOfUser, userID) }
     }
 
-    // MARK: Login throttling and completion
+    // MARK: Login and registration throttling, login completion
 
     public func acquireAttempt(_ attempt: TokenID, buckets: [ThrottleBucket], now: Date) throws(StoreError) -> ThrottleDecision {
         try run(.write) { c in
             // Lock every bucket row (in key order, so concurrent callers cannot deadlock) before
             // counting: a second caller waits here until the first has committed its attempt.
             let sorted = buckets.sorted { $0.key < $1.key }
-            for b in sorted { try c.execute(SQL.reserveThrottleBucket, b.key) }
             let nowMs = now.millisecondsSince1970
-            var retryAfterMs: Int64 = 0
+            try c.execute(SQL.throttleSavepoint)
+            for b in sorted { try c.execute(SQL.reserveThrottleBucket, (b.key, nowMs)) }
+            var denial: (retryAfterMs: Int64, bucket: String)?
             for b in sorted {
                 let since = nowMs - Int64(b.window * 1000)
                 let count: Int64 = try c.execute(SQL.countAttempts, (b.key, since)).rows.first?["attempts"] ?? 0
                 guard count >= Int64(b.limit) else { continue }
                 // The slot frees when the (count - limit + 1)-th oldest attempt leaves the window.
                 let oldest: Int64 = try c.execute(SQL.attemptAtOffset, (b.key, since, count - Int64(b.limit))).rows.first?["at_ms"] ?? nowMs
-                retryAfterMs = max(retryAfterMs, oldest + Int64(b.window * 1000) - nowMs, 1)
+                let frees = max(oldest + Int64(b.window * 1000) - nowMs, 1)
+                if frees > denial?.retryAfterMs ?? 0 { denial = (frees, b.key) }
             }
-            if retryAfterMs > 0 { return .denied(retryAfter: TimeInterval(retryAfterMs) / 1000) }
+            if let denial {
+                // A refused attempt leaves nothing behind: the bucket rows it created or touched
+                // are rolled back (an inserted row's lock goes with it; the others' at COMMIT).
+                try c.execute(SQL.rollbackThrottleReservation)
+                return .denied(retryAfter: TimeInterval(denial.retryAfterMs) / 1000, bucket: denial.bucket)
+            }
             for b in sorted { try c.execute(SQL.insertAttempt, (b.key, nowMs, attempt)) }
             return .granted
         }

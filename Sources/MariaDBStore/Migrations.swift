@@ -100,6 +100,18 @@ enum Migrations {
         Migration(version: 2, name: "throttle bucket rows are written by each reservation", statements: [
             "ALTER TABLE throttle_buckets ADD COLUMN IF NOT EXISTS reservations BIGINT NOT NULL DEFAULT 0",
         ]),
+        // A flood of refused attempts must not grow the database: bucket rows carry the time of
+        // their last reservation so that the purge can delete them (rows from before this
+        // migration read 0 and go at the next purge; a reservation recreates any it needs), and
+        // the audit rows of refused attempts are aggregated, one per bucket and window
+        // (`aggregate_key`, NULL for every other row), counting them in `repeats`.
+        Migration(version: 3, name: "throttle buckets purged; refused attempts audited in aggregate", statements: [
+            "ALTER TABLE throttle_buckets ADD COLUMN IF NOT EXISTS last_ms BIGINT NOT NULL DEFAULT 0",
+            "CREATE INDEX IF NOT EXISTS throttle_buckets_last ON throttle_buckets (last_ms)",
+            "ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS aggregate_key BINARY(32) NULL",
+            "ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS repeats BIGINT NOT NULL DEFAULT 1",
+            "CREATE UNIQUE INDEX IF NOT EXISTS audit_events_aggregate ON audit_events (aggregate_key)",
+        ]),
     ]
 }
 

@@ -77,6 +77,8 @@ enum SQL {
     static let purgeRevocationCutoffs: Statement<Int64> = "DELETE FROM user_token_cutoffs WHERE purge_after <= \(\.self) LIMIT 10000"
     static let purgeRefreshTokens: Statement<Int64> = "DELETE FROM refresh_tokens WHERE expires_at_ms <= \(\.self) LIMIT 10000"
     static let purgeLoginAttempts: Statement<Int64> = "DELETE FROM login_attempts WHERE at_ms < \(\.self) LIMIT 10000"
+    /// Buckets last reserved before the longest window: none of their attempts still counts.
+    static let purgeThrottleBuckets: Statement<Int64> = "DELETE FROM throttle_buckets WHERE last_ms < \(\.self) LIMIT 10000"
 
     // MARK: Refresh tokens
 
@@ -93,9 +95,15 @@ enum SQL {
 
     // MARK: Login throttling
 
-    /// A real change (not `bucket = bucket`): on Galera only changed rows are certified.
-    static let reserveThrottleBucket: Statement<String> =
-        "INSERT INTO throttle_buckets (bucket) VALUES (\(\.self)) ON DUPLICATE KEY UPDATE reservations = reservations + 1"
+    /// Where a reservation starts: a refused one rolls back to here, leaving no row behind.
+    static let throttleSavepoint: Statement<Void> = "SAVEPOINT throttle_reservation"
+    static let rollbackThrottleReservation: Statement<Void> = "ROLLBACK TO SAVEPOINT throttle_reservation"
+    /// Locks the bucket's row, creating it if need be. A real change (not `bucket = bucket`): on
+    /// Galera only changed rows are certified.
+    static let reserveThrottleBucket: Statement<(bucket: String, atMs: Int64)> = """
+        INSERT INTO throttle_buckets (bucket, last_ms) VALUES (\(\.bucket), \(\.atMs))
+        ON DUPLICATE KEY UPDATE reservations = reservations + 1, last_ms = GREATEST(last_ms, VALUES(last_ms))
+        """
     static let countAttempts: Statement<(bucket: String, sinceMs: Int64)> =
         "SELECT COUNT(*) AS attempts FROM login_attempts WHERE bucket = \(\.bucket) AND at_ms > \(\.sinceMs)"
     /// The time of the attempt `offset` places after the oldest one in the window.
@@ -126,7 +134,17 @@ enum SQL {
         VALUES (\(\.at.millisecondsSince1970), \(\.kind.rawValue), \(\.userID), \({ $0.email?.truncated(to: ColumnWidth.email) }),
                 \({ $0.clientAddress?.truncated(to: ColumnWidth.clientAddress) }), \({ $0.detail?.truncated(to: ColumnWidth.auditDetail) }))
         """
-    private static let auditColumns = "at_ms, event, user_id, email, client_address, detail"
+    /// One row per `aggregate` key (refused attempts per throttle bucket and window): a repeat
+    /// only counts.
+    static let insertAggregatedAudit: Statement<(event: AuditEvent, aggregate: [UInt8])> = """
+        INSERT INTO audit_events (at_ms, event, user_id, email, client_address, detail, aggregate_key)
+        VALUES (\(\.event.at.millisecondsSince1970), \(\.event.kind.rawValue), \(\.event.userID),
+                \({ $0.event.email?.truncated(to: ColumnWidth.email) }),
+                \({ $0.event.clientAddress?.truncated(to: ColumnWidth.clientAddress) }),
+                \({ $0.event.detail?.truncated(to: ColumnWidth.auditDetail) }), \(\.aggregate))
+        ON DUPLICATE KEY UPDATE repeats = repeats + 1
+        """
+    private static let auditColumns = "at_ms, event, user_id, email, client_address, detail, repeats"
     static let auditEvents: Statement<Int> = "SELECT \(sql: auditColumns) FROM audit_events ORDER BY id DESC LIMIT \(\.self)"
     static let auditEventsOfUser: Statement<(userID: Int64, limit: Int)> =
         "SELECT \(sql: auditColumns) FROM audit_events WHERE user_id = \(\.userID) ORDER BY id DESC LIMIT \(\.limit)"

@@ -84,6 +84,11 @@ struct ServeOptions: ParsableArguments {
     @OptionGroup var argon2: Argon2Options
     @Option(SettingTable.argon2Concurrency) var argon2Concurrency: Int?
 
+    // Registration throttling
+    @Option(SettingTable.registerLimitPerAddress) var registerLimitPerAddress: Int?
+    @Option(SettingTable.registerLimitGlobal) var registerLimitGlobal: Int?
+    @Option(SettingTable.registerWindow) var registerWindow: Int?
+
     // Threads and limits
     @Option(SettingTable.ioThreads) var ioThreads: Int?
     @Option(SettingTable.workers) var workers: Int?

@@ -97,6 +97,20 @@ enum SettingTable {
         range: AuthConfiguration.Bounds.passwordHashingConcurrency,
         help: "argon2id hashes at once at most; more logins wait for a turn")
 
+    // MARK: serve: registration throttling
+
+    static let registerLimitPerAddress = Setting<Int>(
+        flag: "register-limit-per-address", variable: "AUTHD_REGISTER_LIMIT_PER_ADDRESS",
+        default: AuthConfiguration.Bounds.registerLimitPerAddress.default, range: AuthConfiguration.Bounds.registerLimitPerAddress.range,
+        help: "Registrations per client address per --register-window; beyond it RESOURCE_EXHAUSTED, before any hashing")
+    static let registerLimitGlobal = Setting<Int>(
+        flag: "register-limit-global", variable: "AUTHD_REGISTER_LIMIT_GLOBAL",
+        default: AuthConfiguration.Bounds.registerLimitGlobal.default, range: AuthConfiguration.Bounds.registerLimitGlobal.range,
+        help: "Registrations from all addresses together per --register-window (shared by every instance on the database)")
+    static let registerWindow = Setting<Duration>(
+        flag: "register-window", variable: "AUTHD_REGISTER_WINDOW", unit: .seconds(1), bounded: AuthConfiguration.Bounds.registerWindow,
+        help: "Seconds of the sliding window the registration limits count in")
+
     // MARK: serve: threads and limits
 
     static let ioThreads = Setting<Int>(

@@ -179,6 +179,12 @@ final class AuthdCommandTests: XCTestCase {
         check("--argon2-iterations", plain.passwordHashing.iterations, range: Argon2Parameters.iterationsRange,
               variable: "AUTHD_ARGON2_ITERATIONS")
         XCTAssertEqual(help["--argon2-iterations"]?.range, 1...64)
+        check("--register-limit-per-address", plain.throttle.registerAddressLimit, range: bounds.registerLimitPerAddress.range,
+              variable: "AUTHD_REGISTER_LIMIT_PER_ADDRESS")
+        check("--register-limit-global", plain.throttle.registerGlobalLimit, range: bounds.registerLimitGlobal.range,
+              variable: "AUTHD_REGISTER_LIMIT_GLOBAL")
+        check("--register-window", count(plain.throttle.registerWindow, .seconds(1)), range: counts(bounds.registerWindow.range, .seconds(1)),
+              variable: "AUTHD_REGISTER_WINDOW")
         // The transport's defaults.
         let limits = ServerLimits()
         check("--idle-timeout", count(limits.idleTimeout, .seconds(1)), variable: "AUTHD_IDLE_TIMEOUT")

@@ -173,7 +173,7 @@ final class MariaDBStoreTests: XCTestCase {
             do {
                 switch try stores[i % 2].acquireAttempt(.random(), buckets: [bucket, ThrottleBucket(key: "i:\(i)", limit: 100, window: 60)], now: now) {
                 case .granted: granted.withLock { $0 += 1 }
-                case .denied(let after):
+                case .denied(let after, _):
                     XCTAssertGreaterThan(after, 3599)
                     denied.withLock { $0 += 1 }
                 }

@@ -28,6 +28,8 @@ final class StatementTests: XCTestCase {
             (SQL.insertAudit.sql, SQL.insertAudit.parameterCount), (SQL.revokeToken.sql, SQL.revokeToken.parameterCount),
             (SQL.recordKnownAddress.sql, SQL.recordKnownAddress.parameterCount),
             (SQL.attemptAtOffset.sql, SQL.attemptAtOffset.parameterCount),
+            (SQL.insertAggregatedAudit.sql, SQL.insertAggregatedAudit.parameterCount),
+            (SQL.reserveThrottleBucket.sql, SQL.reserveThrottleBucket.parameterCount),
         ]
         for (sql, count) in statements {
             XCTAssertEqual(sql.filter { $0 == "?" }.count, count, sql)

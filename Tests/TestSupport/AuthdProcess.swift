@@ -65,6 +65,9 @@ public final class AuthdProcess: @unchecked Sendable {
             "--jwt-secret-file", secretFile,
             "--argon2-memory-kib", "1024", "--argon2-iterations", "1",
             "--io-threads", "2", "--workers", "4",
+            // Tests register many users from 127.0.0.1; a test about the registration limits
+            // passes its own (a flag given twice takes the last value).
+            "--register-limit-per-address", "100000", "--register-limit-global", "100000",
         ] + databaseArguments(db) + ["--log-level", "debug"]
         let authd = AuthdProcess(directory: directory, caFile: caFile, secret: secret, secretFile: secretFile,
                                  databaseName: name, database: db,

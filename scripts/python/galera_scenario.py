@@ -117,7 +117,8 @@ class Authd:
             [binary, "serve", "--listen", "127.0.0.1:0", "--tls-cert", material["cert"], "--tls-key", material["key"],
              "--jwt-secret-file", material["secret"], *db_args(db_hosts.split(","), database, material),
              "--revocation-poll-ms", "500", "--log-format", "json", "--log-level", "notice",
-             "--argon2-memory-kib", str(argon2[0]), "--argon2-iterations", str(argon2[1]), "--grace", "2"],
+             "--argon2-memory-kib", str(argon2[0]), "--argon2-iterations", str(argon2[1]), "--grace", "2",
+             "--register-limit-per-address", "100000", "--register-limit-global", "100000"],
             stdout=subprocess.DEVNULL, stderr=self.log, stdin=subprocess.DEVNULL)
         self.port = 0
 
