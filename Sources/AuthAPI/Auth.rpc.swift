@@ -36,6 +36,7 @@ public enum Auth {
         /// Not idempotent: a repeat after a success finds the token revoked and answers UNAUTHENTICATED.
         public static let logout = MethodDescriptor(service: Auth.name, method: "Logout")
         /// Checks a token on behalf of another service. A refused token is an OK reply with valid = false.
+        /// UNAVAILABLE when this instance cannot vouch for its revocations: fail closed, ask another instance.
         public static let validate = MethodDescriptor(service: Auth.name, method: "Validate", idempotency: .noSideEffects)
         /// Exchanges a refresh token for new tokens; the old refresh token is used up.
         /// Not idempotent: a repeat presents the used-up token, which counts as reuse and ends the session.
@@ -71,6 +72,7 @@ public enum Auth {
         func logout(_ request: LogoutRequest, context: ServerContext) throws -> LogoutReply
 
         /// Checks a token on behalf of another service. A refused token is an OK reply with valid = false.
+        /// UNAVAILABLE when this instance cannot vouch for its revocations: fail closed, ask another instance.
         func validate(_ request: ValidateRequest, context: ServerContext) throws -> ValidateReply
 
         /// Exchanges a refresh token for new tokens; the old refresh token is used up.

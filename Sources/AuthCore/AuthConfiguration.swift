@@ -28,6 +28,14 @@ public struct AuthConfiguration: Sendable {
     /// How often the revocation poller reads new rows (default 500 ms): the bound within which a
     /// revocation on another instance is honoured here is this plus one poll's duration.
     public var revocationPollInterval = Bounds.revocationPollInterval.default
+    /// How long validation may trust the revocations in memory after the feed was last read
+    /// successfully (default 5 s). Past it, while the core follows the feed (`start()`), a token
+    /// that would be valid is answered `.unavailable` (UNAVAILABLE) and `health()` is false: this
+    /// instance may be missing another instance's logouts. Must exceed `revocationPollInterval`.
+    public var revocationMaxStaleness = Bounds.revocationMaxStaleness.default
+    /// The absolute lifetime of a session (a refresh-token family), from its login or registration
+    /// (default 30 days): rotation never extends a refresh token past it.
+    public var sessionMaxAge = Bounds.sessionMaxAge.default
     /// How often the poller also purges expired rows from the store.
     public var purgeInterval: Duration = .seconds(60)
     /// Tokens that verified, kept with their claims so that validating them again skips the
@@ -61,6 +69,11 @@ public struct AuthConfiguration: Sendable {
         try Bounds.refreshTokenLifetime.check(refreshTokenLifetime, "refreshTokenLifetime")
         try Bounds.leeway.check(leeway, "leeway")
         try Bounds.revocationPollInterval.check(revocationPollInterval, "revocationPollInterval")
+        try Bounds.revocationMaxStaleness.check(revocationMaxStaleness, "revocationMaxStaleness")
+        guard revocationMaxStaleness > revocationPollInterval else {
+            throw ConfigurationError("revocationMaxStaleness must exceed revocationPollInterval")
+        }
+        try Bounds.sessionMaxAge.check(sessionMaxAge, "sessionMaxAge")
         try Bounds.passwordHashingConcurrency.check(passwordHashingConcurrency, "passwordHashingConcurrency")
         guard validationCacheCapacity >= 0, validationCacheCapacity <= 1 << 24 else {
             throw ConfigurationError("validationCacheCapacity must be in 0...16777216")
@@ -87,6 +100,11 @@ extension AuthConfiguration {
         /// At most 1 s: the bound within which a logout reaches every instance.
         public static let revocationPollInterval = Bounded<Duration>(default: .milliseconds(500),
                                                                      range: .milliseconds(10)...(.seconds(1)))
+        /// How stale the revocations in memory may be before validation fails closed.
+        public static let revocationMaxStaleness = Bounded<Duration>(default: .seconds(5), range: .seconds(1)...(.seconds(3600)))
+        /// The absolute lifetime of a session.
+        public static let sessionMaxAge = Bounded<Duration>(default: .seconds(30 * 86_400),
+                                                            range: .seconds(60)...(.seconds(366 * 86_400)))
         public static let passwordHashingConcurrency = 1...1024
         /// Registrations per client address per `registerWindow`.
         public static let registerLimitPerAddress = Bounded<Int>(default: 20, range: 1...100_000)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Support
+import Synchronization
 
 
 /// The authentication service's domain logic: register, login, status, logout, validate, refresh
@@ -33,6 +34,13 @@ public final class AuthCore: Sendable {
     private let lastPurge = Locked<Date?>(nil)
     private let poller = RevocationPoller()
     private let healthProber = RevocationPoller()
+    /// Seconds since 1970 (a `Double`'s bits) until which the revocations in memory may be
+    /// trusted: the start of the last successful feed read plus `revocationMaxStaleness`. The
+    /// poller publishes it; validation compares it with the time it reads for expiry anyway.
+    /// +infinity while the core does not follow the feed (before `start()`, after `stop()`).
+    private let freshUntil = Atomic<UInt64>(Double.infinity.bitPattern)
+    /// Whether `start()` made the core follow the feed (and so bound its staleness).
+    private let following = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - now: the clock (injected so tests control time).
@@ -199,6 +207,8 @@ public final class AuthCore: Sendable {
         case .invalid: return .invalid
         case .expired: return .expired
         case .valid(let claims):
+            // Fail closed: past the staleness bound memory may miss another instance's logout.
+            guard at <= Double(bitPattern: freshUntil.load(ordering: .relaxed)) else { return .unavailable }
             if hit?.checkedGeneration == generation { return .valid(claims) }
             if revocations.isRevoked(claims) { return .revoked }
             if hit != nil {
@@ -214,10 +224,13 @@ public final class AuthCore: Sendable {
     /// time (for the benchmark's uncached figure and for tests comparing the two).
     func validateUncached(tokenBytes token: UnsafeBufferPointer<UInt8>) -> ValidationResult {
         if token.isEmpty { return .missing }
-        switch codec.verify(token, now: now().timeIntervalSince1970, leeway: leeway) {
+        let at = now().timeIntervalSince1970
+        switch codec.verify(token, now: at, leeway: leeway) {
         case .invalid: return .invalid
         case .expired: return .expired
-        case .valid(let claims): return revocations.isRevoked(claims) ? .revoked : .valid(claims)
+        case .valid(let claims):
+            guard at <= Double(bitPattern: freshUntil.load(ordering: .relaxed)) else { return .unavailable }
+            return revocations.isRevoked(claims) ? .revoked : .valid(claims)
         }
     }
 
@@ -230,20 +243,28 @@ public final class AuthCore: Sendable {
         }
     }
 
-    /// Revokes this token (its `jti` until it expires) and its refresh-token session.
+    /// Revokes this token (its `jti` until it expires) and its session: the session's other
+    /// access tokens (by `sid`) and its refresh tokens. One write.
     public func logout(token: String, clientAddress: String? = nil) throws(AuthError) {
         let claims = try validate(token: token).claims()
         try mapped {
-            let expiresAt = Date(timeIntervalSince1970: TimeInterval(claims.expiresAt))
-            try store.revokeToken(claims.tokenID, userID: claims.userID, expiresAt: expiresAt)
-            revocations.add([RevokedTokenEntry(id: claims.tokenID, expiresAt: claims.expiresAt)], cutoffs: [])
-            if let sid = claims.sessionID { try store.revokeRefreshFamily(sid) }
+            let entry = RevokedTokenEntry(id: claims.tokenID, expiresAt: claims.expiresAt)
+            if let sid = claims.sessionID {
+                let times = sessionRevocationTimes(at: now())
+                try store.revokeSession(SessionRevocation(session: sid, userID: claims.userID, times: times), token: entry)
+                revocations.add([entry], cutoffs: [], sessions: [RevokedSessionEntry(id: sid, expiresAt: seconds(times.accessTokensUntil))])
+            } else {
+                try store.revokeToken(claims.tokenID, userID: claims.userID, expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.expiresAt)))
+                revocations.add([entry], cutoffs: [])
+            }
             audit(.logout, userID: claims.userID, clientAddress: clientAddress)
         }
     }
 
-    /// Exchanges a refresh token for new tokens; the presented one is spent. Presenting a spent
-    /// one revokes its whole family and throws `refreshReused`.
+    /// Exchanges a refresh token for new tokens; the presented one is spent. The new one never
+    /// outlives the session (`sessionMaxAge` from its login). Presenting a spent one revokes the
+    /// whole session (its refresh tokens and, by `sid`, its access tokens) and throws
+    /// `refreshReused`; one of a revoked session or from before its user's cut-off is `refreshInvalid`.
     public func refresh(refreshToken: String, clientAddress: String?) throws(AuthError) -> IssuedTokens {
         try mapped {
             guard refreshToken.utf8.count == 43, let raw = Base64URL.decode(refreshToken), raw.count == 32 else {
@@ -252,14 +273,16 @@ public final class AuthCore: Sendable {
             let at = now()
             let replacement = SecureRandom.bytes(32)
             let expiresAt = at.addingTimeInterval(configuration.refreshTokenLifetime.timeInterval)
+            let onReuse = sessionRevocationTimes(at: at)
             switch try store.rotateRefreshToken(presentedHash: Digest.sha256(raw), replacementHash: Digest.sha256(replacement),
-                                                replacementExpiresAt: expiresAt, now: at) {
-            case .notFound, .expired:
+                                                replacementExpiresAt: expiresAt, now: at, onReuse: onReuse) {
+            case .notFound, .expired, .revoked:
                 throw AuthError.refreshInvalid
-            case .reused(let userID, _):
-                audit(.refreshReuse, userID: userID, clientAddress: clientAddress, detail: "refresh token family revoked")
+            case .reused(let userID, let family):
+                revocations.add([], cutoffs: [], sessions: [RevokedSessionEntry(id: family, expiresAt: seconds(onReuse.accessTokensUntil))])
+                audit(.refreshReuse, userID: userID, clientAddress: clientAddress, detail: "session revoked")
                 throw AuthError.refreshReused
-            case .rotated(let userID, let family):
+            case .rotated(let userID, let family, let expiresAt):
                 let isAdmin = try store.user(id: userID)?.isAdmin ?? false
                 let access = issueAccessToken(userID: userID, isAdmin: isAdmin, session: family, at: at)
                 audit(.refresh, userID: userID, clientAddress: clientAddress)
@@ -287,26 +310,44 @@ public final class AuthCore: Sendable {
     }
 
     /// Revokes every token of `userID` (for the operator command and `revokeAll(userID:by:)`).
-    /// Access tokens issued in the same second as the call are revoked too.
+    /// Access and refresh tokens issued in the same second as the call are revoked too. One write.
     public func revokeAllTokens(userID: Int64, actor: Int64? = nil, clientAddress: String? = nil) throws(AuthError) {
         try mapped {
             guard try store.user(id: userID) != nil else { throw AuthError.userNotFound }
             let at = now()
             let cutoff = Int64(at.timeIntervalSince1970.rounded(.down))
-            let purgeAfter = at.addingTimeInterval((configuration.accessTokenLifetime + configuration.leeway + .seconds(1)).timeInterval)
-            try store.setRevocationCutoff(userID: userID, cutoff: cutoff, purgeAfter: purgeAfter)
-            try store.revokeRefreshTokens(userID: userID)
-            revocations.add([], cutoffs: [RevocationCutoff(userID: userID, cutoff: cutoff,
-                                                           purgeAfter: Int64(purgeAfter.timeIntervalSince1970.rounded(.up)))])
+            // The row also refuses refresh tokens from before the cut-off: it stays as long as one can be current.
+            let purgeAfter = at.addingTimeInterval((max(configuration.accessTokenLifetime, configuration.refreshTokenLifetime)
+                                                    + configuration.leeway + .seconds(1)).timeInterval)
+            try store.revokeUserTokens(userID: userID, cutoff: cutoff, purgeAfter: purgeAfter)
+            revocations.add([], cutoffs: [RevocationCutoff(userID: userID, cutoff: cutoff, purgeAfter: seconds(purgeAfter))])
             audit(.revokeAll, userID: userID, clientAddress: clientAddress, detail: actor.map { "by user \($0)" })
         }
     }
 
-    /// Grants or withdraws administrator rights (the operator command).
+    /// Grants or withdraws administrator rights (the operator command). Withdrawing also revokes
+    /// the user's tokens that carry `adm` (an admin cut-off at this second, in the same write),
+    /// so every instance refuses them within the revocation bound; the user's other tokens and
+    /// sessions stay (a refresh issues a token without `adm`).
     public func setAdmin(email: String, admin: Bool) throws(AuthError) {
         try mapped {
             guard let address = EmailAddress(email) else { throw AuthError.invalidEmail }
-            guard try store.setAdmin(emailKey: address.key, admin: admin) else { throw AuthError.userNotFound }
+            let found: Bool
+            if admin {
+                found = try store.setAdmin(emailKey: address.key, admin: true)
+            } else {
+                let at = now()
+                let cutoff = Int64(at.timeIntervalSince1970.rounded(.down))
+                // The operator command does not know the servers' --access-ttl: keep the row as
+                // long as the longest access token any configuration can issue.
+                let purgeAfter = at.addingTimeInterval((AuthConfiguration.Bounds.accessTokenLifetime.range.upperBound
+                                                        + AuthConfiguration.Bounds.leeway.range.upperBound + .seconds(1)).timeInterval)
+                found = try store.withdrawAdmin(emailKey: address.key, cutoff: cutoff, purgeAfter: purgeAfter)
+                if found, let user = try store.user(emailKey: address.key) {
+                    revocations.add([], cutoffs: [RevocationCutoff(userID: user.id, cutoff: 0, adminCutoff: cutoff, purgeAfter: seconds(purgeAfter))])
+                }
+            }
+            guard found else { throw AuthError.userNotFound }
             audit(.adminChanged, email: address.value, detail: admin ? "granted" : "withdrawn")
         }
     }
@@ -315,8 +356,17 @@ public final class AuthCore: Sendable {
     /// (every `healthProbeInterval`; store calls that find it unavailable mark it down at once)
     /// and never blocks: healthy means a probe succeeded within `healthStaleness` and nothing
     /// failed since. Before `start()` (or after `stop()`) it pings the store itself.
+    ///
+    /// While the core follows the revocation feed, it is also false once the revocations in
+    /// memory are older than `revocationMaxStaleness` (Validate answers UNAVAILABLE then).
     public func health() -> Bool {
-        databaseHealth.isHealthy() ?? store.isHealthy()
+        guard revocationsAreFresh else { return false }
+        return databaseHealth.isHealthy() ?? store.isHealthy()
+    }
+
+    /// Whether validation may trust the revocations in memory now.
+    public var revocationsAreFresh: Bool {
+        now().timeIntervalSince1970 <= Double(bitPattern: freshUntil.load(ordering: .relaxed))
     }
 
     /// Pings the store once and records the outcome (the probe calls this; tests may too).
@@ -333,8 +383,17 @@ public final class AuthCore: Sendable {
 
     /// Loads the revocations (throws `storeUnavailable` if the store cannot be read), then starts a
     /// background thread that polls new ones every `revocationPollInterval` and purges expired rows.
+    /// From here on validation fails closed when no poll succeeded within `revocationMaxStaleness`.
     public func start() throws(AuthError) {
-        try pollRevocations()
+        following.store(true, ordering: .relaxed)
+        freshUntil.store((-Double.infinity).bitPattern, ordering: .relaxed)
+        do {
+            try pollRevocations()
+        } catch {
+            following.store(false, ordering: .relaxed)
+            freshUntil.store(Double.infinity.bitPattern, ordering: .relaxed)
+            throw error
+        }
         probeHealth()
         healthProber.start(interval: configuration.healthProbeInterval, name: "auth-health-probe") { [weak self] in
             self?.probeHealth()
@@ -353,6 +412,8 @@ public final class AuthCore: Sendable {
         poller.stop()
         healthProber.stop()
         databaseHealth.reset()
+        following.store(false, ordering: .relaxed)
+        freshUntil.store(Double.infinity.bitPattern, ordering: .relaxed)
     }
 
     /// Reads new revocations from the store now (the poller calls this; tests call it directly),
@@ -363,8 +424,13 @@ public final class AuthCore: Sendable {
             let horizon = at.addingTimeInterval(-leeway)
             let since = cursor.withLock { $0 }
             let batch = try store.revocations(since: since, now: horizon)
-            revocations.add(batch.tokens, cutoffs: batch.cutoffs)
+            revocations.add(batch.tokens, cutoffs: batch.cutoffs, sessions: batch.sessions)
             cursor.withLock { $0 = batch.next }
+            // Memory now holds every revocation recorded before `at` (the read began after it).
+            if following.load(ordering: .relaxed) {
+                freshUntil.store((at.timeIntervalSince1970 + configuration.revocationMaxStaleness.timeInterval).bitPattern,
+                                 ordering: .relaxed)
+            }
             revocations.purge(now: Int64(horizon.timeIntervalSince1970))
             let due = lastPurge.withLock { last -> Bool in
                 guard last.map({ at.timeIntervalSince($0) >= configuration.purgeInterval.timeInterval }) ?? true else { return false }
@@ -383,12 +449,27 @@ public final class AuthCore: Sendable {
 
     // MARK: Internals
 
-    /// A new refresh token (a new session family) and the record that stores its hash.
+    /// A new refresh token (a new session family, ending `sessionMaxAge` from now) and the record
+    /// that stores its hash.
     private func newRefreshToken(userID: Int64, at: Date) -> (token: [UInt8], record: RefreshTokenRecord) {
         let refresh = SecureRandom.bytes(32)
-        return (refresh, RefreshTokenRecord(hash: Digest.sha256(refresh), family: TokenID.random(), userID: userID,
-                                            issuedAt: at, expiresAt: at.addingTimeInterval(configuration.refreshTokenLifetime.timeInterval)))
+        let sessionEnd = at.addingTimeInterval(configuration.sessionMaxAge.timeInterval)
+        return (refresh, RefreshTokenRecord(hash: Digest.sha256(refresh), family: TokenID.random(), userID: userID, issuedAt: at,
+                                            expiresAt: min(at.addingTimeInterval(configuration.refreshTokenLifetime.timeInterval), sessionEnd),
+                                            sessionExpiresAt: sessionEnd))
     }
+
+    /// How long a session revoked at `at` matters: its access tokens (issued at `at` at the latest)
+    /// expire by the first time, its refresh tokens by the second.
+    private func sessionRevocationTimes(at: Date) -> SessionRevocation.Times {
+        let slack = configuration.leeway + .seconds(1)
+        return SessionRevocation.Times(
+            accessTokensUntil: at.addingTimeInterval((configuration.accessTokenLifetime + slack).timeInterval),
+            purgeAfter: at.addingTimeInterval((max(configuration.accessTokenLifetime, configuration.refreshTokenLifetime) + slack).timeInterval))
+    }
+
+    /// Whole seconds since 1970, rounded up (the revocation entries' unit).
+    private func seconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970.rounded(.up)) }
 
     /// The tokens handed out for a stored refresh token: it plus an access token of its session.
     private func issuedTokens(userID: Int64, isAdmin: Bool, refresh: (token: [UInt8], record: RefreshTokenRecord),

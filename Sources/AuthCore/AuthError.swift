@@ -30,6 +30,9 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
     case refreshReused
     /// The store could not be reached in time (the service answers UNAVAILABLE).
     case storeUnavailable(StoreError)
+    /// The revocation feed was not read within the staleness bound: a token cannot be trusted
+    /// (the service answers UNAVAILABLE, Validate included).
+    case revocationsStale
     /// Anything unexpected; `detail` is for the server log, not for the caller.
     case `internal`(String)
 
@@ -37,7 +40,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable, Equatable, CaseIterable {
         case invalidEmail, weakPassword, emailTaken, invalidCredentials, throttled, registrationThrottled
         case tokenExpired, tokenInvalid, tokenRevoked, missingToken, notAdmin, userNotFound
-        case refreshInvalid, refreshReused, storeUnavailable, `internal`
+        case refreshInvalid, refreshReused, storeUnavailable, revocationsStale, `internal`
     }
 
     public var code: Code {
@@ -57,6 +60,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .refreshInvalid: .refreshInvalid
         case .refreshReused: .refreshReused
         case .storeUnavailable: .storeUnavailable
+        case .revocationsStale: .revocationsStale
         case .internal: .internal
         }
     }
@@ -81,6 +85,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .storeUnavailable(let cause) where cause.outcomeUnknown:
             "Service temporarily unavailable; the request may or may not have taken effect."
         case .storeUnavailable: "Service temporarily unavailable. Try again."
+        case .revocationsStale: "Service temporarily unavailable (revocations not current). Try another instance."
         case .internal: "Internal error."
         }
     }

@@ -46,6 +46,10 @@ public enum ValidationResult: Sendable, Equatable {
     case revoked
     /// No token at all: `Provide a valid auth token.`
     case missing
+    /// The token verified, but the revocations in memory are older than the staleness bound
+    /// (the feed could not be read): this instance cannot tell whether it was revoked elsewhere,
+    /// so it answers nothing (UNAVAILABLE; the caller fails closed or asks another instance).
+    case unavailable
 
     /// The error for anything but `.valid`.
     public var error: AuthError? {
@@ -55,6 +59,7 @@ public enum ValidationResult: Sendable, Equatable {
         case .invalid: .tokenInvalid
         case .revoked: .tokenRevoked
         case .missing: .missingToken
+        case .unavailable: .revocationsStale
         }
     }
 

@@ -27,19 +27,33 @@ public protocol AuthStore: Sendable {
     /// Sets the user's cut-off: tokens issued at or before `cutoff` (whole seconds) are revoked.
     /// The row may be purged after `purgeAfter`.
     func setRevocationCutoff(userID: Int64, cutoff: Int64, purgeAfter: Date) throws
+    /// Logout, as one write: the presented token's id revoked (when given), the session revoked
+    /// (its access tokens through `sid`; its refresh tokens refused) and its refresh tokens deleted.
+    func revokeSession(_ session: SessionRevocation, token: RevokedTokenEntry?) throws
+    /// RevokeAll, as one write: the user's cut-off set (as `setRevocationCutoff`) and every refresh
+    /// token of the user deleted. Refresh tokens issued at or before the cut-off are refused by
+    /// `rotateRefreshToken` from then on, so one written by a racing rotation cannot survive it.
+    func revokeUserTokens(userID: Int64, cutoff: Int64, purgeAfter: Date) throws
+    /// Withdraws administrator rights, as one write: clears the flag and sets the user's admin
+    /// cut-off (tokens that carry `adm` issued at or before `cutoff` are revoked). Returns false
+    /// when no user has that email.
+    func withdrawAdmin(emailKey: String, cutoff: Int64, purgeAfter: Date) throws -> Bool
     /// Revocations recorded since `cursor` (all unexpired ones when nil), and the cursor to pass next.
     /// May return entries seen before: callers merge idempotently.
     func revocations(since cursor: RevocationCursor?, now: Date) throws -> RevocationBatch
-    /// Deletes expired revocations, cut-offs, refresh tokens and attempt records; returns rows deleted.
+    /// Deletes expired revocations, cut-offs, revoked sessions, refresh tokens and attempt
+    /// records; returns rows deleted.
     func purgeExpired(now: Date, attemptsBefore: Date) throws -> Int
 
     // MARK: Refresh tokens
     func insertRefreshToken(_ token: RefreshTokenRecord) throws
     /// Atomically: looks up the token whose hash is `presentedHash`; if it is current, marks it used
-    /// and stores `replacement` (hash and expiry) in the same family and user; if it was already
-    /// used, deletes the whole family.
+    /// and stores `replacement` in the same family and user, expiring at `replacementExpiresAt` or
+    /// at the session's end, whichever is first. A token of a revoked session, or issued at or
+    /// before its user's cut-off, is `.revoked`. If it was already used, deletes the whole family
+    /// and revokes the session (`onReuse`: how long its access tokens and the row matter).
     func rotateRefreshToken(presentedHash: [UInt8], replacementHash: [UInt8], replacementExpiresAt: Date,
-                            now: Date) throws -> RefreshRotation
+                            now: Date, onReuse: SessionRevocation.Times) throws -> RefreshRotation
     func revokeRefreshFamily(_ family: TokenID) throws
     func revokeRefreshTokens(userID: Int64) throws
 
@@ -162,24 +176,66 @@ public struct RevokedTokenEntry: Sendable, Equatable {
 
 public struct RevocationCutoff: Sendable, Equatable {
     public var userID: Int64
-    /// Tokens with `iat` at or before this (seconds) are revoked.
+    /// Tokens with `iat` at or before this (seconds) are revoked (0: none).
     public var cutoff: Int64
+    /// Tokens that carry `adm` with `iat` at or before this (seconds) are revoked (0: none): set
+    /// when administrator rights are withdrawn.
+    public var adminCutoff: Int64
     /// Seconds since 1970 after which the entry no longer matters.
     public var purgeAfter: Int64
-    public init(userID: Int64, cutoff: Int64, purgeAfter: Int64) {
+    public init(userID: Int64, cutoff: Int64, adminCutoff: Int64 = 0, purgeAfter: Int64) {
         self.userID = userID
         self.cutoff = cutoff
+        self.adminCutoff = adminCutoff
         self.purgeAfter = purgeAfter
+    }
+}
+
+/// A revoked session (refresh-token family) as the feed carries it: access tokens whose `sid` is
+/// `id` are revoked; the entry matters until `expiresAt` (seconds), when the last of them expires.
+public struct RevokedSessionEntry: Sendable, Equatable {
+    public var id: TokenID
+    public var expiresAt: Int64
+    public init(id: TokenID, expiresAt: Int64) {
+        self.id = id
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What revoking a session stores (`AuthStore.revokeSession`, and a reuse in `rotateRefreshToken`).
+public struct SessionRevocation: Sendable, Equatable {
+    /// How long a session revocation matters.
+    public struct Times: Sendable, Equatable {
+        /// Until when access tokens of the session can still be unexpired (what the feed carries).
+        public var accessTokensUntil: Date
+        /// When the row may be purged: no refresh token of the session can be current after it.
+        public var purgeAfter: Date
+        public init(accessTokensUntil: Date, purgeAfter: Date) {
+            self.accessTokensUntil = accessTokensUntil
+            self.purgeAfter = purgeAfter
+        }
+    }
+    /// The refresh-token family, the `sid` of its access tokens.
+    public var session: TokenID
+    public var userID: Int64
+    public var times: Times
+    public init(session: TokenID, userID: Int64, times: Times) {
+        self.session = session
+        self.userID = userID
+        self.times = times
     }
 }
 
 public struct RevocationBatch: Sendable {
     public var tokens: [RevokedTokenEntry]
     public var cutoffs: [RevocationCutoff]
+    public var sessions: [RevokedSessionEntry]
     public var next: RevocationCursor
-    public init(tokens: [RevokedTokenEntry], cutoffs: [RevocationCutoff], next: RevocationCursor) {
+    public init(tokens: [RevokedTokenEntry], cutoffs: [RevocationCutoff], sessions: [RevokedSessionEntry] = [],
+                next: RevocationCursor) {
         self.tokens = tokens
         self.cutoffs = cutoffs
+        self.sessions = sessions
         self.next = next
     }
 }
@@ -191,19 +247,26 @@ public struct RefreshTokenRecord: Sendable, Equatable {
     public var userID: Int64
     public var issuedAt: Date
     public var expiresAt: Date
-    public init(hash: [UInt8], family: TokenID, userID: Int64, issuedAt: Date, expiresAt: Date) {
+    /// The end of the session (the family), which rotation carries over and never extends.
+    public var sessionExpiresAt: Date
+    /// - Parameter sessionExpiresAt: nil: the session ends when this token expires.
+    public init(hash: [UInt8], family: TokenID, userID: Int64, issuedAt: Date, expiresAt: Date, sessionExpiresAt: Date? = nil) {
         self.hash = hash
         self.family = family
         self.userID = userID
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
+        self.sessionExpiresAt = sessionExpiresAt ?? expiresAt
     }
 }
 
 public enum RefreshRotation: Sendable, Equatable {
-    case rotated(userID: Int64, family: TokenID)
+    /// The replacement is stored; it expires at `expiresAt` (never after its session's end).
+    case rotated(userID: Int64, family: TokenID, expiresAt: Date)
     case notFound
     case expired
+    /// The token's session was revoked, or it was issued at or before its user's cut-off.
+    case revoked
     /// The token had been used before: its family was deleted.
     case reused(userID: Int64, family: TokenID)
 }

@@ -10,7 +10,8 @@ public final class InMemoryAuthStore: AuthStore {
         var userByKey: [String: Int64] = [:]
         var nextUserID: Int64 = 1
         var revoked: [TokenID: (userID: Int64, expiresAt: Int64, seq: Int64)] = [:]
-        var cutoffs: [Int64: (cutoff: Int64, purgeAfter: Int64, seq: Int64)] = [:]
+        var cutoffs: [Int64: (cutoff: Int64, adminCutoff: Int64, purgeAfter: Int64, seq: Int64)] = [:]
+        var sessions: [TokenID: (accessUntil: Int64, purgeAfter: Int64, seq: Int64)] = [:]
         var sequence: Int64 = 0
         var refresh: [[UInt8]: (record: RefreshTokenRecord, used: Bool)] = [:]
         var attempts: [String: [(id: TokenID, at: Date)]] = [:]
@@ -23,11 +24,24 @@ public final class InMemoryAuthStore: AuthStore {
     private let state = Locked(State())
     /// When set, every call throws `.unavailable` (to test the core's handling of an outage).
     public let failing = Locked(false)
+    /// When set, only the revocation feed (`revocations(since:now:)`) throws `.unavailable`: the
+    /// feed stops while every other call (and the health ping) still answers.
+    public let failingFeed = Locked(false)
+    /// When set to n, the next n calls answer and every call after them throws `.unavailable`
+    /// (to test that an operation is one write: a failure between two writes stores neither).
+    public let failingAfterCalls = Locked<Int?>(nil)
 
     public init() {}
 
     private func locked<T>(_ body: (inout State) throws -> T) throws -> T {
         if failing.withLock({ $0 }) { throw StoreError(.unavailable, "in-memory store set to fail") }
+        let refused = failingAfterCalls.withLock { left -> Bool in
+            guard let n = left else { return false }
+            if n <= 0 { return true }
+            left = n - 1
+            return false
+        }
+        if refused { throw StoreError(.unavailable, "in-memory store set to fail after some calls") }
         return try state.withLock { try body(&$0) }
     }
 
@@ -63,6 +77,15 @@ public final class InMemoryAuthStore: AuthStore {
         }
     }
 
+    public func withdrawAdmin(emailKey: String, cutoff: Int64, purgeAfter: Date) throws -> Bool {
+        try locked { s in
+            guard let id = s.userByKey[emailKey] else { return false }
+            s.users[id]?.isAdmin = false
+            Self.setCutoff(&s, userID: id, cutoff: 0, adminCutoff: cutoff, purgeAfter: purgeAfter)
+            return true
+        }
+    }
+
     public func revokeToken(_ id: TokenID, userID: Int64, expiresAt: Date) throws {
         try locked { s in
             s.sequence += 1
@@ -71,22 +94,55 @@ public final class InMemoryAuthStore: AuthStore {
     }
 
     public func setRevocationCutoff(userID: Int64, cutoff: Int64, purgeAfter: Date) throws {
+        try locked { s in Self.setCutoff(&s, userID: userID, cutoff: cutoff, adminCutoff: 0, purgeAfter: purgeAfter) }
+    }
+
+    private static func setCutoff(_ s: inout State, userID: Int64, cutoff: Int64, adminCutoff: Int64, purgeAfter: Date) {
+        s.sequence += 1
+        let previous = s.cutoffs[userID]
+        s.cutoffs[userID] = (max(previous?.cutoff ?? 0, cutoff), max(previous?.adminCutoff ?? 0, adminCutoff),
+                             max(previous?.purgeAfter ?? .min, Int64(purgeAfter.timeIntervalSince1970.rounded(.up))), s.sequence)
+    }
+
+    public func revokeSession(_ session: SessionRevocation, token: RevokedTokenEntry?) throws {
         try locked { s in
-            s.sequence += 1
-            let previous = s.cutoffs[userID]?.cutoff ?? .min
-            s.cutoffs[userID] = (max(previous, cutoff), Int64(purgeAfter.timeIntervalSince1970.rounded(.up)), s.sequence)
+            if let token {
+                s.sequence += 1
+                if s.revoked[token.id] == nil { s.revoked[token.id] = (session.userID, token.expiresAt, s.sequence) }
+            }
+            Self.revokeSession(&s, session)
+        }
+    }
+
+    private static func revokeSession(_ s: inout State, _ session: SessionRevocation) {
+        s.sequence += 1
+        let old = s.sessions[session.session]
+        s.sessions[session.session] = (max(old?.accessUntil ?? .min, Int64(session.times.accessTokensUntil.timeIntervalSince1970.rounded(.up))),
+                                       max(old?.purgeAfter ?? .min, Int64(session.times.purgeAfter.timeIntervalSince1970.rounded(.up))),
+                                       s.sequence)
+        for (k, v) in s.refresh where v.record.family == session.session { s.refresh[k] = nil }
+    }
+
+    public func revokeUserTokens(userID: Int64, cutoff: Int64, purgeAfter: Date) throws {
+        try locked { s in
+            Self.setCutoff(&s, userID: userID, cutoff: cutoff, adminCutoff: 0, purgeAfter: purgeAfter)
+            for (k, v) in s.refresh where v.record.userID == userID { s.refresh[k] = nil }
         }
     }
 
     public func revocations(since cursor: RevocationCursor?, now: Date) throws -> RevocationBatch {
-        try locked { s in
+        if failingFeed.withLock({ $0 }) { throw StoreError(.unavailable, "in-memory revocation feed set to fail") }
+        return try locked { s in
             let after = cursor?.value ?? .min
             let nowSeconds = Int64(now.timeIntervalSince1970)
             let tokens = s.revoked.filter { $0.value.seq > after && $0.value.expiresAt > nowSeconds }
                 .map { RevokedTokenEntry(id: $0.key, expiresAt: $0.value.expiresAt) }
             let cutoffs = s.cutoffs.filter { $0.value.seq > after && $0.value.purgeAfter > nowSeconds }
-                .map { RevocationCutoff(userID: $0.key, cutoff: $0.value.cutoff, purgeAfter: $0.value.purgeAfter) }
-            return RevocationBatch(tokens: tokens, cutoffs: cutoffs, next: RevocationCursor(s.sequence))
+                .map { RevocationCutoff(userID: $0.key, cutoff: $0.value.cutoff, adminCutoff: $0.value.adminCutoff,
+                                        purgeAfter: $0.value.purgeAfter) }
+            let sessions = s.sessions.filter { $0.value.seq > after && $0.value.accessUntil > nowSeconds }
+                .map { RevokedSessionEntry(id: $0.key, expiresAt: $0.value.accessUntil) }
+            return RevocationBatch(tokens: tokens, cutoffs: cutoffs, sessions: sessions, next: RevocationCursor(s.sequence))
         }
     }
 
@@ -96,6 +152,7 @@ public final class InMemoryAuthStore: AuthStore {
             var n = 0
             for (k, v) in s.revoked where v.expiresAt <= nowSeconds { s.revoked[k] = nil; n += 1 }
             for (k, v) in s.cutoffs where v.purgeAfter <= nowSeconds { s.cutoffs[k] = nil; n += 1 }
+            for (k, v) in s.sessions where v.purgeAfter <= nowSeconds { s.sessions[k] = nil; n += 1 }
             for (k, v) in s.refresh where v.record.expiresAt <= now { s.refresh[k] = nil; n += 1 }
             for (k, v) in s.attempts {
                 let kept = v.filter { $0.at >= attemptsBefore }
@@ -111,19 +168,22 @@ public final class InMemoryAuthStore: AuthStore {
     }
 
     public func rotateRefreshToken(presentedHash: [UInt8], replacementHash: [UInt8], replacementExpiresAt: Date,
-                                   now: Date) throws -> RefreshRotation {
+                                   now: Date, onReuse: SessionRevocation.Times) throws -> RefreshRotation {
         try locked { s in
             guard let entry = s.refresh[presentedHash] else { return .notFound }
             let r = entry.record
             if entry.used {
-                for (k, v) in s.refresh where v.record.family == r.family { s.refresh[k] = nil }
+                Self.revokeSession(&s, SessionRevocation(session: r.family, userID: r.userID, times: onReuse))
                 return .reused(userID: r.userID, family: r.family)
             }
             if r.expiresAt <= now { return .expired }
+            if s.sessions[r.family] != nil { return .revoked }
+            if let c = s.cutoffs[r.userID], r.issuedAt < Date(timeIntervalSince1970: TimeInterval(c.cutoff + 1)) { return .revoked }
+            let expiresAt = min(replacementExpiresAt, r.sessionExpiresAt)
             s.refresh[presentedHash]?.used = true
-            s.refresh[replacementHash] = (RefreshTokenRecord(hash: replacementHash, family: r.family, userID: r.userID,
-                                                             issuedAt: now, expiresAt: replacementExpiresAt), false)
-            return .rotated(userID: r.userID, family: r.family)
+            s.refresh[replacementHash] = (RefreshTokenRecord(hash: replacementHash, family: r.family, userID: r.userID, issuedAt: now,
+                                                             expiresAt: expiresAt, sessionExpiresAt: r.sessionExpiresAt), false)
+            return .rotated(userID: r.userID, family: r.family, expiresAt: expiresAt)
         }
     }
 

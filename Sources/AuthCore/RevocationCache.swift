@@ -2,12 +2,20 @@ import Support
 import Synchronization
 
 
-/// The revoked token ids and per-user cut-offs this instance knows, in memory, so validation
-/// never waits on the database. Filled from the store by the poller and by local revocations.
+/// The revoked token ids, revoked sessions and per-user cut-offs this instance knows, in memory,
+/// so validation never waits on the database. Filled from the store by the poller and by local
+/// revocations.
 final class RevocationCache: Sendable {
+    private struct Cutoff {
+        var cutoff: Int64
+        var adminCutoff: Int64
+        var purgeAfter: Int64
+    }
+
     private struct State {
         var tokens: [TokenID: Int64] = [:]  // id -> expiry (s)
-        var cutoffs: [Int64: (cutoff: Int64, purgeAfter: Int64)] = [:]
+        var sessions: [TokenID: Int64] = [:]  // sid -> expiry of its last access token (s)
+        var cutoffs: [Int64: Cutoff] = [:]
     }
 
     private let state = Locked(State())
@@ -23,20 +31,30 @@ final class RevocationCache: Sendable {
     func isRevoked(_ claims: AccessClaims) -> Bool {
         state.withLock { s in
             if s.tokens[claims.tokenID] != nil { return true }
-            if let c = s.cutoffs[claims.userID], claims.issuedAt <= c.cutoff { return true }
+            if let sid = claims.sessionID, s.sessions[sid] != nil { return true }
+            if let c = s.cutoffs[claims.userID] {
+                if claims.issuedAt <= c.cutoff { return true }
+                if claims.isAdmin, claims.issuedAt <= c.adminCutoff { return true }
+            }
             return false
         }
     }
 
-    func add(_ tokens: [RevokedTokenEntry], cutoffs: [RevocationCutoff]) {
-        guard !tokens.isEmpty || !cutoffs.isEmpty else { return }
+    func add(_ tokens: [RevokedTokenEntry], cutoffs: [RevocationCutoff], sessions: [RevokedSessionEntry] = []) {
+        guard !tokens.isEmpty || !cutoffs.isEmpty || !sessions.isEmpty else { return }
         state.withLock { s in
             var changed = false
             for t in tokens where s.tokens.updateValue(t.expiresAt, forKey: t.id) == nil { changed = true }
+            for e in sessions {
+                let old = s.sessions[e.id]
+                if old == nil { changed = true }
+                s.sessions[e.id] = max(old ?? .min, e.expiresAt)
+            }
             for c in cutoffs {
-                let old = s.cutoffs[c.userID]
-                if c.cutoff > old?.cutoff ?? .min { changed = true }
-                s.cutoffs[c.userID] = (max(old?.cutoff ?? .min, c.cutoff), max(old?.purgeAfter ?? .min, c.purgeAfter))
+                let old = s.cutoffs[c.userID] ?? Cutoff(cutoff: 0, adminCutoff: 0, purgeAfter: .min)
+                if c.cutoff > old.cutoff || c.adminCutoff > old.adminCutoff { changed = true }
+                s.cutoffs[c.userID] = Cutoff(cutoff: max(old.cutoff, c.cutoff), adminCutoff: max(old.adminCutoff, c.adminCutoff),
+                                             purgeAfter: max(old.purgeAfter, c.purgeAfter))
             }
             // Inside the lock and after the change: a reader that sees the new generation finds
             // the new entries, one that saw the old generation is told to look again.
@@ -48,6 +66,7 @@ final class RevocationCache: Sendable {
     func purge(now: Int64) {
         state.withLock { s in
             s.tokens = s.tokens.filter { $0.value > now }
+            s.sessions = s.sessions.filter { $0.value > now }
             s.cutoffs = s.cutoffs.filter { $0.value.purgeAfter > now }
         }
     }

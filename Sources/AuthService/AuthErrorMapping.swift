@@ -22,6 +22,8 @@ enum AuthErrorMapping {
             return RPCError(.notFound, error.message)
         case .storeUnavailable(let cause):
             return RPCError(.unavailable, error.message, cause: cause)
+        case .revocationsStale:
+            return RPCError(.unavailable, error.message)
         case .internal:
             return RPCError(.internalError, error.message, cause: error)
         }

@@ -33,7 +33,7 @@ public struct AuthServiceHandler: Auth.Handler {
         return AuthServiceMethods(methods: generated.methods.map { method in
             guard method.descriptor == Auth.Method.validate else { return method }
             return ServerMethod(descriptor: method.descriptor, kind: .inline) { bytes, context in
-                if let reply = ValidateFastPath.reply(to: bytes, handler: handler) { return reply }
+                if let reply = try ValidateFastPath.reply(to: bytes, handler: handler) { return reply }
                 return try method.handler(bytes, context)
             }
         })
@@ -68,11 +68,13 @@ public struct AuthServiceHandler: Auth.Handler {
 
     /// The hot path: no database, no logging on refusal (a refusal is a normal answer here).
     public func validate(_ request: ValidateRequest, context: ServerContext) throws -> ValidateReply {
-        reply(core.validate(token: request.token))
+        try reply(core.validate(token: request.token))
     }
 
-    /// The reply for a validation result.
-    func reply(_ result: ValidationResult) -> ValidateReply {
+    /// The reply for a validation result. A token that verified while the revocations in memory
+    /// are stale gets no verdict: the call fails UNAVAILABLE (the caller fails closed, or asks
+    /// another instance), never OK with `valid`.
+    func reply(_ result: ValidationResult) throws(RPCError) -> ValidateReply {
         switch result {
         case .valid(let claims):
             let left = claims.expiresAt - Int64(now().timeIntervalSince1970)
@@ -86,6 +88,8 @@ public struct AuthServiceHandler: Auth.Handler {
             return ValidateReply(refusal: .revoked, message: AuthError.tokenRevoked.message)
         case .missing:
             return ValidateReply(refusal: .missing, message: AuthError.missingToken.message)
+        case .unavailable:
+            throw AuthErrorMapping.rpcError(.revocationsStale)
         }
     }
 

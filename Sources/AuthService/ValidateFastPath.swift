@@ -9,12 +9,15 @@ import Support
 /// malformed length) returns nil and goes through the generated path, so the answers, including
 /// INVALID_ARGUMENT for malformed requests, are exactly the generated code's.
 enum ValidateFastPath {
-    /// The encoded reply, or nil to fall back to the generated handler.
-    static func reply(to request: [UInt8], handler: AuthServiceHandler) -> [UInt8]? {
-        request.withUnsafeBufferPointer { bytes -> [UInt8]? in
+    /// The encoded reply, or nil to fall back to the generated handler. Throws UNAVAILABLE as
+    /// the generated path does (`AuthServiceHandler.reply`).
+    static func reply(to request: [UInt8], handler: AuthServiceHandler) throws(RPCError) -> [UInt8]? {
+        let result = request.withUnsafeBufferPointer { bytes -> ValidationResult? in
             guard let token = tokenField(bytes) else { return nil }
-            return handler.reply(handler.core.validate(tokenBytes: token)).serializedBytes()
+            return handler.core.validate(tokenBytes: token)
         }
+        guard let result else { return nil }
+        return try handler.reply(result).serializedBytes()
     }
 
     /// The bytes of field 1 when the message is that one field and nothing else and they are

@@ -69,23 +69,37 @@ public final class MariaDBStore: AuthStore {
         try run(.write) { c in try c.execute(SQL.insertRefreshToken, t) }
     }
 
+    /// One transaction. The presented token's row is locked first; then shared locks on its
+    /// session's revocation row and its user's cut-off row order it against a racing logout or
+    /// RevokeAll (which write those rows before deleting refresh tokens): whichever commits
+    /// first, no replacement outlives the revocation. (On Galera, where locks are per node, a
+    /// replacement that slipped past is refused at its own rotation by the same two checks.)
     public func rotateRefreshToken(presentedHash: [UInt8], replacementHash: [UInt8], replacementExpiresAt: Date,
-                                   now: Date) throws(StoreError) -> RefreshRotation {
+                                   now: Date, onReuse: SessionRevocation.Times) throws(StoreError) -> RefreshRotation {
         try run(.write) { c in
             guard let row = try c.execute(SQL.refreshTokenForUpdate, presentedHash).rows.first else { return .notFound }
             let family: TokenID = try row["family_id"]
             let userID: Int64 = try row["user_id"]
+            let issuedAtMs: Int64 = try row["issued_at_ms"]
             let expiresAtMs: Int64 = try row["expires_at_ms"]
+            let sessionExpiresAtMs: Int64 = try row["session_expires_ms"]
             let usedAtMs: Int64? = try row["used_at_ms"]
             if usedAtMs != nil {
+                try c.execute(SQL.revokeSession, SessionRevocation(session: family, userID: userID, times: onReuse))
                 try c.execute(SQL.deleteRefreshFamily, family)
                 return .reused(userID: userID, family: family)
             }
             if expiresAtMs <= now.millisecondsSince1970 { return .expired }
+            if !(try c.execute(SQL.sessionRevokedShared, family).rows.isEmpty) { return .revoked }
+            if let cutoff: Int64 = try c.execute(SQL.userCutoffShared, userID).rows.first?["cutoff"], issuedAtMs < (cutoff + 1) * 1000 {
+                return .revoked
+            }
+            let sessionEnd = Date(millisecondsSince1970: sessionExpiresAtMs)
+            let expiresAt = min(replacementExpiresAt, sessionEnd)
             try c.execute(SQL.markRefreshTokenUsed, (presentedHash, now))
-            try c.execute(SQL.insertRefreshToken, RefreshTokenRecord(hash: replacementHash, family: family, userID: userID,
-                                                                     issuedAt: now, expiresAt: replacementExpiresAt))
-            return .rotated(userID: userID, family: family)
+            try c.execute(SQL.insertRefreshToken, RefreshTokenRecord(hash: replacementHash, family: family, userID: userID, issuedAt: now,
+                                                                     expiresAt: expiresAt, sessionExpiresAt: sessionEnd))
+            return .rotated(userID: userID, family: family, expiresAt: expiresAt)
         }
     }
 

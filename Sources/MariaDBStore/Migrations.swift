@@ -112,6 +112,24 @@ enum Migrations {
             "ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS repeats BIGINT NOT NULL DEFAULT 1",
             "CREATE UNIQUE INDEX IF NOT EXISTS audit_events_aggregate ON audit_events (aggregate_key)",
         ]),
+        // Sessions: a revoked session revokes its access tokens (by `sid`) and refuses its refresh
+        // tokens; a session ends at a fixed time that rotation carries over; withdrawing
+        // administrator rights revokes the tokens that carry `adm`.
+        Migration(version: 4, name: "revoked sessions, session end, admin cut-off", statements: [
+            """
+            CREATE TABLE IF NOT EXISTS revoked_sessions (
+                family_id BINARY(16) NOT NULL PRIMARY KEY,
+                user_id BIGINT NOT NULL,
+                access_until BIGINT NOT NULL,
+                purge_after BIGINT NOT NULL,
+                recorded_us BIGINT NOT NULL,
+                KEY revoked_sessions_recorded (recorded_us),
+                KEY revoked_sessions_purge (purge_after)
+            ) ENGINE=InnoDB
+            """,
+            "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS session_expires_ms BIGINT NULL",
+            "ALTER TABLE user_token_cutoffs ADD COLUMN IF NOT EXISTS admin_cutoff BIGINT NOT NULL DEFAULT 0",
+        ]),
     ]
 }
 

@@ -67,14 +67,37 @@ enum SQL {
     static let revokedTokensSince: Statement<(fromUs: Int64, nowSeconds: Int64)> =
         "SELECT jti, expires_at FROM revoked_tokens WHERE recorded_us >= \(\.fromUs) AND expires_at > \(\.nowSeconds)"
     static let revocationCutoffsSince: Statement<(fromUs: Int64, nowSeconds: Int64)> = """
-        SELECT user_id, cutoff, purge_after FROM user_token_cutoffs
+        SELECT user_id, cutoff, admin_cutoff, purge_after FROM user_token_cutoffs
         WHERE recorded_us >= \(\.fromUs) AND purge_after > \(\.nowSeconds)
         """
+    static let setAdminCutoff: Statement<(userID: Int64, cutoff: Int64, purgeAfter: Date)> = """
+        INSERT INTO user_token_cutoffs (user_id, cutoff, admin_cutoff, purge_after, recorded_us)
+        VALUES (\(\.userID), 0, \(\.cutoff), \(\.purgeAfter.secondsSince1970RoundedUp), \(sql: serverMicroseconds))
+        ON DUPLICATE KEY UPDATE admin_cutoff = GREATEST(admin_cutoff, VALUES(admin_cutoff)),
+            purge_after = GREATEST(purge_after, VALUES(purge_after)), recorded_us = VALUES(recorded_us)
+        """
+    /// A shared lock on the user's cut-off row (or the gap where it would be): RevokeAll, which
+    /// writes it, waits for a rotation that read it, and a rotation waits for a RevokeAll that wrote it.
+    static let userCutoffShared: Statement<Int64> =
+        "SELECT cutoff FROM user_token_cutoffs WHERE user_id = \(\.self) LOCK IN SHARE MODE"
+    static let revokeSession: Statement<SessionRevocation> = """
+        INSERT INTO revoked_sessions (family_id, user_id, access_until, purge_after, recorded_us)
+        VALUES (\(\.session), \(\.userID), \(\.times.accessTokensUntil.secondsSince1970RoundedUp),
+                \(\.times.purgeAfter.secondsSince1970RoundedUp), \(sql: serverMicroseconds))
+        ON DUPLICATE KEY UPDATE access_until = GREATEST(access_until, VALUES(access_until)),
+            purge_after = GREATEST(purge_after, VALUES(purge_after)), recorded_us = VALUES(recorded_us)
+        """
+    /// Shared lock, as `userCutoffShared`, against a logout revoking the session.
+    static let sessionRevokedShared: Statement<TokenID> =
+        "SELECT 1 AS revoked FROM revoked_sessions WHERE family_id = \(\.self) LOCK IN SHARE MODE"
+    static let revokedSessionsSince: Statement<(fromUs: Int64, nowSeconds: Int64)> =
+        "SELECT family_id, access_until FROM revoked_sessions WHERE recorded_us >= \(\.fromUs) AND access_until > \(\.nowSeconds)"
 
     // MARK: Purging (at most 10000 rows a table per pass)
 
     static let purgeRevokedTokens: Statement<Int64> = "DELETE FROM revoked_tokens WHERE expires_at <= \(\.self) LIMIT 10000"
     static let purgeRevocationCutoffs: Statement<Int64> = "DELETE FROM user_token_cutoffs WHERE purge_after <= \(\.self) LIMIT 10000"
+    static let purgeRevokedSessions: Statement<Int64> = "DELETE FROM revoked_sessions WHERE purge_after <= \(\.self) LIMIT 10000"
     static let purgeRefreshTokens: Statement<Int64> = "DELETE FROM refresh_tokens WHERE expires_at_ms <= \(\.self) LIMIT 10000"
     static let purgeLoginAttempts: Statement<Int64> = "DELETE FROM login_attempts WHERE at_ms < \(\.self) LIMIT 10000"
     /// Buckets last reserved before the longest window: none of their attempts still counts.
@@ -83,11 +106,16 @@ enum SQL {
     // MARK: Refresh tokens
 
     static let insertRefreshToken: Statement<RefreshTokenRecord> = """
-        INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at_ms, expires_at_ms)
-        VALUES (\(\.hash), \(\.family), \(\.userID), \(\.issuedAt.millisecondsSince1970), \(\.expiresAt.millisecondsSince1970))
+        INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at_ms, expires_at_ms, session_expires_ms)
+        VALUES (\(\.hash), \(\.family), \(\.userID), \(\.issuedAt.millisecondsSince1970), \(\.expiresAt.millisecondsSince1970),
+                \(\.sessionExpiresAt.millisecondsSince1970))
         """
-    static let refreshTokenForUpdate: Statement<[UInt8]> =
-        "SELECT family_id, user_id, expires_at_ms, used_at_ms FROM refresh_tokens WHERE token_hash = \(\.self) FOR UPDATE"
+    /// A token stored before sessions had an end has its own expiry as the session's end.
+    static let refreshTokenForUpdate: Statement<[UInt8]> = """
+        SELECT family_id, user_id, issued_at_ms, expires_at_ms, used_at_ms,
+               COALESCE(session_expires_ms, expires_at_ms) AS session_expires_ms
+        FROM refresh_tokens WHERE token_hash = \(\.self) FOR UPDATE
+        """
     static let markRefreshTokenUsed: Statement<(hash: [UInt8], at: Date)> =
         "UPDATE refresh_tokens SET used_at_ms = \(\.at.millisecondsSince1970) WHERE token_hash = \(\.hash)"
     static let deleteRefreshFamily: Statement<TokenID> = "DELETE FROM refresh_tokens WHERE family_id = \(\.self)"

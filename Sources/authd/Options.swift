@@ -79,6 +79,8 @@ struct ServeOptions: ParsableArguments {
     @Option(SettingTable.refreshTtl) var refreshTtl: Int?
     @Option(SettingTable.leeway) var leeway: Int?
     @Option(SettingTable.revocationPoll) var revocationPollMs: Int?
+    @Option(SettingTable.revocationMaxStaleness) var revocationMaxStaleness: Int?
+    @Option(SettingTable.sessionMaxAge) var sessionMaxAge: Int?
 
     // Passwords
     @OptionGroup var argon2: Argon2Options

@@ -83,6 +83,13 @@ enum SettingTable {
         flag: "revocation-poll-ms", variable: "AUTHD_REVOCATION_POLL_MS", unit: .milliseconds(1),
         bounded: AuthConfiguration.Bounds.revocationPollInterval,
         help: "Milliseconds between polls of new revocations: the bound for a logout to reach every instance")
+    static let revocationMaxStaleness = Setting<Duration>(
+        flag: "revocation-max-staleness", variable: "AUTHD_REVOCATION_MAX_STALENESS", unit: .seconds(1),
+        bounded: AuthConfiguration.Bounds.revocationMaxStaleness,
+        help: "Seconds the revocations in memory are trusted after the last successful read; past it Validate answers UNAVAILABLE and Health NOT_SERVING (must exceed the poll interval)")
+    static let sessionMaxAge = Setting<Duration>(
+        flag: "session-max-age", variable: "AUTHD_SESSION_MAX_AGE", unit: .seconds(1), bounded: AuthConfiguration.Bounds.sessionMaxAge,
+        help: "Absolute lifetime of a session in seconds, from its login; refreshing never extends it")
 
     // MARK: serve: passwords
 

@@ -187,6 +187,8 @@ struct ServeSettings {
         auth.refreshTokenLifetime = try T.refreshTtl.resolve(flag: o.refreshTtl, environment: env)
         auth.leeway = try T.leeway.resolve(flag: o.leeway, environment: env)
         auth.revocationPollInterval = try T.revocationPoll.resolve(flag: o.revocationPollMs, environment: env)
+        auth.revocationMaxStaleness = try T.revocationMaxStaleness.resolve(flag: o.revocationMaxStaleness, environment: env)
+        auth.sessionMaxAge = try T.sessionMaxAge.resolve(flag: o.sessionMaxAge, environment: env)
         auth.passwordHashing = try o.argon2.parameters(environment: env)
         auth.passwordHashingConcurrency = try T.argon2Concurrency.resolve(flag: o.argon2Concurrency, environment: env, default: cores)
         auth.throttle.registerAddressLimit = try T.registerLimitPerAddress.resolve(flag: o.registerLimitPerAddress, environment: env)

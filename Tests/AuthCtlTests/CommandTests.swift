@@ -111,6 +111,8 @@ final class CommandTests: XCTestCase {
         // The old refresh token is used up.
         let reused = try ctl.json(["refresh", "--token", login["refresh_token"] as? String ?? ""], expectStatus: 1)
         XCTAssertEqual(AuthCtlHarness.error(reused).code, "UNAUTHENTICATED")
+        // The reuse revoked that whole session, the kept tokens included: log in again.
+        _ = try ctl.json(["login", "--email", email, "--password-stdin"], input: AuthCtlHarness.password + "\n")
         // Refresh tokens are base64url, so one in 64 starts with "-": it is the flag's value, not an option.
         let dashed = try ctl.json(["refresh", "--token", "-" + String(repeating: "A", count: 42)], expectStatus: 1)
         XCTAssertEqual(AuthCtlHarness.error(dashed).code, "UNAUTHENTICATED", "\(dashed)")

@@ -21,7 +21,9 @@ final class PythonEndToEndTests: XCTestCase {
         // A server on a database of its own, which this test stops and starts between pytest runs.
         let db = try PrivateMariaDB.create()
         defer { db.destroy() }
-        let outage = try AuthdProcess.start(arguments: ["--db-timeout", "2", "--revocation-poll-ms", "200"],
+        let outage = try AuthdProcess.start(arguments: ["--db-timeout", "2", "--revocation-poll-ms", "200",
+                                                          // Validate from memory while down (within this bound).
+                                                          "--revocation-max-staleness", "120"],
                                             database: db.settings(database: "auth_py_outage"))
         defer { outage.stop() }
 

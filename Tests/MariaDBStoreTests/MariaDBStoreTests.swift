@@ -62,7 +62,7 @@ final class MariaDBStoreTests: XCTestCase {
                 .map { row in try row["name"] as String }
         }
         XCTAssertEqual(Set(tables), ["schema_migrations", "users", "revoked_tokens", "user_token_cutoffs", "refresh_tokens",
-                                     "throttle_buckets", "login_attempts", "known_addresses", "audit_events"])
+                                     "throttle_buckets", "login_attempts", "known_addresses", "audit_events", "revoked_sessions"])
     }
 
     func testUnreachableServerFailsFastAsUnavailable() throws {
@@ -146,9 +146,10 @@ final class MariaDBStoreTests: XCTestCase {
         XCTAssertEqual(try store.acquireAttempt(.random(), buckets: [bucket], now: now), .granted, "the attempt was released")
         XCTAssertTrue(try store.isKnownAddress(userID: id, address: "10.1.2.3", since: now.addingTimeInterval(-60)))
         XCTAssertEqual(try store.auditEvents(userID: id, limit: 1).first?.kind, .loginSucceeded)
-        guard case .rotated(let user, let family) = try store.rotateRefreshToken(
+        guard case .rotated(let user, let family, _) = try store.rotateRefreshToken(
             presentedHash: refresh.hash, replacementHash: Array(repeating: 8, count: 32),
-            replacementExpiresAt: now.addingTimeInterval(3600), now: now) else { return XCTFail("refresh token not stored") }
+            replacementExpiresAt: now.addingTimeInterval(3600), now: now,
+            onReuse: SessionRevocation.Times(accessTokensUntil: now, purgeAfter: now)) else { return XCTFail("refresh token not stored") }
         XCTAssertEqual(user, id)
         XCTAssertEqual(family, refresh.family)
     }

@@ -34,7 +34,7 @@ final class StatementTests: XCTestCase {
         for (sql, count) in statements {
             XCTAssertEqual(sql.filter { $0 == "?" }.count, count, sql)
         }
-        XCTAssertEqual(SQL.insertRefreshToken.parameterCount, 5)
+        XCTAssertEqual(SQL.insertRefreshToken.parameterCount, 6)
     }
 
     func testRowsAreReadByNameWithTheirType() throws {

@@ -591,7 +591,9 @@ class AuthClient:
     def validate(
         self, request: ValidateRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> ValidateReply:
-        """Checks a token on behalf of another service. A refused token is an OK reply with valid = false."""
+        """Checks a token on behalf of another service. A refused token is an OK reply with valid = false.
+        UNAVAILABLE when this instance cannot vouch for its revocations: fail closed, ask another instance.
+        """
         return _wire.call(self._channel, self.Method.validate, request, ValidateReply, metadata, timeout)
 
     def refresh(

@@ -77,12 +77,14 @@ extension Auth {
         }
 
         /// Checks a token on behalf of another service. A refused token is an OK reply with valid = false.
+        /// UNAVAILABLE when this instance cannot vouch for its revocations: fail closed, ask another instance.
         public func validate(_ request: ValidateRequest, options: CallOptions = CallOptions()) throws -> ValidateReply {
             let reply = try transport.unary(Method.validate, request: request.serializedBytes(), options: options)
             return try ValidateReply(decodingReply: reply, for: Method.validate)
         }
 
         /// Checks a token on behalf of another service. A refused token is an OK reply with valid = false.
+        /// UNAVAILABLE when this instance cannot vouch for its revocations: fail closed, ask another instance.
         public func validate(_ request: ValidateRequest, options: CallOptions = CallOptions()) async throws -> ValidateReply {
             let reply = try await transport.unary(Method.validate, request: request.serializedBytes(), options: options)
             return try ValidateReply(decodingReply: reply, for: Method.validate)
