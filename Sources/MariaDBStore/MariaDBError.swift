@@ -33,6 +33,7 @@ public struct MariaDBErrorNumber: RawRepresentable, Hashable, Sendable, CustomSt
     public static let lockWaitTimeout = Self(1205)  // ER_LOCK_WAIT_TIMEOUT
 
     public static let duplicateEntry = Self(1062)  // ER_DUP_ENTRY
+    public static let duplicateEntryWithKeyName = Self(1586)  // ER_DUP_ENTRY_WITH_KEY_NAME
     /// ER_UNKNOWN_SYSTEM_VARIABLE: `@@wsrep_on` on a server built without wsrep.
     public static let unknownSystemVariable = Self(1193)
 
@@ -45,7 +46,8 @@ public struct MariaDBErrorNumber: RawRepresentable, Hashable, Sendable, CustomSt
     /// The numbers after which the whole transaction is rerun.
     static let conflict: Set<Self> = [deadlock, lockWaitTimeout]
     /// The numbers whose server message quotes a value of the statement (which may be a secret).
-    static let quotesAValue: Set<Self> = [duplicateEntry, Self(1366), Self(1292)]  // …, ER_TRUNCATED_WRONG_VALUE_FOR_FIELD, ER_TRUNCATED_WRONG_VALUE
+    static let duplicates: Set<Self> = [duplicateEntry, duplicateEntryWithKeyName]
+    static let quotesAValue: Set<Self> = duplicates.union([Self(1366), Self(1292)])  // + ER_TRUNCATED_WRONG_VALUE_FOR_FIELD, ER_TRUNCATED_WRONG_VALUE
 }
 
 /// An error reported by Connector/C or the server: its number and message (`mysql_error`,
@@ -66,7 +68,7 @@ public struct MariaDBError: Error, CustomStringConvertible {
     var kind: StoreError.Kind {
         if MariaDBErrorNumber.connectionLost.contains(number) { return .unavailable }
         if MariaDBErrorNumber.conflict.contains(number) { return .conflict }
-        if number == .duplicateEntry { return .duplicate }
+        if MariaDBErrorNumber.duplicates.contains(number) { return .duplicate }
         return .failure
     }
 

@@ -67,6 +67,9 @@ final class StatementTests: XCTestCase {
     func testQuotedValuesAreLeftOutOfDriverMessages() {
         let duplicate = MariaDBError(number: .duplicateEntry, message: "Duplicate entry 'it's-a-secret' for key 'PRIMARY'")
         XCTAssertEqual(duplicate.message, "Duplicate entry '…' for key 'PRIMARY'")
+        let named = MariaDBError(number: .duplicateEntryWithKeyName, message: "Duplicate entry 'it's-a-secret' for key 'token_hash'")
+        XCTAssertEqual(named.message, "Duplicate entry '…' for key 'token_hash'")
+        XCTAssertEqual(named.kind, .duplicate)
         let incorrect = MariaDBError(number: MariaDBErrorNumber(rawValue: 1366),
                                      message: "Incorrect string value: '\\xF0\\x9F' for column `db`.`users`.`email` at row 1")
         XCTAssertEqual(incorrect.message, "Incorrect string value: '…' for column `db`.`users`.`email` at row 1")
