@@ -23,7 +23,8 @@ public enum Auth {
     /// The descriptors of `Auth`'s methods (`"auth.v1.Auth/<Method>"`).
     public enum Method {
         /// Creates an account (email + password) and logs it in.
-        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
+        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password,
+        /// RESOURCE_EXHAUSTED when registrations from the caller's address (or in all) are throttled.
         /// Not idempotent: a repeat after a success answers ALREADY_EXISTS instead of the tokens.
         public static let register = MethodDescriptor(service: Auth.name, method: "Register")
         /// Exchanges email + password for tokens. A wrong password and an unknown email give the same
@@ -55,7 +56,8 @@ public enum Auth {
     /// answer with a status; any other error reaches the caller as INTERNAL.
     public protocol Handler: Sendable {
         /// Creates an account (email + password) and logs it in.
-        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
+        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password,
+        /// RESOURCE_EXHAUSTED when registrations from the caller's address (or in all) are throttled.
         /// Not idempotent: a repeat after a success answers ALREADY_EXISTS instead of the tokens.
         func register(_ request: RegisterRequest, context: ServerContext) throws -> TokenReply
 

@@ -560,7 +560,8 @@ class AuthClient:
         self, request: RegisterRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> TokenReply:
         """Creates an account (email + password) and logs it in.
-        ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
+        ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password,
+        RESOURCE_EXHAUSTED when registrations from the caller's address (or in all) are throttled.
         Not idempotent: a repeat after a success answers ALREADY_EXISTS instead of the tokens.
         """
         return _wire.call(self._channel, self.Method.register, request, TokenReply, metadata, timeout)

@@ -19,7 +19,8 @@ extension Auth {
         }
 
         /// Creates an account (email + password) and logs it in.
-        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
+        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password,
+        /// RESOURCE_EXHAUSTED when registrations from the caller's address (or in all) are throttled.
         /// Not idempotent: a repeat after a success answers ALREADY_EXISTS instead of the tokens.
         public func register(_ request: RegisterRequest, options: CallOptions = CallOptions()) throws -> TokenReply {
             let reply = try transport.unary(Method.register, request: request.serializedBytes(), options: options)
@@ -27,7 +28,8 @@ extension Auth {
         }
 
         /// Creates an account (email + password) and logs it in.
-        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password.
+        /// ALREADY_EXISTS when the email is taken, INVALID_ARGUMENT for a bad email or a weak password,
+        /// RESOURCE_EXHAUSTED when registrations from the caller's address (or in all) are throttled.
         /// Not idempotent: a repeat after a success answers ALREADY_EXISTS instead of the tokens.
         public func register(_ request: RegisterRequest, options: CallOptions = CallOptions()) async throws -> TokenReply {
             let reply = try await transport.unary(Method.register, request: request.serializedBytes(), options: options)
