@@ -1,5 +1,6 @@
 import Foundation
 import RPCCore
+import RPCDispatch
 @testable import RPCTransport
 import TestSupport
 import XCTest
@@ -128,6 +129,34 @@ final class BlockingCallLimitTests: XCTestCase {
         XCTAssertEqual(server.statistics.compressedRequests, 1)
     }
 
+    /// The state machine counts blocking calls from queued to completed (cancelled ones until
+    /// their worker is done) and refuses the one past the cap; SETTINGS ends the handshake.
+    func testStateMachineCountsBlockingCalls() {
+        var m = ServerConnectionStateMachine(maxCallsInFlight: 16, maxBlockingCalls: 2)
+        XCTAssertTrue(m.isAwaitingSettings)
+        XCTAssertEqual(m.received(Frame(type: .settings, payload: ConnectionSettings().encode())), .none)
+        XCTAssertFalse(m.isAwaitingSettings)
+        for id in [1, 3, 5] as [UInt32] {
+            var out: [UInt8] = []
+            FrameEncoder.appendCall(callID: id, head: CallHead(method: "a.B/C"), message: [], flags: [], to: &out)
+            _ = m.received(Frame(type: .call, callID: id, payload: Array(out[WireProtocol.headerSize...])))
+        }
+        XCTAssertNil(m.blockingCallRefusal)
+        m.queued(1, cancellation: CallCancellation())
+        m.queued(3, cancellation: CallCancellation())
+        m.queued(3, cancellation: CallCancellation())  // once per call
+        XCTAssertEqual(m.blockingCalls, 2)
+        XCTAssertEqual(m.blockingCallRefusal?.status, .resourceExhausted)
+        XCTAssertEqual(m.received(Frame(type: .cancel, callID: 1)).isCancelQueued, true)
+        XCTAssertEqual(m.blockingCalls, 2, "a cancelled call holds its place until its worker is done")
+        XCTAssertFalse(m.callCompleted(1).sendReply)
+        XCTAssertNil(m.blockingCallRefusal)
+        _ = m.callCompleted(5)  // an inline call
+        XCTAssertEqual(m.blockingCalls, 1)
+        _ = m.callCompleted(3)
+        XCTAssertEqual(m.blockingCalls, 0)
+    }
+
     // MARK: Helpers
 
     static func call(_ id: UInt32, _ method: MethodDescriptor, _ message: [UInt8], flags: FrameFlags = []) -> [UInt8] {
@@ -155,5 +184,12 @@ final class BlockingCallLimitTests: XCTestCase {
             }
         }
         return out
+    }
+}
+
+extension ServerConnectionStateMachine.ViewAction {
+    var isCancelQueued: Bool {
+        if case .cancelQueued = self { return true }
+        return false
     }
 }
