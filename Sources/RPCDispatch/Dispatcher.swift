@@ -1,10 +1,12 @@
 import Logging
 import RPCCore
+import Synchronization
 
 /// The dispatch contract every wire protocol shares: the method table, where a handler runs
 /// (`HandlerKind`: inline on the caller's thread, blocking on the bounded worker pool), deadlines
 /// checked before and after a blocking call, cancellation of queued calls, overload
-/// (RESOURCE_EXHAUSTED at once when the pool's queue is full), and the one status mapping (an
+/// (RESOURCE_EXHAUSTED at once when the pool's queue is full, or when the request bytes queued
+/// calls hold would pass their budget), and the one status mapping (an
 /// `RPCError` is sent as it is; anything else is INTERNAL "internal error", logged here in full).
 ///
 /// A transport decodes a call, looks its method up, builds the `ServerContext` and calls `start`;
@@ -27,32 +29,48 @@ public final class Dispatcher: Sendable {
     /// Unexpected handler errors are logged here.
     public let logger: Logger
     package let pool: WorkerPool
+    /// The most request bytes blocking calls waiting for a worker may hold, all together.
+    public let maxQueuedRequestBytes: Int
+    private let queuedBytes = Atomic<Int>(0)
 
     /// The methods of `services` (a full name served twice stops the program), `workerThreads`
-    /// threads for blocking handlers and room for `workerQueueCapacity` calls waiting for one.
+    /// threads for blocking handlers, room for `workerQueueCapacity` calls waiting for one and for
+    /// `maxQueuedRequestBytes` bytes of their requests.
     public init(services: [any RPCServiceProvider], workerThreads: Int = 4, workerQueueCapacity: Int = 1_024,
-                logger: Logger) {
+                maxQueuedRequestBytes: Int = 16 << 20, logger: Logger) {
         methods = MethodTable(services: services)
         self.logger = logger
+        self.maxQueuedRequestBytes = maxQueuedRequestBytes
         pool = WorkerPool(threadCount: workerThreads, capacity: workerQueueCapacity)
     }
 
     /// Starts a call of `method`. An inline method runs now, on this thread, and its reply is
     /// returned (`makeCompletion` is not called: nothing is allocated for the call). A blocking
     /// method is queued for a worker with the completion `makeCompletion` returns, which is then
-    /// called exactly once from another thread; or refused at once when the queue is full.
-    public func start(_ method: MethodTable.Entry, request: [UInt8], context: ServerContext,
+    /// called exactly once from another thread; or refused at once when the queue is full or its
+    /// `heldBytes` (what the call holds while it waits: its request and head; by default the
+    /// request's size) would take the bytes held by queued calls past `maxQueuedRequestBytes`.
+    public func start(_ method: MethodTable.Entry, request: [UInt8], context: ServerContext, heldBytes: Int? = nil,
                       ifBlocking makeCompletion: () -> BlockingCompletion) -> DispatchStart {
         let served = method.method
         switch served.kind {
         case .inline:
             return .replied(run(served, request, context))
         case .blocking:
+            let held = heldBytes ?? request.count
+            if queuedBytes.add(held, ordering: .relaxed).newValue > maxQueuedRequestBytes {
+                queuedBytes.subtract(held, ordering: .relaxed)
+                return .overloaded(.failure(.resourceExhausted, "server overloaded (too many request bytes queued), try again later"))
+            }
             let completion = makeCompletion()
             let accepted = pool.submit { [self] disposition in
-                completion.onComplete(runQueued(served, request, context, completion.cancellation, disposition))
+                // Taken by a worker or dropped: the call no longer waits, its bytes leave the budget.
+                queuedBytes.subtract(held, ordering: .relaxed)
+                completion.onComplete(runQueued(served, request, context, completion, disposition))
             }
-            return accepted ? .queued : .overloaded(.failure(.resourceExhausted, "server overloaded, try again later"))
+            if accepted { return .queued }
+            queuedBytes.subtract(held, ordering: .relaxed)
+            return .overloaded(.failure(.resourceExhausted, "server overloaded, try again later"))
         }
     }
 
@@ -68,13 +86,24 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    /// A queued call as a worker takes it: skipped when dropped, cancelled or past its deadline.
+    /// A queued call as a worker takes it: skipped when dropped, cancelled or past its deadline;
+    /// its request decoded (`BlockingCompletion.decodeRequest`) only then, on the worker.
     private func runQueued(_ method: ServerMethod, _ request: [UInt8], _ context: ServerContext,
-                           _ cancellation: CallCancellation?, _ disposition: WorkerPool.Disposition) -> CallReply {
+                           _ completion: BlockingCompletion, _ disposition: WorkerPool.Disposition) -> CallReply {
         if disposition == .drop { return .failure(.unavailable, "server is shutting down") }
-        if let cancellation, cancellation.isCancelled { return .failure(.cancelled, "call cancelled before it ran") }
+        if let cancellation = completion.cancellation, cancellation.isCancelled {
+            return .failure(.cancelled, "call cancelled before it ran")
+        }
         if let deadline = context.deadline, ContinuousClock.now >= deadline {
             return .failure(.deadlineExceeded, "deadline exceeded before the call ran")
+        }
+        var request = request
+        if let decode = completion.decodeRequest {
+            do {
+                request = try decode(request)
+            } catch {
+                return .failure(error.code, error.message)
+            }
         }
         let reply = run(method, request, context)
         if let deadline = context.deadline, ContinuousClock.now >= deadline {
@@ -82,6 +111,9 @@ public final class Dispatcher: Sendable {
         }
         return reply
     }
+
+    /// Request bytes held by blocking calls waiting for a worker (for tests and metrics).
+    public var queuedRequestBytes: Int { queuedBytes.load(ordering: .relaxed) }
 
     /// Blocking calls running and waiting on the worker pool (for tests and metrics).
     public var workerLoad: (running: Int, queued: Int) { (pool.runningCount, pool.queuedCount) }
@@ -95,13 +127,19 @@ public final class Dispatcher: Sendable {
 }
 
 /// How a queued call reports back: the cancellation flag the worker checks before running it,
-/// and the closure given its reply (on a worker thread, or the thread that shuts the pool down).
+/// how the worker turns the request as received into the handler's (e.g. inflates it; its
+/// `RPCError` is the call's reply), and the closure given its reply (on a worker thread, or the
+/// thread that shuts the pool down).
 public struct BlockingCompletion: Sendable {
     public var cancellation: CallCancellation?
+    public var decodeRequest: (@Sendable ([UInt8]) throws(RPCError) -> [UInt8])?
     public var onComplete: @Sendable (CallReply) -> Void
 
-    public init(cancellation: CallCancellation? = nil, onComplete: @escaping @Sendable (CallReply) -> Void) {
+    public init(cancellation: CallCancellation? = nil,
+                decodeRequest: (@Sendable ([UInt8]) throws(RPCError) -> [UInt8])? = nil,
+                onComplete: @escaping @Sendable (CallReply) -> Void) {
         self.cancellation = cancellation
+        self.decodeRequest = decodeRequest
         self.onComplete = onComplete
     }
 }
@@ -112,6 +150,7 @@ public enum DispatchStart: Sendable {
     case replied(CallReply)
     /// The call waits for a worker; its completion will be called.
     case queued
-    /// The worker pool's queue is full: send this RESOURCE_EXHAUSTED reply (the completion is not called).
+    /// The worker pool's queue or the queued-bytes budget is full: send this RESOURCE_EXHAUSTED
+    /// reply (the completion is not called).
     case overloaded(CallReply)
 }

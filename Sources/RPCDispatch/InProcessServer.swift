@@ -31,12 +31,12 @@ public final class InProcessServer: ServerTransport {
     private let state = Locked(State())
     private let stopped = DispatchGroup()
 
-    /// Serves `services` with `workerThreads` threads for blocking handlers and room for
-    /// `workerQueueCapacity` calls waiting for one.
+    /// Serves `services` with `workerThreads` threads for blocking handlers, room for
+    /// `workerQueueCapacity` calls waiting for one and for `maxQueuedRequestBytes` of their requests.
     public init(services: [any RPCServiceProvider], workerThreads: Int = 4, workerQueueCapacity: Int = 1_024,
-                logger: Logger) {
-        dispatcher = Dispatcher(services: services, workerThreads: workerThreads,
-                                workerQueueCapacity: workerQueueCapacity, logger: logger)
+                maxQueuedRequestBytes: Int = 16 << 20, logger: Logger) {
+        dispatcher = Dispatcher(services: services, workerThreads: workerThreads, workerQueueCapacity: workerQueueCapacity,
+                                maxQueuedRequestBytes: maxQueuedRequestBytes, logger: logger)
     }
 
     public func start() throws {

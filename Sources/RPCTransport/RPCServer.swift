@@ -38,7 +38,8 @@ public final class RPCServer: ServerTransport {
         self.configuration = configuration
         let tls = try TLSContext(configuration: configuration.tls, isServer: true)
         let dispatcher = Dispatcher(services: services, workerThreads: configuration.workerThreads,
-                                    workerQueueCapacity: configuration.limits.workerQueueCapacity, logger: logger)
+                                    workerQueueCapacity: configuration.limits.workerQueueCapacity,
+                                    maxQueuedRequestBytes: configuration.limits.maxQueuedRequestBytes, logger: logger)
         core = ServerCore(dispatcher: dispatcher, limits: configuration.limits, tls: tls, logger: logger,
                           busyPoll: configuration.busyPoll)
     }

@@ -37,10 +37,12 @@ public struct ServerConfiguration: Sendable {
 
 /// The server's limits, each with what happens when it is exceeded (see schema/PROTOCOL.md, "Limits").
 public struct ServerLimits: Sendable {
-    /// Largest frame payload accepted; a longer frame gets ERROR RESOURCE_EXHAUSTED and a close. Default 4 MiB.
-    public var maxFrameSize: Int = 4 << 20
-    /// Largest request after decompression; beyond it the call gets RESOURCE_EXHAUSTED. Default 4 MiB.
-    public var maxDecompressedSize: Int = 4 << 20
+    /// Largest frame payload accepted; a longer frame gets ERROR RESOURCE_EXHAUSTED and a close.
+    /// Default 64 KiB: an auth request is a few KiB at most.
+    public var maxFrameSize: Int = 64 << 10
+    /// Largest request message after decompression; beyond it the call gets RESOURCE_EXHAUSTED
+    /// (inflating stops there). Default 64 KiB.
+    public var maxDecompressedSize: Int = 64 << 10
     /// Calls in flight on one connection; one more gets RESOURCE_EXHAUSTED. Default 128.
     public var maxCallsInFlightPerConnection: Int = 128
     /// Open connections; beyond it new ones are closed at once, before TLS. Default 10,000.
@@ -50,8 +52,18 @@ public struct ServerLimits: Sendable {
     public var maxConnectionsPerAddress: Int = 64
     /// Blocking calls waiting for a worker; one more gets RESOURCE_EXHAUSTED. Default 1,024.
     public var workerQueueCapacity: Int = 1_024
-    /// Time to finish the TLS handshake and preface; then the connection is closed. Default 10 s.
+    /// Blocking calls queued or running for one connection; one more gets RESOURCE_EXHAUSTED at
+    /// once. Default 8.
+    public var maxBlockingCallsPerConnection: Int = 8
+    /// Request bytes held by blocking calls waiting for a worker, over every connection; a call
+    /// that would go over gets RESOURCE_EXHAUSTED at once. Default 16 MiB.
+    public var maxQueuedRequestBytes: Int = 16 << 20
+    /// Time from accept to the client's first SETTINGS (TLS handshake, preface, SETTINGS); then the
+    /// connection is closed. Default 10 s.
     public var handshakeTimeout: Duration = .seconds(10)
+    /// Time a frame may stay partly received (its first bytes in, the rest not); then the connection
+    /// is closed. Default 10 s.
+    public var frameTimeout: Duration = .seconds(10)
     /// A connection with no call in flight and no call started or finished this long gets GOAWAY
     /// and is closed (PINGs do not count). Default 5 min.
     public var idleTimeout: Duration = .seconds(300)

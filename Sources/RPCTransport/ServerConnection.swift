@@ -23,6 +23,8 @@ final class ServerConnection {
     private let acceptedAt: ContinuousClock.Instant
     private var lastActivity: ContinuousClock.Instant
     private var lastWriteProgress: ContinuousClock.Instant
+    /// When the frame the decoder holds part of was begun (nil: no partial frame, or reading paused).
+    private var partialFrameSince: ContinuousClock.Instant?
     var isQueuedForFlush = false
 
     var fd: Int32 { tls.fd }
@@ -106,7 +108,8 @@ final class ServerConnection {
         self.tls = tls
         self.peer = peer
         let limits = loop.core.limits
-        machine = ServerConnectionStateMachine(maxCallsInFlight: limits.maxCallsInFlightPerConnection)
+        machine = ServerConnectionStateMachine(maxCallsInFlight: limits.maxCallsInFlightPerConnection,
+                                               maxBlockingCalls: limits.maxBlockingCallsPerConnection)
         decoder = FrameDecoder(maxFrameSize: limits.maxFrameSize, expectsPreface: true)
         let now = ContinuousClock.now
         acceptedAt = now
@@ -218,10 +221,14 @@ final class ServerConnection {
     private func processFrames(_ chunk: UnsafeRawBufferPointer) {
         guard acceptsInput else {
             if !chunk.isEmpty { decoder.append(chunk) }
+            partialFrameSince = nil
             return
         }
+        var completedFrame = false
+        defer { notePartialFrame(completedFrame: completedFrame) }
         do {
             try decoder.consume(chunk) { frame in
+                completedFrame = true
                 perform(machine.received(frame), frame)
                 if pendingOutput > core.limits.maxBufferedOutput && acceptsInput {
                     setInput(.pausedForOutput)
@@ -231,6 +238,16 @@ final class ServerConnection {
             }
         } catch {
             perform(machine.decodeFailed(error), nil)
+        }
+    }
+
+    /// Starts (or stops) the frame deadline: it runs from when a frame was begun while reading, and
+    /// starts again with each frame completed. Whole frames kept while reading is paused do not count.
+    private func notePartialFrame(completedFrame: Bool) {
+        if decoder.bufferedCount == 0 || !acceptsInput {
+            partialFrameSince = nil
+        } else if completedFrame || partialFrameSince == nil {
+            partialFrameSince = loop.now
         }
     }
 
@@ -265,35 +282,48 @@ final class ServerConnection {
 
     // MARK: - Calls
 
+    /// Starts a call. A compressed request is inflated (bounded by the message limit) by whoever
+    /// runs the call, and only once it runs: an inline call here, a blocking one on its worker,
+    /// after it got a place (the connection's blocking-call cap, the worker queue, the queued-bytes
+    /// budget). The uncompressed inline path (Validate) only copies the message.
     private func startCall(callID: UInt32, head: CallHeadView, payload: UnsafeRawBufferPointer, compressed: Bool) {
         let now = loop.now
         lastActivity = now  // only calls count as activity: keepalive PINGs do not keep a connection open
-        let deadline = head.timeoutMillis > 0 ? now + .milliseconds(head.timeoutMillis) : nil
-        let message = UnsafeRawBufferPointer(rebasing: payload[head.messageOffset...])
-        let request: [UInt8]
-        if compressed {
-            do {
-                request = try MessageCompression.inflate(Array(message), limit: core.limits.maxDecompressedSize)
-                core.counters.compressedRequests.increment()
-            } catch {
-                finish(callID: callID, reply: .failure(error.code, error.message))
-                return
-            }
-        } else {
-            request = Array(message)
-        }
         guard let method = core.dispatcher.methods.lookup(UnsafeRawBufferPointer(rebasing: payload[head.method])) else {
             finish(callID: callID, reply: .failure(.unimplemented, "unknown method \(head.methodName(in: payload))"))
             return
         }
+        let blocking = method.method.kind == .blocking
+        if blocking, let refusal = machine.blockingCallRefusal {
+            core.counters.callsRejectedOverload.increment()
+            finish(callID: callID, reply: .failure(refusal.status, refusal.message))
+            return
+        }
+        var request = Array(UnsafeRawBufferPointer(rebasing: payload[head.messageOffset...]))
+        var inflateOnWorker: (@Sendable ([UInt8]) throws(RPCError) -> [UInt8])?
+        if compressed {
+            core.counters.compressedRequests.increment()
+            let limit = core.limits.maxDecompressedSize
+            if blocking {
+                inflateOnWorker = { bytes throws(RPCError) in try MessageCompression.inflate(bytes, limit: limit) }
+            } else {
+                do {
+                    request = try MessageCompression.inflate(request, limit: limit)
+                } catch {
+                    finish(callID: callID, reply: .failure(error.code, error.message))
+                    return
+                }
+            }
+        }
+        let deadline = head.timeoutMillis > 0 ? now + .milliseconds(head.timeoutMillis) : nil
         let context = ServerContext(metadata: head.metadata(in: payload), deadline: deadline, peer: peer,
                                     peerCertificateSubject: peerSubject)
-        let started = core.dispatcher.start(method, request: request, context: context, ifBlocking: {
+        let started = core.dispatcher.start(method, request: request, context: context, heldBytes: payload.count, ifBlocking: {
             // A CANCEL that comes while the call waits for a worker raises this flag: the worker skips it.
             let cancellation = CallCancellation()
             machine.queued(callID, cancellation: cancellation)
             let loop = self.loop, connectionID = id
-            return BlockingCompletion(cancellation: cancellation) { reply in
+            return BlockingCompletion(cancellation: cancellation, decodeRequest: inflateOnWorker) { reply in
                 loop.post(.completed(connection: connectionID, callID: callID, reply: reply))
             }
         })
@@ -444,6 +474,17 @@ final class ServerConnection {
                 core.logger.debug("TLS handshake timed out", metadata: ["peer": "\(peer)"])
                 close()
             }
+            return
+        }
+        // The handshake ends with the client's SETTINGS: TLS, preface and SETTINGS share one deadline.
+        if machine.isAwaitingSettings && now - acceptedAt > core.limits.handshakeTimeout {
+            core.logger.debug("no preface and SETTINGS in time, closing", metadata: ["peer": "\(peer)"])
+            close()
+            return
+        }
+        if let since = partialFrameSince, now - since > core.limits.frameTimeout {
+            core.logger.info("frame left incomplete, closing", metadata: ["peer": "\(peer)"])
+            close()
             return
         }
         if pendingOutput > 0 && now - lastWriteProgress > core.limits.writeStallTimeout {

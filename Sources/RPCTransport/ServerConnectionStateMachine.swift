@@ -6,6 +6,7 @@ import RPCDispatch
 ///
 /// Connection: awaiting SETTINGS → active → (GOAWAY sent) going away → closed.
 /// Call: started → (blocking: queued, cancellable) → completed (reply sent) | cancelled (reply dropped).
+/// Blocking calls queued or running are counted: past `maxBlockingCalls` the next one is refused.
 struct ServerConnectionStateMachine {
     /// What to do with a received frame. A call's head is a checked view into the frame's payload
     /// (the action is valid while the payload is).
@@ -48,18 +49,30 @@ struct ServerConnectionStateMachine {
     private var calls: [CallState] = []
     private var highestCallID: UInt32 = 0
     let maxCallsInFlight: Int
+    let maxBlockingCalls: Int
+    /// Calls in `calls` that were queued for a worker (waiting or running).
+    private(set) var blockingCalls = 0
     /// Whether the client can inflate zlib replies (from its SETTINGS).
     private(set) var peerAcceptsCompression = false
     /// Largest frame payload the client accepts (from its SETTINGS).
     private(set) var peerMaxFrameSize: UInt32 = 4 << 20
 
-    init(maxCallsInFlight: Int) {
+    init(maxCallsInFlight: Int, maxBlockingCalls: Int = .max) {
         self.maxCallsInFlight = maxCallsInFlight
+        self.maxBlockingCalls = maxBlockingCalls
+    }
+
+    /// Whether another blocking call would pass `maxBlockingCalls`; the refusal to send if so.
+    var blockingCallRefusal: (status: StatusCode, message: String)? {
+        guard blockingCalls >= maxBlockingCalls else { return nil }
+        return (.resourceExhausted, "too many blocking calls on this connection (limit \(maxBlockingCalls)), try again later")
     }
 
     var callsInFlight: Int { calls.count }
     var isGoingAway: Bool { phase == .goingAway }
     var isClosed: Bool { phase == .closed }
+    /// Whether the client's SETTINGS (which end its handshake) has not come yet.
+    var isAwaitingSettings: Bool { phase == .awaitingSettings }
 
     /// The action for a received frame, without copying: the action refers to the view's payload.
     mutating func received(_ frame: FrameView) -> ViewAction {
@@ -140,7 +153,9 @@ struct ServerConnectionStateMachine {
 
     /// A started blocking call was queued with `cancellation`: a later CANCEL raises it.
     mutating func queued(_ callID: UInt32, cancellation: CallCancellation) {
-        if let i = index(of: callID) { calls[i].queued = cancellation }
+        guard let i = index(of: callID), calls[i].queued == nil else { return }
+        calls[i].queued = cancellation
+        blockingCalls += 1
     }
 
     /// A started call finished (its handler returned, threw, or was skipped).
@@ -151,6 +166,7 @@ struct ServerConnectionStateMachine {
         let state = calls[i]
         if i != calls.count - 1 { calls.swapAt(i, calls.count - 1) }
         calls.removeLast()
+        if state.queued != nil { blockingCalls -= 1 }
         return CompletionAction(sendReply: !state.cancelled, closeAfterFlush: phase == .goingAway && calls.isEmpty)
     }
 

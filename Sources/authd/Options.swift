@@ -101,6 +101,10 @@ struct ServeOptions: ParsableArguments {
     @Option(SettingTable.trustedProxies) var trustedProxy: String?
     @Option(SettingTable.maxCalls) var maxCalls: Int?
     @Option(SettingTable.maxFrame) var maxFrame: Int?
+    @Option(SettingTable.maxMessage) var maxMessage: Int?
+    @Option(SettingTable.maxBlockingCalls) var maxBlockingCalls: Int?
+    @Option(SettingTable.maxQueuedBytes) var maxQueuedBytes: Int?
+    @Option(SettingTable.frameTimeout) var frameTimeout: Int?
     @Option(SettingTable.idleTimeout) var idleTimeout: Int?
     @Option(SettingTable.handshakeTimeout) var handshakeTimeout: Int?
     @Option(SettingTable.grace) var grace: Int?

@@ -148,13 +148,28 @@ enum SettingTable {
         help: "Calls in flight per connection at most")
     static let maxFrame = Setting<Int>(
         flag: "max-frame", variable: "AUTHD_MAX_FRAME", default: ServerLimits().maxFrameSize, range: 1024...(64 << 20),
-        help: "Largest frame in bytes")
+        help: "Largest frame payload in bytes; a longer frame gets ERROR RESOURCE_EXHAUSTED and a close")
+    static let maxMessage = Setting<Int>(
+        flag: "max-message", variable: "AUTHD_MAX_MESSAGE", default: ServerLimits().maxDecompressedSize, range: 1024...(64 << 20),
+        help: "Largest request message in bytes after decompression; a larger one gets RESOURCE_EXHAUSTED")
+    static let maxBlockingCalls = Setting<Int>(
+        flag: "max-blocking-calls", variable: "AUTHD_MAX_BLOCKING_CALLS", default: ServerLimits().maxBlockingCallsPerConnection,
+        range: 1...65_536,
+        help: "Blocking calls (all but Validate and Health) queued or running per connection at most; one more gets RESOURCE_EXHAUSTED")
+    static let maxQueuedBytes = Setting<Int>(
+        flag: "max-queued-bytes", variable: "AUTHD_MAX_QUEUED_BYTES", default: ServerLimits().maxQueuedRequestBytes,
+        range: (64 << 10)...(1 << 34),
+        help: "Request bytes held by blocking calls waiting for a worker, over all connections, at most; past it RESOURCE_EXHAUSTED")
+    static let frameTimeout = Setting<Duration>(
+        flag: "frame-timeout", variable: "AUTHD_FRAME_TIMEOUT", unit: .seconds(1), default: ServerLimits().frameTimeout,
+        range: .seconds(1)...(.seconds(600)), help: "Seconds a frame may stay partly received before the connection is closed")
     static let idleTimeout = Setting<Duration>(
         flag: "idle-timeout", variable: "AUTHD_IDLE_TIMEOUT", unit: .seconds(1), default: ServerLimits().idleTimeout,
         range: .seconds(1)...(.seconds(86_400)), help: "Seconds a connection may stay without calls")
     static let handshakeTimeout = Setting<Duration>(
         flag: "handshake-timeout", variable: "AUTHD_HANDSHAKE_TIMEOUT", unit: .seconds(1), default: ServerLimits().handshakeTimeout,
-        range: .seconds(1)...(.seconds(600)), help: "Seconds a TLS handshake may take")
+        range: .seconds(1)...(.seconds(600)),
+        help: "Seconds from accept to the client's first SETTINGS (TLS handshake, preface, SETTINGS)")
     static let grace = Setting<Duration>(
         flag: "grace", variable: "AUTHD_GRACE", unit: .seconds(1), default: .seconds(10), range: .zero...(.seconds(3600)),
         help: "Seconds in-flight calls get to finish on SIGTERM/SIGINT")

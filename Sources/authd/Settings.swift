@@ -143,6 +143,10 @@ struct ServeSettings {
         }
         limits.maxCallsInFlightPerConnection = try T.maxCalls.resolve(flag: o.maxCalls, environment: env)
         limits.maxFrameSize = try T.maxFrame.resolve(flag: o.maxFrame, environment: env)
+        limits.maxDecompressedSize = try T.maxMessage.resolve(flag: o.maxMessage, environment: env)
+        limits.maxBlockingCallsPerConnection = try T.maxBlockingCalls.resolve(flag: o.maxBlockingCalls, environment: env)
+        limits.maxQueuedRequestBytes = try T.maxQueuedBytes.resolve(flag: o.maxQueuedBytes, environment: env)
+        limits.frameTimeout = try T.frameTimeout.resolve(flag: o.frameTimeout, environment: env)
         limits.workerQueueCapacity = try T.workerQueue.resolve(flag: o.workerQueue, environment: env)
         limits.idleTimeout = try T.idleTimeout.resolve(flag: o.idleTimeout, environment: env)
         limits.handshakeTimeout = try T.handshakeTimeout.resolve(flag: o.handshakeTimeout, environment: env)

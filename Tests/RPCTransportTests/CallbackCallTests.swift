@@ -19,7 +19,9 @@ final class CallbackCallTests: XCTestCase {
     }
 
     func testEveryReplyArrivesOnceToItsCallback() throws {
-        let server = try TestHarness.startServer()
+        var limits = ServerLimits()
+        limits.maxBlockingCallsPerConnection = 16  // the ten slow calls may all be in flight at once
+        let server = try TestHarness.startServer(limits: limits)
         defer { server.shutdown(grace: .seconds(1)) }
         let client = try TestHarness.client(port: server.port)
         defer { client.close() }
@@ -102,7 +104,9 @@ final class CallbackCallTests: XCTestCase {
 
     /// A dropped connection fails every callback with UNAVAILABLE, exactly once.
     func testDroppedConnectionFailsEveryCallbackOnce() throws {
-        let server = try TestHarness.startServer()
+        var limits = ServerLimits()
+        limits.maxBlockingCallsPerConnection = 32  // all twenty slow calls are in flight when the server goes
+        let server = try TestHarness.startServer(limits: limits)
         let client = try TestHarness.client(port: server.port)
         defer { client.close() }
         _ = try client.unary(EchoTestService.echo, request: [0], options: CallOptions())

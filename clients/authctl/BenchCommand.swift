@@ -92,7 +92,8 @@ struct Bench: ParsableCommand {
         } else if kind != .health && kind != .register {
             let count = self.users
             let made = AtomicCounter()
-            users = try BenchUsers.create(count: self.users, clients: clients, concurrency: min(concurrency, 64),
+            // At most 8 registrations in flight per connection: authd's default --max-blocking-calls.
+            users = try BenchUsers.create(count: self.users, clients: clients, concurrency: min(concurrency, 64, 8 * clients.count),
                                           timeout: .seconds(max(options.timeout, 60)), progress: { _ in
                 let n = made.next() + 1
                 progress.update("preparing \(n)/\(count) test users")
