@@ -1,8 +1,9 @@
 """Database faults and crash safety for authd. Run by scripts/faults.
 
 db:    a mixed load; MariaDB is stopped in the middle. Calls that need it must fail with
-       UNAVAILABLE within the configured --db-timeout (never hang), Validate keeps answering from
-       memory, Health says NOT_SERVING. MariaDB is started again: the service recovers by itself.
+       UNAVAILABLE within the configured --db-timeout (never hang), Health says NOT_SERVING, and
+       Validate answers from memory while the revocation feed is younger than
+       --revocation-max-staleness, then fails closed with UNAVAILABLE (never a wrong answer). MariaDB is started again: the service recovers by itself.
        Afterwards every registration answered OK is in the database and none answered with an
        error is.
 crash: a mixed load; authd is killed with SIGKILL in the middle and started again. Revoked tokens
@@ -22,6 +23,7 @@ import auth_api as api
 from harness import Authd, MariaDB, Recorder, bearer, log, new_email, new_password
 
 DB_TIMEOUT = 2          # --db-timeout given to authd, seconds
+STALENESS = 3           # --revocation-max-staleness given to authd, seconds
 SLACK = 2.5             # allowed on top of it for a failing call (argon2, scheduling on 2 shared cores)
 problems: list[str] = []
 
@@ -40,7 +42,7 @@ def users_in_db(db: MariaDB, emails: list[str]) -> set[str]:
 
 
 def db_faults(db: MariaDB) -> dict:
-    authd = Authd("faults", db, f"--db-timeout={DB_TIMEOUT}", "--db-wait=60")
+    authd = Authd("faults", db, f"--db-timeout={DB_TIMEOUT}", "--db-wait=60", f"--revocation-max-staleness={STALENESS}")
     if os.path.exists(authd.log_path):
         os.remove(authd.log_path)  # its log is read below: this run's only
     authd.start()
@@ -84,16 +86,19 @@ def db_faults(db: MariaDB) -> dict:
                 slow_failures.append(time.monotonic() - t0)
             time.sleep(0.02 if code is None else 0.05)
 
-    validate_failures = [0]
     validate_calls = [0]
+    # (when the call started, its outcome): "valid", "UNAVAILABLE", or anything else (a problem).
+    validate_outcomes: list[tuple[float, str]] = []
+    marks: dict[str, float] = {}
 
     def validator() -> None:
         c = api.AuthClient(authd.channel())
         while not stop.is_set():
-            r, code = rec.call("Validate", lambda: c.validate(api.ValidateRequest(token=token), timeout=2))
+            t0 = time.monotonic()
+            r, code = rec.call("Validate", lambda: c.validate(api.ValidateRequest(token=token), timeout=2),
+                               expect=("UNAVAILABLE",))
             validate_calls[0] += 1
-            if code is not None or not r.valid:
-                validate_failures[0] += 1
+            validate_outcomes.append((t0, code or ("valid" if r.valid else f"refused: {r.message}")))
             time.sleep(0.005)
 
     threads = [threading.Thread(target=f, daemon=True) for f in (registrar, registrar, status_caller, validator)]
@@ -101,6 +106,7 @@ def db_faults(db: MariaDB) -> dict:
         t.start()
     time.sleep(3)
     log("stopping MariaDB under load")
+    marks["stop"] = time.monotonic()
     db.stop()
     phase["name"] = "outage"
     time.sleep(DB_TIMEOUT + 1)
@@ -113,10 +119,13 @@ def db_faults(db: MariaDB) -> dict:
     login_elapsed = time.monotonic() - t0
     check(code == "UNAVAILABLE", f"Login during the outage: {code}")
     check(login_elapsed <= DB_TIMEOUT + SLACK, f"Login during the outage took {login_elapsed:.1f} s")
-    v = client.validate(api.ValidateRequest(token=token), timeout=2)
-    check(v.valid, "Validate during the outage")
+    # Past the staleness bound the feed is too old to trust: Validate fails closed.
+    time.sleep(max(0.0, marks["stop"] + STALENESS + 1.5 - time.monotonic()))
+    _, code = rec.call("Validate", lambda: client.validate(api.ValidateRequest(token=token), timeout=2),
+                       expect=("UNAVAILABLE",))
+    check(code == "UNAVAILABLE", f"Validate past the staleness bound during the outage: {code or 'answered'}")
     outage_codes = dict(rec.errors)
-    time.sleep(3)
+    time.sleep(1)
     log("starting MariaDB again")
     db.start()
     phase["name"] = "after"
@@ -133,12 +142,21 @@ def db_faults(db: MariaDB) -> dict:
             pass
         time.sleep(0.3)
     check(recovered_after is not None, "no recovery within 30 s of MariaDB starting")
+    marks["recovered"] = time.monotonic()
     time.sleep(2)
     stop.set()
     for t in threads:
         t.join(timeout=DB_TIMEOUT + SLACK + 10)
     check(not slow_failures, f"{len(slow_failures)} failing calls took longer than {DB_TIMEOUT + SLACK} s: {slow_failures[:5]}")
-    check(validate_failures[0] == 0, f"{validate_failures[0]} Validate calls failed")
+    # Validate: every answer before the outage, and within the bound after it began (less a poll of
+    # slack), is valid; past the bound only valid or UNAVAILABLE; valid again after recovery (a poll
+    # of slack); nothing else ever.
+    wrong = [o for _, o in validate_outcomes if o not in ("valid", "UNAVAILABLE")]
+    check(not wrong, f"Validate answered wrongly {len(wrong)} times: {sorted(set(wrong))[:3]}")
+    early = [o for t, o in validate_outcomes if t < marks["stop"] + STALENESS - 1 and o != "valid"]
+    check(not early, f"{len(early)} Validate calls failed within the staleness bound")
+    late = [o for t, o in validate_outcomes if t > marks.get("recovered", float("inf")) + 1 and o != "valid"]
+    check(not late, f"{len(late)} Validate calls failed after recovery")
     check(not rec.errors, f"unexpected errors: {dict(rec.errors)}")
     in_db = users_in_db(db, list(outcomes))
     ok = [e for e, c in outcomes.items() if c is None]
@@ -162,7 +180,8 @@ def db_faults(db: MariaDB) -> dict:
     return {"registrations_checked": len(outcomes), "registrations_ok": len(ok), "registrations_failed": len(failed),
             "in_db_despite_error": len(ghosts), "lost_mid_statement": ambiguous,
             "calls": sum(rec.calls.values()), "unavailable": sum(1 for c in outcomes.values() if c == "UNAVAILABLE"),
-            "validate_calls": validate_calls[0], "login_during_outage_s": round(login_elapsed, 2),
+            "validate_calls": validate_calls[0],
+            "validate_failed_closed": sum(1 for _, o in validate_outcomes if o == "UNAVAILABLE"), "login_during_outage_s": round(login_elapsed, 2),
             "max_latency_s": {k: round(v, 2) for k, v in rec.max_latency.items()},
             "recovered_after_s": round(recovered_after or -1, 1)}
 
