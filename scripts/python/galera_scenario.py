@@ -296,6 +296,11 @@ def load_worker(client, result: LoadResult, stop: threading.Event, worker: int, 
             result.record(start, "Register", label, time.monotonic() - start)
             with result.lock:
                 (result.registered_failed if definite else result.registered_unknown).append(email)
+            # RESOURCE_EXHAUSTED says "back off": a connection whose blocking calls are all stuck on a
+            # stalled node refuses more at once (authd's per-connection cap), so a client that
+            # retried in a tight loop would only count refusals.
+            if e.code == StatusCode.RESOURCE_EXHAUSTED:
+                time.sleep(0.05)
             continue
         for method, call in (("Login", lambda: client.login(api.LoginRequest(email=email, password=PASSWORD))),
                              ("Validate", lambda: client.validate(api.ValidateRequest(token=reply.token))),
