@@ -92,12 +92,23 @@ final class TokenLifecycleTests: AuthdTestCase {
         XCTAssertRPCError(try client.revokeAll(RevokeAllRequest(userId: 987_654_321), options: .bearer(adminLogin.token)),
                           .notFound, "No such user.")
 
-        // Withdrawn: admin rights are checked against the database, not the token's claim.
+        // Withdrawn: admin rights are checked against the database, not the token's claim, at once;
+        // and within the revocation bound every token carrying `adm` is revoked as well.
         let revoke = try authd.runSubcommand(["admin", "revoke", admin.email])
         XCTAssertEqual(revoke.status, 0, revoke.stderr)
         XCTAssertTrue(revoke.stdout.contains("is no longer an administrator"), revoke.stdout)
+        do {
+            _ = try client.revokeAll(RevokeAllRequest(userId: victim.tokens.userId), options: .bearer(adminLogin.token))
+            XCTFail("a withdrawn administrator's token still revokes")
+        } catch let error as RPCError {
+            let refusals = ["PERMISSION_DENIED: Administrator rights required.", "UNAUTHENTICATED: Token blacklisted. Please log in again."]
+            XCTAssertTrue(refusals.contains("\(error.code.name): \(error.message)"), "\(error)")
+        }
+        try waitUntil(timeout: .seconds(5), poll: .milliseconds(50)) {
+            try client.validate(ValidateRequest(token: adminLogin.token)).refusal == .revoked
+        }
         XCTAssertRPCError(try client.revokeAll(RevokeAllRequest(userId: victim.tokens.userId), options: .bearer(adminLogin.token)),
-                          .permissionDenied, "Administrator rights required.")
+                          .unauthenticated, "Token blacklisted. Please log in again.")
         let plain = try client.login(LoginRequest(email: admin.email, password: admin.password))
         remember(plain.token, plain.refreshToken)
         XCTAssertFalse(try client.validate(ValidateRequest(token: plain.token)).admin)
