@@ -89,7 +89,7 @@ let package = Package(
         ], path: "Benchmarks/authbench"),
 
         // Shared test helpers: private MariaDB settings, test certificates, temp dirs, processes.
-        .target(name: "TestSupport", dependencies: ["DevCertificates", "RPCTransport", "MariaDBStore", "Support"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["AuthCore", "DevCertificates", "RPCTransport", "MariaDBStore", "Support"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibrariesTests", dependencies: [
             "COpenSSL", "CMariaDB", "CZlib", "CSodium", "TestSupport",
         ]),

@@ -2,6 +2,7 @@ import ArgumentParser
 import AuthCore
 import COpenSSL
 import Foundation
+import TestSupport
 
 /// `validate(token:)` on one core (pin it: `taskset -c 0`): from the validated-token cache (a hit)
 /// and without it (the full verification, on a core whose cache is off), beside a bare
@@ -148,7 +149,7 @@ struct ValidateThreadsBenchmark: ParsableCommand {
             let perThread = max(1, iterations / threads)
             let shared = tokens
             let start = DispatchTime.now().uptimeNanoseconds
-            BenchFixtures.concurrently(threads) { worker in
+            runTogether(threads) { worker in
                 var ok = 0
                 for i in 0..<perThread {
                     shared[(i &+ worker &* 17) % shared.count].withUnsafeBufferPointer { t in
@@ -164,32 +165,12 @@ struct ValidateThreadsBenchmark: ParsableCommand {
     }
 }
 
-/// The core's settings the validation benchmarks share: a fixed HS256 key, issuer and audience,
-/// and cheap argon2id (hashing is not what they measure).
+/// The core's settings the validation benchmarks share (the tests' fixed keys, cheap argon2id:
+/// hashing is not what they measure).
 enum BenchFixtures {
-    static let key = Array("0123456789abcdef0123456789abcdef-key-one".utf8)
-    static let previousKey = Array("fedcba9876543210fedcba9876543210-key-two".utf8)
+    static let key = AuthTestConfiguration.key1
 
     static func configuration() -> AuthConfiguration {
-        var c = AuthConfiguration(signingKeys: ["k1": key, "k0": previousKey], activeKeyID: "k1", issuer: "auth", audience: "internal")
-        c.passwordHashing = Argon2Parameters(memoryKiB: 64, iterations: 1)
-        c.leeway = .seconds(5)
-        return c
-    }
-
-    /// Runs `body` for `count` indices on `count` threads released together; returns when all are done.
-    static func concurrently(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-        let group = DispatchGroup()
-        let gate = DispatchSemaphore(value: 0)
-        for i in 0..<count {
-            group.enter()
-            Thread.detachNewThread {
-                gate.wait()
-                body(i)
-                group.leave()
-            }
-        }
-        for _ in 0..<count { gate.signal() }
-        group.wait()
+        AuthTestConfiguration.make(issuer: "auth")
     }
 }

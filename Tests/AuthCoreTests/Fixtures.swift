@@ -7,18 +7,13 @@ import TestSupport
 import XCTest
 
 enum Fixtures {
-    static let key1 = Array("0123456789abcdef0123456789abcdef-key-one".utf8)
-    static let key2 = Array("fedcba9876543210fedcba9876543210-key-two".utf8)
-    /// Cheap argon2id for tests that are not about hashing.
-    static let cheapHashing = Argon2Parameters(memoryKiB: 64, iterations: 1)
+    static let key1 = AuthTestConfiguration.key1
+    static let key2 = AuthTestConfiguration.key2
+    static let cheapHashing = AuthTestConfiguration.cheapHashing
 
     static func configuration(throttle: ThrottlePolicy = .default, hashing: Argon2Parameters = cheapHashing,
                               issuer: String? = "auth-tests", audience: String? = "internal") -> AuthConfiguration {
-        var c = AuthConfiguration(signingKeys: ["k1": key1, "k0": key2], activeKeyID: "k1", issuer: issuer, audience: audience)
-        c.passwordHashing = hashing
-        c.throttle = throttle
-        c.leeway = .seconds(5)
-        return c
+        AuthTestConfiguration.make(throttle: throttle, hashing: hashing, issuer: issuer, audience: audience)
     }
 
     static func core(_ store: any AuthStore, clock: TestClock, configuration: AuthConfiguration = configuration()) throws -> AuthCore {
@@ -27,18 +22,7 @@ enum Fixtures {
 
     /// Runs `body` for `count` indices on `count` threads at once (released together), with a time bound.
     static func concurrently(_ count: Int, timeout: TimeInterval = 120, _ body: @escaping @Sendable (Int) -> Void) {
-        let group = DispatchGroup()
-        let gate = DispatchSemaphore(value: 0)
-        for i in 0..<count {
-            group.enter()
-            Thread.detachNewThread {
-                gate.wait()
-                body(i)
-                group.leave()
-            }
-        }
-        for _ in 0..<count { gate.signal() }
-        XCTAssertEqual(group.wait(timeout: .now() + timeout), .success, "concurrent work did not finish within \(timeout) s")
+        XCTAssertTrue(runTogether(count, timeout: timeout, body), "concurrent work did not finish within \(timeout) s")
     }
 }
 

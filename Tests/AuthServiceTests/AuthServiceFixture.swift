@@ -26,11 +26,8 @@ struct AuthServiceFixture {
     }
 
     init() throws {
-        var configuration = AuthConfiguration(signingKeys: ["k1": Array("0123456789abcdef0123456789abcdef-key-one".utf8)],
-                                              activeKeyID: "k1", issuer: "auth-tests", audience: "internal")
-        configuration.passwordHashing = Argon2Parameters(memoryKiB: 64, iterations: 1)
+        var configuration = AuthTestConfiguration.make()
         configuration.throttle.pairLimit = 3
-        configuration.leeway = .seconds(5)
         core = try AuthCore(configuration: configuration, store: store, now: clock.function, logger: Self.logger)
         handler = AuthServiceHandler(core: core, logger: Self.logger, now: clock.function)
         server = InProcessServer(services: [AuthServiceHandler.service(core: core, logger: Self.logger, now: clock.function)],
