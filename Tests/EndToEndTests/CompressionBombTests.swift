@@ -94,19 +94,7 @@ final class CompressionBombTests: XCTestCase {
     /// then the replies (up to 30 s), counted by status.
     static func attack(port: Int, caFile: String, message: [UInt8], calls: Int) throws -> [StatusCode: Int] {
         let context = try TLSContext(configuration: .client(trustRootsFile: caFile), isServer: false)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { close(fd); throw TestSetupError("connect failed") }
-        var readTimeout = timeval(tv_sec: 0, tv_usec: 100_000)
-        var writeTimeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &readTimeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &writeTimeout, socklen_t(MemoryLayout<timeval>.size))
+        let fd = try connectLoopback(port: port, readTimeout: 0.1, writeTimeout: 10)
         let tls = try TLSConnection(context: context, fd: fd, serverName: "127.0.0.1")
         for _ in 0..<50 where try tls.handshake() != .done(0) {}
         guard try tls.handshake() == .done(0) else { throw TestSetupError("handshake did not complete") }

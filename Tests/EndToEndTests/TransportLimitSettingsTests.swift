@@ -28,17 +28,7 @@ final class TransportLimitSettingsTests: XCTestCase {
         let authd = try AuthdProcess.start(arguments: ["--max-frame", "32768"], environment: ["AUTHD_MAX_MESSAGE": "16384"])
         defer { authd.stop() }
         let context = try TLSContext(configuration: .client(trustRootsFile: authd.caFile), isServer: false)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(authd.port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(rc, 0)
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let fd = try connectLoopback(port: authd.port)
         let tls = try TLSConnection(context: context, fd: fd, serverName: "127.0.0.1")
         XCTAssertEqual(try tls.handshake(), .done(0))
         var buffer = [UInt8](repeating: 0, count: 4096)

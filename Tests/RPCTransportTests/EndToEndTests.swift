@@ -217,17 +217,8 @@ final class EndToEndTests: XCTestCase {
     func testPlaintextClientClosed() throws {
         let server = try TestHarness.startServer()
         defer { server.shutdown(grace: .seconds(1)) }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try connectLoopback(port: server.port)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(server.port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        XCTAssertEqual(withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }, 0)
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var hello = WireProtocol.preface
         FrameEncoder.append(Frame(type: .settings, payload: ConnectionSettings().encode()), to: &hello)
         hello += Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)

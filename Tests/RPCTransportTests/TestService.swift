@@ -121,22 +121,8 @@ final class RawTLSClient: @unchecked Sendable {
         var configuration = TLSConfiguration.client(trustRootsFile: certs.caFile, minimumVersion: .tls12)
         configuration.maximumVersion = maximumVersion
         let context = try TLSContext(configuration: configuration, isServer: false)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        if var size = receiveBufferSize {
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw TestSetupError("connect failed") }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        var readTimeout = timeval(tv_sec: 0, tv_usec: 100_000)  // readUntilClosed polls with its own deadline
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &readTimeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // readUntilClosed polls with its own deadline: short reads.
+        let fd = try connectLoopback(port: port, readTimeout: 0.1, writeTimeout: 5, receiveBufferSize: receiveBufferSize)
         connection = try TLSConnection(context: context, fd: fd, serverName: "127.0.0.1")
         for _ in 0..<50 where try connection.handshake() != .done(0) {}  // 100 ms read timeouts: up to 5 s
         guard try connection.handshake() == .done(0) else { throw TestSetupError("handshake did not complete") }
