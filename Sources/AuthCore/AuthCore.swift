@@ -32,8 +32,8 @@ public final class AuthCore: Sendable {
     private let leeway: TimeInterval
     private let cursor = Locked<RevocationCursor?>(nil)
     private let lastPurge = Locked<Date?>(nil)
-    private let poller = RevocationPoller()
-    private let healthProber = RevocationPoller()
+    private let poller = Ticker()
+    private let healthProber = Ticker()
     /// Seconds since 1970 (a `Double`'s bits) until which the revocations in memory may be
     /// trusted: the start of the last successful feed read plus `revocationMaxStaleness`. The
     /// poller publishes it; validation compares it with the time it reads for expiry anyway.
@@ -399,7 +399,7 @@ public final class AuthCore: Sendable {
             self?.probeHealth()
         }
         let interval = configuration.revocationPollInterval
-        poller.start(interval: interval) { [weak self] in
+        poller.start(interval: interval, name: "auth-revocation-poller") { [weak self] in
             guard let self else { return }
             do { try self.pollRevocations() } catch {
                 self.logger.warning("revocation poll failed", metadata: ["error": "\(error)"])

@@ -12,45 +12,34 @@ final class RefusalReporter: Sendable {
     private let server: RPCServer
     private let logger: Logger
     private let interval: Duration
-    private let baseline: ServerStatistics
-    private let state = Locked<(stopped: Bool, thread: Thread?)>((false, nil))
-    private let wake = NSCondition()
+    private let ticker = Ticker()
+    private let last: Locked<ServerStatistics>
 
     /// Make it before the server starts: counts are reported from this moment on.
     init(server: RPCServer, logger: Logger, interval: Duration = .seconds(1)) {
         self.server = server
         self.logger = logger
         self.interval = interval
-        baseline = server.statistics
+        last = Locked(server.statistics)
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "authd-refusals"
-        state.withLock { $0.thread = thread }
-        thread.start()
+        ticker.start(interval: interval, name: "authd-refusals") { [self] in reportSinceLast() }
     }
 
     /// Stops the reporter after one last report.
     func stop() {
-        state.withLock { $0.stopped = true }
-        wake.lock()
-        wake.broadcast()
-        wake.unlock()
+        ticker.stop()
+        reportSinceLast()
     }
 
-    private func run() {
-        var last = baseline
-        let seconds = interval / .seconds(1)  // Foundation waits take seconds
-        while true {
-            wake.lock()
-            if !state.withLock({ $0.stopped }) { _ = wake.wait(until: Date().addingTimeInterval(seconds)) }
-            wake.unlock()
-            let now = server.statistics
-            report(from: last, to: now)
-            last = now
-            if state.withLock({ $0.stopped }) { return }
+    private func reportSinceLast() {
+        let now = server.statistics
+        let previous = last.withLock { value in
+            defer { value = now }
+            return value
         }
+        report(from: previous, to: now)
     }
 
     private func report(from a: ServerStatistics, to b: ServerStatistics) {

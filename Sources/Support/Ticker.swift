@@ -1,8 +1,8 @@
 import Foundation
 
-/// A background thread that runs a poll every interval until stopped (the revocation poller,
-/// the store health probe).
-final class RevocationPoller: @unchecked Sendable {
+/// A background thread that runs a job every interval until stopped: the one background-ticker
+/// type (the revocation poller and the store health probe in AuthCore, authd's refusal reporter).
+public final class Ticker: @unchecked Sendable {
     // Safe: `running` and `stopRequested` are only touched with `condition` locked; `finished`
     // is a semaphore.
     private let condition = NSCondition()
@@ -10,7 +10,10 @@ final class RevocationPoller: @unchecked Sendable {
     private var stopRequested = false
     private var finished = DispatchSemaphore(value: 0)
 
-    func start(interval: Duration, name: String = "auth-revocation-poller", poll: @escaping @Sendable () -> Void) {
+    public init() {}
+
+    /// Starts the thread (named `name`), which runs `poll` every `interval`; does nothing if started.
+    public func start(interval: Duration, name: String, poll: @escaping @Sendable () -> Void) {
         condition.lock()
         defer { condition.unlock() }
         guard !running else { return }
@@ -21,7 +24,7 @@ final class RevocationPoller: @unchecked Sendable {
         let thread = Thread { [self] in
             while true {
                 condition.lock()
-                let deadline = Date().addingTimeInterval(interval.timeInterval)
+                let deadline = Date().addingTimeInterval(interval / .seconds(1))
                 while !stopRequested, Date() < deadline { _ = condition.wait(until: deadline) }
                 let stop = stopRequested
                 condition.unlock()
@@ -36,7 +39,7 @@ final class RevocationPoller: @unchecked Sendable {
 
     /// Asks the thread to stop; with `wait`, returns once it has (never pass `wait` from the
     /// poll itself: the owner's deinit can run there when the poll held the last reference).
-    func stop(wait: Bool = true) {
+    public func stop(wait: Bool = true) {
         condition.lock()
         guard running else { condition.unlock(); return }
         running = false
