@@ -8,6 +8,26 @@ public enum HandlerKind: Sendable, Equatable {
     case blocking
 }
 
+/// How a method's messages flow.
+public enum CallShape: Sendable, Equatable {
+    /// One request, one reply.
+    case unary
+    /// A bidirectional stream in which the server answers each request message with exactly one
+    /// reply message, in order, by calling the handler once per message (gRPC server reflection).
+    /// A transport without streams (authrpc/1, in-process) serves it as one request, one reply.
+    case replyPerMessage
+}
+
+/// The wire protocol a call arrived on (metrics and access logs label calls by it).
+public enum WireProtocol: String, Sendable, Equatable, CaseIterable {
+    /// `authrpc/1`, this project's binary protocol over TLS.
+    case authrpc
+    /// Standard gRPC over HTTP/2 (ALPN `h2`) on the same port.
+    case grpc
+    /// A call made in the same process (`InProcessServer`).
+    case inProcess = "in-process"
+}
+
 /// What a handler knows about the call it serves.
 public struct ServerContext: Sendable {
     /// The metadata the caller sent (`authorization`, …).
@@ -19,13 +39,16 @@ public struct ServerContext: Sendable {
     public var peer: String
     /// The subject of the verified client certificate (mTLS), if one was presented.
     public var peerCertificateSubject: String?
+    /// The wire protocol the call arrived on.
+    public var wireProtocol: WireProtocol
 
     public init(metadata: Metadata = Metadata(), deadline: ContinuousClock.Instant? = nil,
-                peer: String = "", peerCertificateSubject: String? = nil) {
+                peer: String = "", peerCertificateSubject: String? = nil, wireProtocol: WireProtocol = .authrpc) {
         self.metadata = metadata
         self.deadline = deadline
         self.peer = peer
         self.peerCertificateSubject = peerCertificateSubject
+        self.wireProtocol = wireProtocol
     }
 
     /// The client as per-client policies (throttles, audit) key it: the address part of `peer`,
@@ -52,12 +75,15 @@ public struct ServerContext: Sendable {
 public struct ServerMethod: Sendable {
     public var descriptor: MethodDescriptor
     public var kind: HandlerKind
+    /// How its messages flow; every `auth.v1.Auth` method is unary.
+    public var shape: CallShape
     public var handler: @Sendable (_ request: [UInt8], _ context: ServerContext) throws -> [UInt8]
 
-    public init(descriptor: MethodDescriptor, kind: HandlerKind,
+    public init(descriptor: MethodDescriptor, kind: HandlerKind, shape: CallShape = .unary,
                 handler: @escaping @Sendable (_ request: [UInt8], _ context: ServerContext) throws -> [UInt8]) {
         self.descriptor = descriptor
         self.kind = kind
+        self.shape = shape
         self.handler = handler
     }
 }

@@ -107,7 +107,8 @@ public final class InProcessServer: ServerTransport {
             throw RPCError(.unimplemented, "unknown method \(name)")
         }
         let timeout = options.timeout ?? defaultTimeout
-        let context = ServerContext(metadata: options.metadata, deadline: timeout.map { .now + $0 }, peer: Self.peer)
+        let context = ServerContext(metadata: options.metadata, deadline: timeout.map { .now + $0 }, peer: Self.peer,
+                                    wireProtocol: .inProcess)
         return Admitted(method: entry, context: context)
     }
 
