@@ -7,6 +7,10 @@ public struct AuthConfiguration: Sendable {
     public var signingKeys: [String: [UInt8]]
     /// The key id that signs new tokens (written as `kid` in the JWT header).
     public var activeKeyID: String
+    /// A key set kept in the store (EdDSA and HS256 keys with a life cycle, published as a JWK
+    /// Set). When set, `signingKeys` only verify (one signs only while the set has no key that
+    /// can) and may be empty; the store must be a `SigningKeyStore`.
+    public var keySet: KeySetConfiguration?
     /// `iss` written into and required in tokens, when set.
     public var issuer: String?
     /// `aud` written into and required in tokens, when set.
@@ -57,8 +61,11 @@ public struct AuthConfiguration: Sendable {
 
     /// Checks the configuration; throws a message naming the bad setting (never a key).
     public func validated() throws -> AuthConfiguration {
-        guard !signingKeys.isEmpty else { throw ConfigurationError("no signing keys") }
-        guard signingKeys[activeKeyID] != nil else { throw ConfigurationError("active key id \(activeKeyID) has no key") }
+        guard !signingKeys.isEmpty || keySet != nil else { throw ConfigurationError("no signing keys") }
+        guard signingKeys.isEmpty || signingKeys[activeKeyID] != nil else {
+            throw ConfigurationError("active key id \(activeKeyID) has no key")
+        }
+        if let keySet { try Bounds.keyPublishLead.check(keySet.publishLead, "keyPublishLead") }
         for (kid, key) in signingKeys {
             guard JWTCodec.isValidKeyID(kid) else {
                 throw ConfigurationError("key id must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
@@ -106,6 +113,8 @@ extension AuthConfiguration {
         public static let sessionMaxAge = Bounded<Duration>(default: .seconds(30 * 86_400),
                                                             range: .seconds(60)...(.seconds(366 * 86_400)))
         public static let passwordHashingConcurrency = 1...1024
+        /// How long a new key of the key set is published before it signs.
+        public static let keyPublishLead = Bounded<Duration>(default: .seconds(600), range: .seconds(1)...(.seconds(30 * 86_400)))
         /// Registrations per client address per `registerWindow`.
         public static let registerLimitPerAddress = Bounded<Int>(default: 20, range: 1...100_000)
         /// Registrations from all addresses together per `registerWindow` (each registration counts

@@ -22,7 +22,10 @@ public final class AuthCore: Sendable {
     public let store: any AuthStore
     let now: @Sendable () -> Date
     let logger: Logger
-    let codec: JWTCodec
+    /// The token codec in use (replaced when the key set changes).
+    let codecs: CodecSlot
+    /// The key set followed, when the configuration has one.
+    let keySet: KeySet?
     let hasher: PasswordHasher
     let passwordPolicy: PasswordPolicy
     let revocations = RevocationCache()
@@ -51,8 +54,20 @@ public final class AuthCore: Sendable {
         self.store = store
         self.now = now
         self.logger = logger
-        codec = JWTCodec(keys: configuration.signingKeys, activeKeyID: configuration.activeKeyID,
-                         issuer: configuration.issuer, audience: configuration.audience)
+        if let keySetConfiguration = configuration.keySet {
+            guard let keyStore = store as? any SigningKeyStore else {
+                throw ConfigurationError("a key set needs a store that keeps signing keys")
+            }
+            let set = try KeySet(store: keyStore, configuration: keySetConfiguration, staticKeys: configuration.signingKeys,
+                                 staticActiveKeyID: configuration.activeKeyID, issuer: configuration.issuer,
+                                 audience: configuration.audience, now: now(), logger: logger)
+            keySet = set
+            codecs = set.slot
+        } else {
+            keySet = nil
+            codecs = CodecSlot(JWTCodec(keys: configuration.signingKeys, activeKeyID: configuration.activeKeyID,
+                                        issuer: configuration.issuer, audience: configuration.audience))
+        }
         hasher = try PasswordHasher(parameters: configuration.passwordHashing, concurrency: configuration.passwordHashingConcurrency)
         passwordPolicy = PasswordPolicy(length: configuration.passwordLength)
         validated = ValidatedTokenCache(capacity: configuration.validationCacheCapacity)
@@ -202,7 +217,7 @@ public final class AuthCore: Sendable {
         let generation = revocations.generation
         let hit = validated.lookup(token)
         let outcome = hit.map { JWTCodec.checkTime($0.claims, now: at, leeway: leeway) }
-            ?? codec.verify(token, now: at, leeway: leeway)
+            ?? codecs.withCodec { $0.verify(token, now: at, leeway: leeway) }
         switch outcome {
         case .invalid: return .invalid
         case .expired: return .expired
@@ -225,7 +240,7 @@ public final class AuthCore: Sendable {
     func validateUncached(tokenBytes token: UnsafeBufferPointer<UInt8>) -> ValidationResult {
         if token.isEmpty { return .missing }
         let at = now().timeIntervalSince1970
-        switch codec.verify(token, now: at, leeway: leeway) {
+        switch codecs.withCodec({ $0.verify(token, now: at, leeway: leeway) }) {
         case .invalid: return .invalid
         case .expired: return .expired
         case .valid(let claims):
@@ -404,7 +419,34 @@ public final class AuthCore: Sendable {
             do { try self.pollRevocations() } catch {
                 self.logger.warning("revocation poll failed", metadata: ["error": "\(error)"])
             }
+            // Another instance's generate or retire reaches this one here; a failure keeps the
+            // set in use.
+            do { try self.refreshKeys() } catch {
+                self.logger.warning("key set refresh failed; keeping the keys in use", metadata: ["error": "\(error)"])
+            }
         }
+    }
+
+    // MARK: Signing keys
+
+    /// The published keys (JWK Set and cache lifetime); an empty set without a key set.
+    public var publishedKeys: PublishedKeys {
+        keySet?.published ?? PublishedKeys(jwks: "{\"keys\":[]}", maxAgeSeconds: 3600, generation: 0)
+    }
+
+    /// The kid that signs new tokens now.
+    public var signingKeyID: String? { keySet?.signingKeyID ?? codecs.codec.active?.kid }
+
+    /// Re-reads the key set from the store and installs it (for SIGHUP and `authd reload`).
+    /// Throws, and changes nothing, when the store cannot be read or a key does not open;
+    /// without a key set there is nothing to re-read.
+    public func reloadKeys() throws {
+        try keySet?.reload(now: now())
+    }
+
+    /// Re-reads the key set if it changed (the poller does this each round; tests call it).
+    public func refreshKeys() throws {
+        try keySet?.refresh(now: now())
     }
 
     /// Stops the background poller and health probe (waits for them to finish their current round).
@@ -484,7 +526,7 @@ public final class AuthCore: Sendable {
         let exp = iat + Int64(configuration.accessTokenLifetime.timeInterval.rounded(.up))
         let claims = AccessClaims(userID: userID, issuedAt: iat, expiresAt: exp, tokenID: .random(), sessionID: session,
                                   isAdmin: isAdmin)
-        return (codec.sign(claims), Date(timeIntervalSince1970: TimeInterval(exp)))
+        return (codecs.withCodec { $0.sign(claims) }, Date(timeIntervalSince1970: TimeInterval(exp)))
     }
 
     /// Writes an audit event; a failure to write is logged, not thrown (the operation's own

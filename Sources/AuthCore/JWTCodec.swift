@@ -29,13 +29,41 @@ public struct AccessClaims: Sendable, Equatable {
     }
 }
 
-/// JWS compact serialisation with HS256 only (RFC 7515, RFC 7519): signs with the active key,
-/// verifies with any configured key chosen by `kid`. The algorithm is pinned: a header whose
-/// `alg` is anything but `HS256` (including `none`) is rejected before any key is used.
+/// JWS compact serialisation with HS256 and EdDSA (RFC 7515, RFC 7519, RFC 8037): signs with the
+/// active key, verifies with any configured key chosen by `kid`. The algorithm is pinned to the
+/// key: a header whose `alg` is not exactly the algorithm of the key its `kid` names (including
+/// `none`, or `HS256` with an Ed25519 key's id) is rejected before any key is used.
 struct JWTCodec: Sendable {
+    /// How a key checks (and, when it can, makes) signatures.
+    enum Verifier: Sendable {
+        case hmac(HMACKey)
+        case ed25519(Ed25519Key)
+
+        var algorithm: TokenAlgorithm {
+            switch self {
+            case .hmac: .hs256
+            case .ed25519: .eddsa
+            }
+        }
+
+        /// The signature's size in bytes.
+        var signatureSize: Int {
+            switch self {
+            case .hmac: 32
+            case .ed25519: Ed25519Key.signatureSize
+            }
+        }
+    }
+
     struct Key: Sendable {
         let id: [UInt8]
-        let mac: HMACKey
+        let verifier: Verifier
+        var kid: String { String(decoding: id, as: UTF8.self) }
+
+        init(id: String, verifier: Verifier) {
+            self.id = Array(id.utf8)
+            self.verifier = verifier
+        }
     }
 
     enum Outcome: Equatable {
@@ -47,19 +75,32 @@ struct JWTCodec: Sendable {
     static let maximumTokenLength = 8192
 
     let keys: [Key]
-    let active: Key
+    /// The key that signs; nil for a verify-only codec.
+    let active: Key?
     let issuer: [UInt8]?
     let audience: [UInt8]?
     /// base64url of the header written with the active key.
     let encodedHeader: String
 
+    /// HMAC keys by id, `activeKeyID` signing.
     init(keys: [String: [UInt8]], activeKeyID: String, issuer: String?, audience: String?) {
-        let all = keys.sorted { $0.key < $1.key }.map { Key(id: Array($0.key.utf8), mac: HMACKey(secret: $0.value)) }
-        self.keys = all
-        active = all.first { $0.id == Array(activeKeyID.utf8) }!
+        let all = keys.sorted { $0.key < $1.key }.map { Key(id: $0.key, verifier: .hmac(HMACKey(secret: $0.value))) }
+        self.init(keys: all, activeKeyID: activeKeyID, issuer: issuer, audience: audience)
+    }
+
+    /// Any keys (their ids distinct); `activeKeyID` signs (nil: none does). An Ed25519 key that
+    /// signs must hold its private key.
+    init(keys: [Key], activeKeyID: String?, issuer: String?, audience: String?) {
+        self.keys = keys
+        active = activeKeyID.map { kid in keys.first { $0.id == Array(kid.utf8) }! }
         self.issuer = issuer.map { Array($0.utf8) }
         self.audience = audience.map { Array($0.utf8) }
-        encodedHeader = Base64URL.encode("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"\(activeKeyID)\"}")
+        switch active?.verifier {
+        case .hmac?, nil:
+            encodedHeader = Base64URL.encode("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"\(activeKeyID ?? "")\"}")
+        case .ed25519?:
+            encodedHeader = Base64URL.encode("{\"alg\":\"EdDSA\",\"kid\":\"\(activeKeyID ?? "")\",\"typ\":\"JWT\"}")
+        }
     }
 
     /// Key ids are written into JSON unescaped, so they are restricted to a safe alphabet.
@@ -82,8 +123,12 @@ struct JWTCodec: Sendable {
         if let audience { json += ",\"aud\":" + JWTCodec.jsonString(audience) }
         json += "}"
         let signingInput = encodedHeader + "." + Base64URL.encode(json)
-        let mac = active.mac.authenticate(Array(signingInput.utf8))
-        return signingInput + "." + Base64URL.encode(mac)
+        guard let active else { preconditionFailure("signing with a verify-only codec") }
+        let signature = switch active.verifier {
+        case .hmac(let mac): mac.authenticate(Array(signingInput.utf8))
+        case .ed25519(let key): key.sign(Array(signingInput.utf8))
+        }
+        return signingInput + "." + Base64URL.encode(signature)
     }
 
     static func jsonString(_ bytes: [UInt8]) -> String {
@@ -135,19 +180,29 @@ struct JWTCodec: Sendable {
         let headerPart = UnsafeBufferPointer(rebasing: t[..<dot1])
         let payloadPart = UnsafeBufferPointer(rebasing: t[(dot1 + 1)..<dot2])
         let signaturePart = UnsafeBufferPointer(rebasing: t[(dot2 + 1)...])
-        guard signaturePart.count == 43 else { return .invalid }
+        // 32 bytes (HS256) or 64 (EdDSA), unpadded base64url.
+        guard signaturePart.count == 43 || signaturePart.count == 86 else { return .invalid }
         // One scratch buffer on the stack for everything decoded: no heap allocation per call.
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: t.count + 64) { scratch -> Outcome in
-            let macOut = scratch.baseAddress!
-            let signature = UnsafeMutableBufferPointer(rebasing: scratch[32..<64])
-            let rest = UnsafeMutableBufferPointer(rebasing: scratch[64...])
-            guard Base64URL.decode(signaturePart, into: signature) == 32,
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: t.count + 96) { scratch -> Outcome in
+            let signature = UnsafeMutableBufferPointer(rebasing: scratch[0..<64])
+            let macOut = scratch.baseAddress! + 64
+            let rest = UnsafeMutableBufferPointer(rebasing: scratch[96...])
+            guard let signatureCount = Base64URL.decode(signaturePart, into: signature),
                   let headerCount = Base64URL.decode(headerPart, into: rest),
-                  let key = selectKey(header: UnsafeBufferPointer(rebasing: rest[..<headerCount])) else { return .invalid }
-            key.mac.authenticate(UnsafeBufferPointer(rebasing: t[..<dot2]), into: macOut)
-            // CRYPTO_memcmp: constant-time; 0 when equal.
-            guard CRYPTO_memcmp(macOut, signature.baseAddress, 32) == 0,
-                  let payloadCount = Base64URL.decode(payloadPart, into: rest),
+                  let key = selectKey(header: UnsafeBufferPointer(rebasing: rest[..<headerCount])),
+                  signatureCount == key.verifier.signatureSize else { return .invalid }
+            let signingInput = UnsafeBufferPointer(rebasing: t[..<dot2])
+            switch key.verifier {
+            case .hmac(let mac):
+                mac.authenticate(signingInput, into: macOut)
+                // CRYPTO_memcmp: constant-time; 0 when equal.
+                guard CRYPTO_memcmp(macOut, signature.baseAddress, 32) == 0 else { return .invalid }
+            case .ed25519(let publicKey):
+                guard publicKey.verify(signingInput, signature: UnsafeBufferPointer(rebasing: signature[..<signatureCount])) else {
+                    return .invalid
+                }
+            }
+            guard let payloadCount = Base64URL.decode(payloadPart, into: rest),
                   let claims = parseClaims(UnsafeBufferPointer(rebasing: rest[..<payloadCount])) else { return .invalid }
             return JWTCodec.checkTime(claims, now: now, leeway: leeway)
         }
@@ -162,17 +217,19 @@ struct JWTCodec: Sendable {
         return .valid(claims)
     }
 
-    /// Reads the protected header: `alg` must be exactly HS256, `kid` must name a configured key,
-    /// `crit` is refused (no extension is understood). Returns the key, or nil.
+    /// Reads the protected header: `kid` must name a configured key and `alg` must be exactly
+    /// that key's algorithm (never the header's choice); `crit` is refused (no extension is
+    /// understood). Returns the key, or nil.
     func selectKey(header: UnsafeBufferPointer<UInt8>) -> Key? {
         var scanner = JSONScanner(header)
-        var algOK = false, sawAlg = false, sawKid = false, sawTyp = false
+        var alg: TokenAlgorithm?
+        var sawAlg = false, sawKid = false, sawTyp = false
         var key: Key?
         let ok = scanner.object { s, name in
             if s.string(name, equals: JWTCodec.algName) {
                 guard !sawAlg, let v = s.string() else { return false }
                 sawAlg = true
-                algOK = s.string(v, equals: JWTCodec.hs256)
+                alg = s.string(v, equals: JWTCodec.hs256) ? .hs256 : s.string(v, equals: JWTCodec.eddsa) ? .eddsa : nil
                 return true
             }
             if s.string(name, equals: JWTCodec.kidName) {
@@ -188,7 +245,8 @@ struct JWTCodec: Sendable {
             }
             return s.skipValue()
         }
-        return ok && algOK ? key : nil
+        guard ok, let alg, let key, key.verifier.algorithm == alg else { return nil }
+        return key
     }
 
     /// Reads the claim set; nil when malformed, when a required claim (`sub`, `iat`, `exp`, `jti`)
@@ -277,5 +335,5 @@ struct JWTCodec: Sendable {
     }
 
     static let algName = Array("alg".utf8), kidName = Array("kid".utf8), critName = Array("crit".utf8)
-    static let typName = Array("typ".utf8), hs256 = Array("HS256".utf8)
+    static let typName = Array("typ".utf8), hs256 = Array("HS256".utf8), eddsa = Array("EdDSA".utf8)
 }

@@ -130,6 +130,22 @@ enum Migrations {
             "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS session_expires_ms BIGINT NULL",
             "ALTER TABLE user_token_cutoffs ADD COLUMN IF NOT EXISTS admin_cutoff BIGINT NOT NULL DEFAULT 0",
         ]),
+        // The key set: every instance signs and verifies with the same keys. Private keys are
+        // sealed under a key-encryption key that is never in the database (KeyEncryptionKey).
+        Migration(version: 5, name: "signing keys", statements: [
+            """
+            CREATE TABLE IF NOT EXISTS signing_keys (
+                kid VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+                alg VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                public_key VARBINARY(64) NOT NULL,
+                sealed_private_key VARBINARY(256) NOT NULL,
+                created_ms BIGINT NOT NULL,
+                not_before_signing_ms BIGINT NOT NULL,
+                retired_at_ms BIGINT NULL,
+                expires_ms BIGINT NULL
+            ) ENGINE=InnoDB
+            """,
+        ]),
     ]
 }
 

@@ -24,7 +24,7 @@ struct Authd: ParsableCommand {
               authd migrate --dev
               authd admin grant alice@example.com --dev
             """,
-        subcommands: [Serve.self, Migrate.self, Admin.self, HashTime.self],
+        subcommands: [Serve.self, Migrate.self, Admin.self, Keys.self, HashTime.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -178,7 +178,7 @@ extension Authd {
 
 /// The settings of an operator command (migrate, admin), with logging set up; a configuration
 /// problem ends the command with status 78.
-private func operatorSettings(_ common: CommonOptions) throws -> Settings {
+func operatorSettings(_ common: CommonOptions) throws -> Settings {
     let settings: Settings
     do { settings = try Settings(common: common, environment: ProcessInfo.processInfo.environment) } catch let error as ConfigurationError {
         throw exitForConfiguration(error)

@@ -4,7 +4,8 @@ import Foundation
 
 /// Dev-mode material under `.data/dev/`, made on first use and kept between runs:
 /// `ca.pem` (+ `ca.key`), `server.pem` + `server.key` (for 127.0.0.1, ::1 and localhost, signed by
-/// the CA) and `jwt.secret` (32 random bytes, base64). Keys and the secret are mode 0600.
+/// the CA), `jwt.secret` (32 random bytes, base64) and `key-encryption.key` (the same, sealing the
+/// key set's private keys). Keys and the secret are mode 0600.
 struct DevMaterial {
     let directory: URL
 
@@ -13,6 +14,8 @@ struct DevMaterial {
     var certificatePath: String { directory.appendingPathComponent("server.pem").path }
     var keyPath: String { directory.appendingPathComponent("server.key").path }
     var secretPath: String { directory.appendingPathComponent("jwt.secret").path }
+    /// Seals the key set's private keys in the dev database.
+    var keyEncryptionKeyPath: String { directory.appendingPathComponent("key-encryption.key").path }
 
     /// Makes whatever is missing; leaves what exists alone.
     func ensure() throws {
@@ -33,9 +36,12 @@ struct DevMaterial {
             let bytes = SecureRandom.bytes(32)
             try CertificateFactory.write(Data(bytes).base64EncodedString() + "\n", to: secretPath, mode: 0o600)
         }
+        if !fm.fileExists(atPath: keyEncryptionKeyPath) {
+            try CertificateFactory.write(Data(SecureRandom.bytes(32)).base64EncodedString() + "\n", to: keyEncryptionKeyPath, mode: 0o600)
+        }
         // Keys made by an older authd or copied in with a looser mode: serve refuses a key others
         // may read, so dev mode (its only writer) tightens its own.
-        for path in [caKeyPath, keyPath, secretPath] {
+        for path in [caKeyPath, keyPath, secretPath, keyEncryptionKeyPath] {
             try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         }
     }

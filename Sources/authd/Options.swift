@@ -73,6 +73,7 @@ struct ServeOptions: ParsableArguments {
     @Option(SettingTable.jwtKid) var jwtKid: String?
     @Option(name: .customLong(SettingTable.jwtVerifyKeys.flag), parsing: .singleValue, help: SettingTable.jwtVerifyKeys.help)
     var jwtVerifyKey: [String] = []
+    @OptionGroup var keySet: KeySetOptions
     @Option(SettingTable.issuer) var issuer: String?
     @Option(SettingTable.audience) var audience: String?
     @Option(SettingTable.accessTtl) var accessTtl: Int?
@@ -123,3 +124,30 @@ struct Argon2Options: ParsableArguments {
                          iterations: try SettingTable.argon2Iterations.resolve(flag: argon2Iterations, environment: environment))
     }
 }
+
+/// The key-set settings, shared by `authd serve` and `authd keys`.
+struct KeySetOptions: ParsableArguments {
+    @Option(SettingTable.jwtAlg) var jwtAlg: TokenAlgorithm?
+    @Option(SettingTable.keyEncryptionKeyFile) var keyEncryptionKeyFile: String?
+    @Option(SettingTable.keyPublishLead) var keyPublishLead: Int?
+
+    /// The key set's configuration, or nil when no key set is used (no key-encryption key and not
+    /// --dev). `dev` supplies the key-encryption key and a short lead when the settings give none.
+    func configuration(dev: DevMaterial?, environment env: [String: String]) throws -> KeySetConfiguration? {
+        typealias T = SettingTable
+        let file = try T.keyEncryptionKeyFile.resolveIfGiven(flag: keyEncryptionKeyFile, environment: env) ?? dev?.keyEncryptionKeyPath
+        let algorithm = try T.jwtAlg.resolveIfGiven(flag: jwtAlg, environment: env)
+        guard let file else {
+            if algorithm == .eddsa {
+                throw ConfigurationError("--jwt-alg EdDSA needs a key set: give --key-encryption-key-file (docs/keys.md)")
+            }
+            return nil
+        }
+        let encryptionKey = try KeyEncryptionKey(base64: try SecretFile.read(file, what: "key-encryption key"))
+        let lead = try T.keyPublishLead.resolveIfGiven(flag: keyPublishLead.map { .seconds($0) }, environment: env)
+            ?? (dev == nil ? AuthConfiguration.Bounds.keyPublishLead.default : .seconds(5))
+        return KeySetConfiguration(encryptionKey: encryptionKey, signingAlgorithm: algorithm ?? .eddsa, publishLead: lead)
+    }
+}
+
+extension TokenAlgorithm: ExpressibleByArgument {}

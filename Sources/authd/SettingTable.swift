@@ -68,6 +68,18 @@ enum SettingTable {
     static let jwtVerifyKeys = Setting<String>(
         flag: "jwt-verify-key", variable: "AUTHD_JWT_VERIFY_KEYS", variableNote: "as kid=file,kid=file",
         help: "An older key that still verifies, as KID=FILE; repeat for several (key rotation)")
+    static let jwtAlg = Setting<TokenAlgorithm>(
+        flag: "jwt-alg", variable: "AUTHD_JWT_ALG", default: nil,
+        defaultLabel: "EdDSA with a key set (--key-encryption-key-file or --dev), else HS256", expected: "EdDSA or HS256",
+        help: "Algorithm of new tokens: EdDSA signs with the key set's Ed25519 keys; HS256 with the key set's HMAC keys, or without a key set with --jwt-secret-file",
+        parse: { TokenAlgorithm(rawValue: $0) }, text: { $0.rawValue })
+    static let keyEncryptionKeyFile = Setting<String>(
+        flag: "key-encryption-key-file", variable: "AUTHD_KEY_ENCRYPTION_KEY_FILE",
+        help: "File with the 32-byte key (base64; mode 0600) that seals the key set's private keys in the database; enables the key set (docs/keys.md)")
+    static let keyPublishLead = Setting<Duration>(
+        flag: "key-publish-lead", variable: "AUTHD_KEY_PUBLISH_LEAD", unit: .seconds(1), default: AuthConfiguration.Bounds.keyPublishLead.default,
+        range: AuthConfiguration.Bounds.keyPublishLead.range,
+        help: "Seconds a key made by `authd keys generate` is published before it signs (--dev: 5); verifiers cache the key set for half of it")
     static let issuer = Setting<String>(flag: "issuer", variable: "AUTHD_ISSUER", help: "The iss claim to issue and require")
     static let audience = Setting<String>(flag: "audience", variable: "AUTHD_AUDIENCE", help: "The aud claim to issue and require")
     static let accessTtl = Setting<Duration>(

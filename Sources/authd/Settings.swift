@@ -161,17 +161,21 @@ struct ServeSettings {
 
         // Token keys: the active one, plus older ones that still verify.
         let kid = try T.jwtKid.resolve(flag: o.jwtKid, environment: env)
-        let secret: String
+        let keySet = try o.keySet.configuration(dev: dev, environment: env)
+        let secret: String?
         if let file = try T.jwtSecretFile.resolveIfGiven(flag: o.jwtSecretFile, environment: env) {
             secret = try SecretFile.read(file, what: "JWT secret")
         } else if let value = env[T.jwtSecretVariable], !value.isEmpty {
             secret = value
         } else if let dev {
             secret = try SecretFile.read(dev.secretPath, what: "JWT secret")
+        } else if keySet != nil {
+            secret = nil
         } else {
-            throw ConfigurationError("no token secret: give --jwt-secret-file (or \(T.jwtSecretVariable)); only --dev makes one")
+            throw ConfigurationError("no token secret: give --jwt-secret-file (or \(T.jwtSecretVariable)), "
+                                     + "or a key set with --key-encryption-key-file; only --dev makes one")
         }
-        var keys: [String: [UInt8]] = [kid: Array(secret.utf8)]
+        var keys: [String: [UInt8]] = secret.map { [kid: Array($0.utf8)] } ?? [:]
         var verifyKeys = o.jwtVerifyKey
         if verifyKeys.isEmpty, let list = try T.jwtVerifyKeys.resolveIfGiven(flag: nil, environment: env) {
             verifyKeys = list.split(separator: ",").map(String.init)
@@ -184,9 +188,12 @@ struct ServeSettings {
             guard keys[oldKid] == nil else { throw ConfigurationError("key id \(oldKid) given twice") }
             keys[oldKid] = Array(try SecretFile.read(String(item[item.index(after: eq)...]), what: "JWT verify key").utf8)
         }
+        // With a key set the secrets above only verify (tokens issued before the switch), and the
+        // key set signs; without one they work exactly as before.
         var auth = AuthConfiguration(signingKeys: keys, activeKeyID: kid,
                                      issuer: try T.issuer.resolveIfGiven(flag: o.issuer, environment: env),
                                      audience: try T.audience.resolveIfGiven(flag: o.audience, environment: env))
+        auth.keySet = keySet
         auth.accessTokenLifetime = try T.accessTtl.resolve(flag: o.accessTtl, environment: env)
         auth.refreshTokenLifetime = try T.refreshTtl.resolve(flag: o.refreshTtl, environment: env)
         auth.leeway = try T.leeway.resolve(flag: o.leeway, environment: env)
