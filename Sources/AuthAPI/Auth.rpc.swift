@@ -48,8 +48,11 @@ public enum Auth {
         /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
         /// a background probe of the database, at most 1 s old; never waits on the database).
         public static let health = MethodDescriptor(service: Auth.name, method: "Health", idempotency: .noSideEffects)
+        /// The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
+        /// and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
+        public static let keys = MethodDescriptor(service: Auth.name, method: "Keys", idempotency: .noSideEffects)
         /// Every method, in schema order.
-        public static let all: [MethodDescriptor] = [register, login, status, logout, validate, refresh, revokeAll, health]
+        public static let all: [MethodDescriptor] = [register, login, status, logout, validate, refresh, revokeAll, health, keys]
     }
 
     /// What a server implements to serve `Auth`: one method per rpc. Throw `RPCError` to
@@ -88,6 +91,10 @@ public enum Auth {
         /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
         /// a background probe of the database, at most 1 s old; never waits on the database).
         func health(_ request: HealthRequest, context: ServerContext) throws -> HealthReply
+
+        /// The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
+        /// and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
+        func keys(_ request: KeysRequest, context: ServerContext) throws -> KeysReply
     }
 
     /// The method table of `handler`, to give to a server. Methods listed in `inline` (descriptors
@@ -138,6 +145,10 @@ public enum Auth {
                 ServerMethod(descriptor: Method.health, kind: kind(Method.health)) { bytes, context in
                     let request = try HealthRequest(decodingRequest: bytes, for: Method.health)
                     return try handler.health(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.keys, kind: kind(Method.keys)) { bytes, context in
+                    let request = try KeysRequest(decodingRequest: bytes, for: Method.keys)
+                    return try handler.keys(request, context: context).serializedBytes()
                 },
             ]
         }
@@ -598,6 +609,54 @@ public struct HealthReply: ProtoMessage {
         while let tag = try reader.nextTag() {
             switch tag.fieldNumber {
             case 1: status = try reader.readEnum(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `KeysRequest` message.
+public struct KeysRequest: ProtoMessage {
+    /// Every field at its default.
+    public init() {}
+
+    public func encode(to writer: inout ProtoWriter) {}
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            try reader.skipField(tag)
+        }
+    }
+}
+
+/// The `KeysReply` message.
+public struct KeysReply: ProtoMessage {
+    /// The JWK Set document (RFC 7517): {"keys":[{"kty":"OKP","crv":"Ed25519","x":…,"kid":…,
+    /// "alg":"EdDSA","use":"sig"}, …]}. HS256 keys are never published.
+    public var jwksJson: String = ""
+    /// How long a verifier may cache the set, in seconds (shorter than the lead with which a new
+    /// key is published before it signs).
+    public var maxAgeSeconds: Int64 = 0
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(jwksJson: String = "", maxAgeSeconds: Int64 = 0) {
+        self.jwksJson = jwksJson
+        self.maxAgeSeconds = maxAgeSeconds
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(jwksJson, field: 1)
+        writer.writeInt64(maxAgeSeconds, field: 2)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: jwksJson = try reader.readString(tag)
+            case 2: maxAgeSeconds = try reader.readInt64(tag)
             default: try reader.skipField(tag)
             }
         }

@@ -29,8 +29,16 @@ public struct AuthServiceHandler: Auth.Handler {
     /// through the generated decoder unchanged.
     public static func service(core: AuthCore, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) -> AuthServiceMethods {
         let handler = AuthServiceHandler(core: core, logger: logger, now: now)
-        let generated = Auth.service(handler, inline: [Auth.Method.validate, Auth.Method.health])
+        let generated = Auth.service(handler, inline: [Auth.Method.validate, Auth.Method.health, Auth.Method.keys])
+        let keysReplies = KeysReplyCache()
         return AuthServiceMethods(methods: generated.methods.map { method in
+            if method.descriptor == Auth.Method.keys {
+                // The usual (empty) request gets the pre-encoded reply of the current key set.
+                return ServerMethod(descriptor: method.descriptor, kind: .inline) { bytes, context in
+                    if bytes.isEmpty { return keysReplies.reply(for: core.publishedKeys) }
+                    return try method.handler(bytes, context)
+                }
+            }
             guard method.descriptor == Auth.Method.validate else { return method }
             return ServerMethod(descriptor: method.descriptor, kind: .inline) { bytes, context in
                 if let reply = try ValidateFastPath.reply(to: bytes, handler: handler) { return reply }
@@ -64,6 +72,12 @@ public struct AuthServiceHandler: Auth.Handler {
             try core.logout(token: try callerToken(context), clientAddress: context.peerHost)
             return LogoutReply(message: "Successfully logged out.")
         }
+    }
+
+    /// The published keys (no database: the key set in memory).
+    public func keys(_ request: KeysRequest, context: ServerContext) throws -> KeysReply {
+        let published = core.publishedKeys
+        return KeysReply(jwksJson: published.jwks, maxAgeSeconds: published.maxAgeSeconds)
     }
 
     /// The hot path: no database, no logging on refusal (a refusal is a normal answer here).

@@ -32,6 +32,8 @@ __all__ = [
     "RevokeAllReply",
     "HealthRequest",
     "HealthReply",
+    "KeysRequest",
+    "KeysReply",
     "AuthClient",
 ]
 
@@ -528,6 +530,67 @@ class HealthReply:
                 r.skip(field, wt)
 
 
+@_dc.dataclass
+class KeysRequest:
+    """The `KeysRequest` message."""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        pass
+
+    @classmethod
+    def decode(cls, data: bytes) -> KeysRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            r.skip(field, wt)
+
+
+@_dc.dataclass
+class KeysReply:
+    """The `KeysReply` message."""
+
+    # The JWK Set document (RFC 7517): {"keys":[{"kty":"OKP","crv":"Ed25519","x":…,"kid":…,
+    # "alg":"EdDSA","use":"sig"}, …]}. HS256 keys are never published.
+    jwks_json: str = ""
+    # How long a verifier may cache the set, in seconds (shorter than the lead with which a new
+    # key is published before it signs).
+    max_age_seconds: int = 0
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.jwks_json)
+        w.int64(2, self.max_age_seconds)
+
+    @classmethod
+    def decode(cls, data: bytes) -> KeysReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.jwks_json = r.string(field, wt)
+            elif field == 2:
+                self.max_age_seconds = r.int64(field, wt)
+            else:
+                r.skip(field, wt)
+
+
 class AuthClient:
     """Registers users, logs them in, and answers who a token belongs to.
 
@@ -552,6 +615,7 @@ class AuthClient:
         refresh = _method.MethodDescriptor("auth.v1.Auth/Refresh")
         revoke_all = _method.MethodDescriptor("auth.v1.Auth/RevokeAll")
         health = _method.MethodDescriptor("auth.v1.Auth/Health", _method.Idempotency.NO_SIDE_EFFECTS)
+        keys = _method.MethodDescriptor("auth.v1.Auth/Keys", _method.Idempotency.NO_SIDE_EFFECTS)
 
     def __init__(self, channel: _Any) -> None:
         self._channel = channel
@@ -620,3 +684,11 @@ class AuthClient:
         a background probe of the database, at most 1 s old; never waits on the database).
         """
         return _wire.call(self._channel, self.Method.health, request, HealthReply, metadata, timeout)
+
+    def keys(
+        self, request: KeysRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> KeysReply:
+        """The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
+        and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
+        """
+        return _wire.call(self._channel, self.Method.keys, request, KeysReply, metadata, timeout)

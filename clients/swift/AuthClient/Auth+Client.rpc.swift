@@ -133,5 +133,19 @@ extension Auth {
             let reply = try await transport.unary(Method.health, request: request.serializedBytes(), options: options)
             return try HealthReply(decodingReply: reply, for: Method.health)
         }
+
+        /// The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
+        /// and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
+        public func keys(_ request: KeysRequest, options: CallOptions = CallOptions()) throws -> KeysReply {
+            let reply = try transport.unary(Method.keys, request: request.serializedBytes(), options: options)
+            return try KeysReply(decodingReply: reply, for: Method.keys)
+        }
+
+        /// The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
+        /// and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
+        public func keys(_ request: KeysRequest, options: CallOptions = CallOptions()) async throws -> KeysReply {
+            let reply = try await transport.unary(Method.keys, request: request.serializedBytes(), options: options)
+            return try KeysReply(decodingReply: reply, for: Method.keys)
+        }
     }
 }
