@@ -3,6 +3,7 @@ import AuthClient
 import AuthCore
 import Foundation
 import RPCCore
+import TestSupport
 @testable import AuthService
 import XCTest
 
@@ -25,7 +26,26 @@ final class AuthServiceTests: XCTestCase {
         let methods = AuthServiceHandler.service(core: fixture.core, logger: AuthServiceFixture.logger).methods
         let kinds = Dictionary(uniqueKeysWithValues: methods.map { ($0.descriptor.method, $0.kind) })
         XCTAssertEqual(kinds, ["Register": .blocking, "Login": .blocking, "Status": .blocking, "Logout": .blocking,
-                               "Validate": .inline, "Refresh": .blocking, "RevokeAll": .blocking, "Health": .inline])
+                               "Validate": .inline, "Refresh": .blocking, "RevokeAll": .blocking, "Health": .inline,
+                               "Keys": .inline])
+    }
+
+    /// Keys answers the core's JWK Set, pre-encoded (the same bytes until the set changes), and a
+    /// request with fields goes through the generated decoder to the same answer.
+    func testKeysAnswersThePublishedKeySet() throws {
+        var configuration = AuthTestConfiguration.make()
+        configuration.keySet = KeySetConfiguration(encryptionKey: .random(), publishLead: .seconds(60))
+        let core = try AuthCore(configuration: configuration, store: InMemoryAuthStore())
+        let methods = AuthServiceHandler.service(core: core, logger: AuthServiceFixture.logger).methods
+        let keys = try XCTUnwrap(methods.first { $0.descriptor == Auth.Method.keys })
+        let first = try keys.handler([], ServerContext())
+        XCTAssertEqual(try keys.handler([], ServerContext()), first)
+        let reply = try KeysReply(serializedBytes: first)
+        XCTAssertEqual(reply.jwksJson, core.publishedKeys.jwks)
+        XCTAssertTrue(reply.jwksJson.contains(try XCTUnwrap(core.signingKeyID)))
+        XCTAssertEqual(reply.maxAgeSeconds, 30)
+        // An unknown field (proto3 ignores it) takes the generated path.
+        XCTAssertEqual(try KeysReply(serializedBytes: try keys.handler([0x08, 0x01], ServerContext())), reply)
     }
 
     func testRegisterLoginStatusLogout() throws {
