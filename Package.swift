@@ -66,7 +66,7 @@ let package = Package(
         // Generated from schema/auth.proto: Auth messages, method descriptors, handler protocol and
         // method table (what the server implements); and, for callers, the client `Auth.Client`.
         .target(name: "AuthAPI", dependencies: ["RPCCore"]),
-        .target(name: "AuthClient", dependencies: ["AuthAPI", "RPCCore"], path: "clients/swift/AuthClient"),
+        .target(name: "AuthClient", dependencies: ["AuthAPI", "RPCCore", "COpenSSL"], path: "clients/swift/AuthClient"),
         // The Auth service: maps the core onto the generated handler protocol.
         .target(name: "AuthService", dependencies: [
             "AuthAPI", "AuthCore", "RPCCore", "Support", .product(name: "Logging", package: "swift-log"),

@@ -19,6 +19,10 @@ enum ColumnWidth {
     static let auditDetail = 255
     /// `schema_migrations.name`.
     static let migrationName = 200
+    /// `signing_keys.kid` (the core accepts at most 64).
+    static let keyID = 64
+    /// `signing_keys.alg`: a `TokenAlgorithm` raw value.
+    static let keyAlgorithm = 16
 }
 
 extension String {

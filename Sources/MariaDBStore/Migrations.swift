@@ -135,8 +135,8 @@ enum Migrations {
         Migration(version: 5, name: "signing keys", statements: [
             """
             CREATE TABLE IF NOT EXISTS signing_keys (
-                kid VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
-                alg VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                kid VARCHAR(\(ColumnWidth.keyID)) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+                alg VARCHAR(\(ColumnWidth.keyAlgorithm)) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
                 public_key VARBINARY(64) NOT NULL,
                 sealed_private_key VARBINARY(256) NOT NULL,
                 created_ms BIGINT NOT NULL,
