@@ -74,6 +74,7 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(SettingTable.jwtVerifyKeys.flag), parsing: .singleValue, help: SettingTable.jwtVerifyKeys.help)
     var jwtVerifyKey: [String] = []
     @OptionGroup var keySet: KeySetOptions
+    @Option(SettingTable.validationCacheEntries) var validationCacheEntries: Int?
     @Option(SettingTable.issuer) var issuer: String?
     @Option(SettingTable.audience) var audience: String?
     @Option(SettingTable.accessTtl) var accessTtl: Int?

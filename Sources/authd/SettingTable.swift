@@ -80,6 +80,9 @@ enum SettingTable {
         flag: "key-publish-lead", variable: "AUTHD_KEY_PUBLISH_LEAD", unit: .seconds(1), default: AuthConfiguration.Bounds.keyPublishLead.default,
         range: AuthConfiguration.Bounds.keyPublishLead.range,
         help: "Seconds a key made by `authd keys generate` is published before it signs (--dev: 5); verifiers cache the key set for half of it")
+    static let validationCacheEntries = Setting<Int>(
+        flag: "validation-cache-entries", variable: "AUTHD_VALIDATION_CACHE_ENTRIES", default: 65_536, range: 0...(1 << 24),
+        help: "Validated tokens remembered (about 400 bytes each) so that validating one again skips its signature; 0 turns the cache off (the benchmark's uncached figure)")
     static let issuer = Setting<String>(flag: "issuer", variable: "AUTHD_ISSUER", help: "The iss claim to issue and require")
     static let audience = Setting<String>(flag: "audience", variable: "AUTHD_AUDIENCE", help: "The aud claim to issue and require")
     static let accessTtl = Setting<Duration>(

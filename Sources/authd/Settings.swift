@@ -194,6 +194,7 @@ struct ServeSettings {
                                      issuer: try T.issuer.resolveIfGiven(flag: o.issuer, environment: env),
                                      audience: try T.audience.resolveIfGiven(flag: o.audience, environment: env))
         auth.keySet = keySet
+        auth.validationCacheCapacity = try T.validationCacheEntries.resolve(flag: o.validationCacheEntries, environment: env)
         auth.accessTokenLifetime = try T.accessTtl.resolve(flag: o.accessTtl, environment: env)
         auth.refreshTokenLifetime = try T.refreshTtl.resolve(flag: o.refreshTtl, environment: env)
         auth.leeway = try T.leeway.resolve(flag: o.leeway, environment: env)
