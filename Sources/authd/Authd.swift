@@ -23,6 +23,7 @@ struct Authd: ParsableCommand {
                     --jwt-secret-file /etc/authd/jwt.secret --db-host db1 --db-password-file /etc/authd/db.pw
               authd migrate --dev
               authd admin grant alice@example.com --dev
+              authd keys generate --dev                     # rotate the token signing key (docs/keys.md)
             """,
         subcommands: [Serve.self, Migrate.self, Admin.self, Keys.self, HashTime.self],
         defaultSubcommand: Serve.self)
