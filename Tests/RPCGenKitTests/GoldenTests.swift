@@ -55,7 +55,7 @@ final class GoldenTests: XCTestCase {
         XCTAssertEqual(levels, ["SayHello": .noSideEffects, "GetHTTPStatus": .unknown, "SetMood": .idempotent, "Forget": .unknown])
         let auth = try compile("schema/auth.proto")
         let safe = auth.services[0].methods.filter { $0.idempotency != .unknown }.map(\.name)
-        XCTAssertEqual(safe, ["Status", "Validate", "Health"])
+        XCTAssertEqual(safe, ["Status", "Validate", "Health", "Keys"])
         XCTAssertTrue(auth.services[0].methods.allSatisfy { $0.idempotency != .idempotent })
     }
 
