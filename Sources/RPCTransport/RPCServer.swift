@@ -31,6 +31,8 @@ public final class RPCServer: ServerTransport {
     private let state = Locked(State.idle)
     private let stopped = DispatchGroup()
     private let signalThread = Locked<(thread: OSThread?, exiting: Bool, tid: pthread_t?)>((nil, false, nil))
+    /// Held while a TLS reload builds and swaps its context, so two reloads cannot interleave.
+    private let tlsReloads = Locked(())
 
     /// Builds the method table and the TLS context (throws `TLSError` on bad certificates);
     /// two methods with the same full name are a programming error.
@@ -77,6 +79,25 @@ public final class RPCServer: ServerTransport {
         }
     }
 
+    /// Re-reads the TLS files of `configuration.tls` (certificate chain, private key, trust roots
+    /// for client certificates) into a new context, configured exactly as at start, and makes it
+    /// the context of new handshakes. Connections already open keep the context they were made
+    /// with (freed when the last of them closes). A failure (a file unreadable, garbage PEM, the
+    /// key not matching the certificate) throws `TLSError` and changes nothing. Costs nothing per
+    /// call: the context is read once per accepted connection. Safe from any thread.
+    @discardableResult
+    public func reloadTLS() throws(TLSError) -> TLSReload {
+        try tlsReloads.withLock { _ throws(TLSError) in
+            let fresh = try TLSContext(configuration: configuration.tls, isServer: true)
+            let previous = core.replaceTLS(fresh)
+            return TLSReload(previousCertificate: previous.certificate, certificate: fresh.certificate,
+                             previousClientCANames: previous.clientCANameCount, clientCANames: fresh.clientCANameCount)
+        }
+    }
+
+    /// The certificate new handshakes present.
+    public var certificate: CertificateSummary? { core.tls.certificate }
+
     /// Counters since start.
     public var statistics: ServerStatistics { core.counters.snapshot }
 
@@ -117,25 +138,35 @@ public final class RPCServer: ServerTransport {
         stopped.wait()
     }
 
-    /// Makes SIGTERM and SIGINT start a graceful shutdown. Call it from the main thread before
-    /// `start()` and before creating other threads: it blocks both signals in the calling thread
-    /// (threads created afterwards inherit that) and waits for them on a thread of its own.
-    public func shutdownOnSignals(grace: Duration = .seconds(5)) {
-        OSThread.blockSignals([SIGTERM, SIGINT])
+    /// Makes SIGTERM and SIGINT start a graceful shutdown and, when `onHangup` is given, SIGHUP
+    /// call it (a reload; it must return quickly: hand the work to another thread). Call it from
+    /// the main thread before `start()` and before creating other threads: it blocks these signals
+    /// in the calling thread (threads created afterwards inherit that) and waits for them on a
+    /// thread of its own.
+    public func shutdownOnSignals(grace: Duration = .seconds(5), onHangup: (@Sendable () -> Void)? = nil) {
+        let signals = [SIGTERM, SIGINT] + (onHangup == nil ? [] : [SIGHUP])
+        OSThread.blockSignals(signals)
         signalThread.withLock { s in
             guard s.thread == nil else { return }
             s.thread = OSThread(name: "rpc-signals") { [self] in
                 signalThread.withLock { $0.tid = pthread_self() }
                 var set = sigset_t()
                 sigemptyset(&set)
-                sigaddset(&set, SIGTERM)
-                sigaddset(&set, SIGINT)
-                var signal: Int32 = 0
-                // sigwait returns 0 with the signal number, or EINVAL for a bad set (a bug).
-                _ = sigwait(&set, &signal)
-                if signalThread.withLock({ $0.exiting }) { return }
-                core.logger.notice("signal received, shutting down", metadata: ["signal": "\(signal)"])
-                DispatchQueue.global().async { self.shutdown(grace: grace) }
+                for signal in signals { sigaddset(&set, signal) }
+                while true {
+                    var signal: Int32 = 0
+                    // sigwait returns 0 with the signal number, or EINVAL for a bad set (a bug).
+                    _ = sigwait(&set, &signal)
+                    if signalThread.withLock({ $0.exiting }) { return }
+                    if signal == SIGHUP, let onHangup {
+                        core.logger.notice("signal received, reloading", metadata: ["signal": "\(signal)"])
+                        onHangup()
+                        continue
+                    }
+                    core.logger.notice("signal received, shutting down", metadata: ["signal": "\(signal)"])
+                    DispatchQueue.global().async { self.shutdown(grace: grace) }
+                    return
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 import Logging
 import RPCCore
 import RPCDispatch
+import Support
 import Synchronization
 
 /// What every event loop of one server shares: the dispatcher (methods, worker pool, status
@@ -8,7 +9,9 @@ import Synchronization
 final class ServerCore: Sendable {
     let dispatcher: Dispatcher
     let limits: ServerLimits
-    let tls: TLSContext
+    /// The context new connections are made from; `RPCServer.reloadTLS` swaps it. Read once per
+    /// accepted connection, never per call; a connection keeps the context it was made from.
+    private let currentTLS: Locked<TLSContext>
     let logger: Logger
     /// `ServerConfiguration.busyPoll`.
     let busyPoll: Duration?
@@ -18,9 +21,21 @@ final class ServerCore: Sendable {
     init(dispatcher: Dispatcher, limits: ServerLimits, tls: TLSContext, logger: Logger, busyPoll: Duration? = nil) {
         self.dispatcher = dispatcher
         self.limits = limits
-        self.tls = tls
+        currentTLS = Locked(tls)
         self.logger = logger
         self.busyPoll = busyPoll
+    }
+
+    /// The context for a new connection.
+    var tls: TLSContext { currentTLS.withLock { $0 } }
+
+    /// Makes `tls` the context of new connections; returns the one it replaces (freed once the
+    /// last connection made from it is gone).
+    func replaceTLS(_ tls: TLSContext) -> TLSContext {
+        currentTLS.withLock { current in
+            defer { current = tls }
+            return current
+        }
     }
 }
 

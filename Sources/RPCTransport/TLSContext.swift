@@ -5,6 +5,8 @@ import COpenSSL
 public final class TLSContext: @unchecked Sendable {
     // @unchecked Sendable: the SSL_CTX is fully configured in init and only read afterwards
     // (SSL_new takes its own reference); OpenSSL makes concurrent SSL_new on one context safe.
+    // A server swaps in a new context on reload (`RPCServer.reloadTLS`); every `TLSConnection`
+    // keeps its context alive, so the ALPN list its handshake's callback reads outlives it.
     let context: OpaquePointer
     /// ALPN protocol list in wire format (length-prefixed), kept alive for the select callback.
     private let alpnWire: UnsafeMutableBufferPointer<UInt8>
@@ -110,6 +112,19 @@ public final class TLSContext: @unchecked Sendable {
                 throw TLSError.drain("setting ALPN")
             }
         }
+    }
+
+    /// The certificate this context presents (the chain's leaf); nil when it has none (a client without mTLS).
+    public var certificate: CertificateSummary? {
+        // SSL_CTX_get0_certificate returns the loaded leaf (borrowed) or NULL.
+        SSL_CTX_get0_certificate(context).map(CertificateSummary.init(x509:))
+    }
+
+    /// How many CA names a server sends when it asks for client certificates (0 without mTLS).
+    public var clientCANameCount: Int {
+        // SSL_CTX_get_client_CA_list returns the context's list (borrowed) or NULL; OPENSSL_sk_num -1 for NULL.
+        guard let names = SSL_CTX_get_client_CA_list(context) else { return 0 }
+        return max(0, Int(OPENSSL_sk_num(names)))
     }
 
     deinit {

@@ -23,8 +23,9 @@ struct Authd: ParsableCommand {
                     --jwt-secret-file /etc/authd/jwt.secret --db-host db1 --db-password-file /etc/authd/db.pw
               authd migrate --dev
               authd admin grant alice@example.com --dev
+              authd reload --dev                            # re-read the TLS files (or: kill -HUP)
             """,
-        subcommands: [Serve.self, Migrate.self, Admin.self, HashTime.self],
+        subcommands: [Serve.self, Migrate.self, Admin.self, HashTime.self, Reload.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -65,7 +66,7 @@ struct StartupError: Error, CustomStringConvertible {
 }
 
 extension Authd {
-    /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
+    /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads.
     struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the server (the default subcommand).",
@@ -108,13 +109,31 @@ extension Authd {
             let server = try RPCServer(configuration: serve.server,
                                        services: [AuthServiceHandler.service(core: core, logger: Logger(label: "authd.rpc"))],
                                        logger: Logger(label: "authd.transport"))
+            let reloader = Reloader(steps: [Authd.tlsReloadStep(server)],
+                                    statusFile: serve.pidFile.map { ReloadStatus.path(pidFile: $0) },
+                                    logger: Logger(label: "authd.reload"))
             // Before any other thread exists (the revocation poller, the server's): signals are
             // blocked here and inherited, so only the server's signal thread receives them.
-            server.shutdownOnSignals(grace: serve.grace)
+            server.shutdownOnSignals(grace: serve.grace, onHangup: { reloader.requestReload() })
             do { try core.start() } catch { throw StartupError("loading revocations failed: \(error)") }
             defer { core.stop() }
             let refusals = RefusalReporter(server: server, logger: Logger(label: "authd.rpc"))
             try server.start()
+            if let pidFile = serve.pidFile {
+                do {
+                    try reloader.publishReady()
+                    try PidFile.write(pidFile)
+                } catch {
+                    server.shutdown(grace: .zero)
+                    throw StartupError("cannot write the pid file \(pidFile) or its reload status: \(error)")
+                }
+            }
+            defer {
+                if let pidFile = serve.pidFile {
+                    PidFile.remove(pidFile)
+                    reloader.removeStatus()
+                }
+            }
             if let readyFile = serve.readyFile {
                 let text = "\(serve.server.host):\(server.port)\n"
                 guard FileManager.default.createFile(atPath: readyFile, contents: Data(text.utf8)) else {
@@ -130,6 +149,15 @@ extension Authd {
             server.waitUntilStopped()
             refusals.stop()
             logger.notice("authd stopped", metadata: ["statistics": "\(server.statistics)"])
+        }
+    }
+
+    /// The "tls" reload step: the TLS files pass the start-up checks again, then the server
+    /// swaps in a context made from them.
+    private static func tlsReloadStep(_ server: RPCServer) -> ReloadStep {
+        ReloadStep(name: "tls") {
+            try ServeSettings.checkTLSFiles(server.configuration.tls)
+            return try server.reloadTLS().description
         }
     }
 

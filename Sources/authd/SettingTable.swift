@@ -179,4 +179,13 @@ enum SettingTable {
     static let readyFile = Setting<String>(
         flag: "ready-file", variable: "AUTHD_READY_FILE",
         help: "Once listening, write HOST:PORT (the bound port, useful with --listen 127.0.0.1:0) to this file")
+
+    // MARK: serve and reload: reloading without a restart
+
+    static let pidFile = Setting<String>(
+        flag: "pid-file", variable: "AUTHD_PID_FILE", defaultLabel: "DATA_DIR/authd.pid with --dev, else none",
+        help: "Once listening, write the process id to this file and each reload's outcome to FILE.reload; `authd reload` reads both")
+    static let reloadTimeout = Setting<Duration>(
+        flag: "timeout", variable: "AUTHD_RELOAD_TIMEOUT", unit: .seconds(1), default: .seconds(10), range: .seconds(1)...(.seconds(600)),
+        help: "Seconds `authd reload` waits for the server's outcome")
 }
