@@ -2,6 +2,7 @@ import DevCertificates
 import Foundation
 import Glibc
 import RPCCore
+import Support
 @testable import RPCTransport
 import TestSupport
 import XCTest
@@ -188,5 +189,27 @@ final class TLSReloadTests: XCTestCase {
         let presented = try TLSProbe.serverCertificate(connected: fd, caFile: files.caFile)
         XCTAssertEqual(presented.subject, "/CN=server one")
         XCTAssertEqual(try TLSProbe.serverCertificate(port: server.port, caFile: files.caFile).subject, "/CN=server three")
+    }
+
+    /// SIGHUP calls the server's hangup handler and the server serves on; SIGTERM still stops it.
+    func testHangupCallsTheHandlerAndServingGoesOn() throws {
+        let server = try TestHarness.startServer()
+        let hangups = Locked(0)
+        server.shutdownOnSignals(grace: .seconds(2), onHangup: { hangups.withLock { $0 += 1 } })
+        var tid: pthread_t?
+        XCTAssertTrue(waitUntil { tid = server.signalWaiterThread; return tid != nil })
+        guard let tid else { return }
+        let client = try TestHarness.client(port: server.port)
+        defer { client.close() }
+        for expected in 1...2 {
+            pthread_kill(tid, SIGHUP)
+            XCTAssertTrue(waitUntil { hangups.withLock { $0 } == expected })
+            XCTAssertEqual(try client.unary(EchoTestService.echo, request: [UInt8(expected)], options: CallOptions()), [UInt8(expected)])
+        }
+        pthread_kill(tid, SIGTERM)
+        let stopped = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { server.waitUntilStopped(); stopped.signal() }
+        XCTAssertEqual(stopped.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(hangups.withLock { $0 }, 2)
     }
 }
