@@ -104,9 +104,12 @@ final class Reloader: Sendable {
         return status
     }
 
-    /// Removes the status file (at stop).
+    /// Removes the status file (at stop), after any reload already asked for has run, so none
+    /// writes it again afterwards.
     func removeStatus() {
-        if let statusFile { try? FileManager.default.removeItem(atPath: statusFile) }
+        queue.sync {
+            if let statusFile { try? FileManager.default.removeItem(atPath: statusFile) }
+        }
     }
 
     private func writeStatus(_ status: ReloadStatus) throws {

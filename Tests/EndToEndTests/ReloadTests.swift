@@ -236,4 +236,16 @@ final class ReloadTests: XCTestCase {
         XCTAssertGreaterThan(count, 0)
         XCTAssertEqual(summary["codes"] as? [String: Int], ["OK": count], "no failed call: \(summary["errors"] ?? [])")
     }
+
+    /// `authd reload` without a pid file to go by is a configuration error; its help tells the exit statuses.
+    func testReloadWithoutAPidFileIsAConfigurationError() throws {
+        let result = try AuthdProcess.run(["reload"], timeout: 20)
+        XCTAssertEqual(result.status, 78, result.stderr)
+        XCTAssertTrue(result.stderr.contains("no pid file: give --pid-file (or AUTHD_PID_FILE)"), result.stderr)
+        let help = try AuthdProcess.run(["reload", "--help"], timeout: 20)
+        XCTAssertEqual(help.status, 0)
+        for part in ["--pid-file", "AUTHD_PID_FILE", "--timeout", "69 when no authd is running"] {
+            XCTAssertTrue(help.stdout.contains(part), "\(part) in \(help.stdout)")
+        }
+    }
 }
