@@ -38,6 +38,7 @@ final class ClientPackagesTests: XCTestCase {
         for line in ["imported from the installed package", "blocking health: SERVING",
                      "1000 concurrent validate calls, all valid", "one connection carried them all",
                      "a passed deadline raises DEADLINE_EXCEEDED", "a cancelled call raises CancelledError",
+                     "README's ASGI middleware answers 401", "the middleware passed the valid request on",
                      "all checks passed"] {
             XCTAssertTrue(live.stdout.contains(line), "\(line) missing from: \(live.stdout)")
         }

@@ -8,6 +8,8 @@ environment's Python, outside the source tree; prints one line per check, exits 
 
 import asyncio
 import importlib.metadata
+import os
+import re
 import sys
 import time
 import uuid
@@ -61,6 +63,33 @@ async def asynchronous(host: str, port: int, ca: str) -> None:
             check(True, "a cancelled call raises CancelledError")
         me = await auth.status(api.StatusRequest(), metadata={"authorization": f"Bearer {tokens.token}"})
         check(me.email == email and channel._connection is connection, "the connection serves calls afterwards")
+        await asgi_middleware(channel, tokens.token, tokens.user_id)
+
+
+async def asgi_middleware(channel: AsyncChannel, token: str, user_id: int) -> None:
+    """The ASGI middleware of clients/python/README.md, as written there, on two requests."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "class RequireToken" in b)
+    namespace: dict = {}
+    exec(block.split("\nchannel = ")[0], namespace)  # the class; the README's last lines wire a real app
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["user"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    middleware = namespace["RequireToken"](app, channel)
+    for header, expected in [(f"Bearer {token}", 200), ("Bearer not-a-token", 401), (None, 401)]:
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [] if header is None else [(b"authorization", header.encode())]
+        await middleware({"type": "http", "headers": headers}, None, send)
+        check(sent[0]["status"] == expected, f"README's ASGI middleware answers {expected} for {header and header[:8]!r}")
+    check(seen == [{"id": user_id, "admin": False}], "the middleware passed the valid request on, with its user")
 
 
 def main() -> None:
