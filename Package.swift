@@ -27,7 +27,13 @@ let package = Package(
         .executable(name: "authd", targets: ["authd"]),
         .executable(name: "authctl", targets: ["authctl"]),
         .executable(name: "rpcgen", targets: ["rpcgen"]),
-        .library(name: "AuthAPI", targets: ["AuthAPI", "AuthClient"]),
+        // For packages that call authd (clients/swift/Example shows what they write). Stable surface:
+        // the generated messages and `Auth` method descriptors (AuthAPI), `Auth.Client` (AuthClient),
+        // `ClientConnection`, `BalancedClient`, `ClientConfiguration`, `TLSConfiguration`
+        // (RPCTransport), and RPCCore's `CallOptions`, `RPCError`, `StatusCode`, `Metadata`.
+        .library(name: "AuthClient", targets: ["AuthClient", "AuthAPI", "RPCCore"]),
+        .library(name: "AuthAPI", targets: ["AuthAPI", "RPCCore"]),
+        .library(name: "RPCTransport", targets: ["RPCTransport", "RPCCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

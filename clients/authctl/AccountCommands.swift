@@ -20,11 +20,7 @@ struct Register: ParsableCommand {
     var passwordStdin = false
 
     func run() throws {
-        let password = try PasswordReader.read(prompt: "Password: ", fromStandardInput: passwordStdin)
-        if !passwordStdin {
-            let again = try PasswordReader.read(prompt: "Password (again): ", fromStandardInput: false)
-            guard again == password else { throw CLIError.usage("the passwords differ") }
-        }
+        let password = try PasswordReader.readNew(fromStandardInput: passwordStdin)
         let client = try options.client()
         let reply = try perform { try client.register(RegisterRequest(email: email, password: password), options: options.plain) }
         try TokenOutput.keepAndPrint(reply, email: email, verb: "Registered", options: options)

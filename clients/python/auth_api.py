@@ -33,6 +33,7 @@ __all__ = [
     "HealthRequest",
     "HealthReply",
     "AuthClient",
+    "AsyncAuthClient",
 ]
 
 
@@ -620,3 +621,65 @@ class AuthClient:
         a background probe of the database, at most 1 s old; never waits on the database).
         """
         return _wire.call(self._channel, self.Method.health, request, HealthReply, metadata, timeout)
+
+
+class AsyncAuthClient:
+    """`AuthClient` for asyncio: the same calls as coroutines.
+
+    Calls go through `await channel.unary(method, request_bytes, metadata=..., timeout=...)`
+    (`authrpc.aio.AsyncChannel`); a failed call raises `authrpc.RpcError`.
+    """
+
+    SERVICE = "auth.v1.Auth"
+    Method = AuthClient.Method
+
+    def __init__(self, channel: _Any) -> None:
+        self._channel = channel
+
+    async def register(
+        self, request: RegisterRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """`AuthClient.register` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.register, request, TokenReply, metadata, timeout)
+
+    async def login(
+        self, request: LoginRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """`AuthClient.login` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.login, request, TokenReply, metadata, timeout)
+
+    async def status(
+        self, request: StatusRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> StatusReply:
+        """`AuthClient.status` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.status, request, StatusReply, metadata, timeout)
+
+    async def logout(
+        self, request: LogoutRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> LogoutReply:
+        """`AuthClient.logout` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.logout, request, LogoutReply, metadata, timeout)
+
+    async def validate(
+        self, request: ValidateRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> ValidateReply:
+        """`AuthClient.validate` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.validate, request, ValidateReply, metadata, timeout)
+
+    async def refresh(
+        self, request: RefreshRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """`AuthClient.refresh` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.refresh, request, TokenReply, metadata, timeout)
+
+    async def revoke_all(
+        self, request: RevokeAllRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> RevokeAllReply:
+        """`AuthClient.revoke_all` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.revoke_all, request, RevokeAllReply, metadata, timeout)
+
+    async def health(
+        self, request: HealthRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> HealthReply:
+        """`AuthClient.health` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.health, request, HealthReply, metadata, timeout)
