@@ -22,7 +22,8 @@ struct AuthCtl: ParsableCommand {
               authctl status --json
             """,
         subcommands: [Register.self, Login.self, Status.self, Logout.self, Refresh.self, Validate.self,
-                      Health.self, RevokeAll.self, Bench.self])
+                      Health.self, RevokeAll.self, Bench.self,
+                      Passwd.self, Sessions.self, DeleteAccount.self, ResetPassword.self, Admin.self])
 
     /// Parses, runs, and maps every failure onto the documented exit codes (ArgumentParser's own
     /// usage errors would exit 64; ours is 2).
