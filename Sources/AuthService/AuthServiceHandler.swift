@@ -88,6 +88,8 @@ public struct AuthServiceHandler: Auth.Handler {
             return ValidateReply(refusal: .revoked, message: AuthError.tokenRevoked.message)
         case .missing:
             return ValidateReply(refusal: .missing, message: AuthError.missingToken.message)
+        case .disabled:
+            return ValidateReply(refusal: .disabled, message: AuthError.accountDisabled.message)
         case .unavailable:
             throw AuthErrorMapping.rpcError(.revocationsStale)
         }
@@ -124,14 +126,14 @@ public struct AuthServiceHandler: Auth.Handler {
     // MARK: -
 
     /// The caller's bearer token from `authorization`, or `missingToken`.
-    private func callerToken(_ context: ServerContext) throws(AuthError) -> String {
+    func callerToken(_ context: ServerContext) throws(AuthError) -> String {
         guard let token = context.metadata.bearerToken, !token.isEmpty else { throw AuthError.missingToken }
         return token
     }
 
     /// Runs `body`, turning an `AuthError` into its status and logging every failure with its
     /// code (never a token or password: only the method, the peer and the status).
-    private func perform<T>(_ method: String, _ context: ServerContext, _ body: () throws -> T) throws -> T {
+    func perform<T>(_ method: String, _ context: ServerContext, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as AuthError {

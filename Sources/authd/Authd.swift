@@ -184,9 +184,17 @@ extension Authd {
     /// Operator commands on accounts.
     struct Admin: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Grant or withdraw administrator rights.",
-            discussion: "Example: authd admin grant alice@example.com --dev",
-            subcommands: [Grant.self, Revoke.self])
+            abstract: "Operator commands on accounts: administrator rights, users, reset codes, the audit trail.",
+            discussion: """
+                Examples:
+                  authd admin grant alice@example.com --dev
+                  authd admin user create bob@example.com --dev       # prints a generated password
+                  authd admin disable bob@example.com --dev
+                  authd admin reset-password bob@example.com --dev    # prints a one-time code
+                  authd admin audit --email bob@example.com --dev
+                """,
+            subcommands: [Grant.self, Revoke.self, UserCommand.self, Users.self, Disable.self, Enable.self, Delete.self,
+                          ResetPassword.self, Audit.self])
 
         struct Grant: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Make a user an administrator.")
@@ -217,17 +225,27 @@ private func operatorSettings(_ common: CommonOptions) throws -> Settings {
 
 /// Sets the admin flag through the core (so it is audited like every other change).
 private func setAdmin(email: String, admin: Bool, common: CommonOptions) throws {
+    try withOperatorCore(common) { core in
+        try core.setAdmin(email: email, admin: admin)
+        print(admin ? "\(email) is now an administrator" : "\(email) is no longer an administrator")
+    }
+}
+
+/// Runs an operator command on a core over the configured database (so that it is audited like
+/// every other change); an error ends the command with status 1 and its message.
+func withOperatorCore(_ common: CommonOptions, _ body: (AuthCore) throws -> Void) throws {
     let settings = try operatorSettings(common)
     do {
         let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
         // Token keys are irrelevant here; a throwaway key satisfies the configuration.
         let core = try AuthCore(configuration: AuthConfiguration(signingKeys: ["admin": SecureRandom.bytes(32)], activeKeyID: "admin"),
                                 store: store, logger: Logger(label: "authd.admin"))
-        try core.setAdmin(email: email, admin: admin)
-        print(admin ? "\(email) is now an administrator" : "\(email) is no longer an administrator")
+        try body(core)
     } catch let error as AuthError {
         FileHandle.standardError.write(Data("authd admin: \(error.message)\n".utf8))
         throw ExitCode(1)
+    } catch let error as ExitCode {
+        throw error
     } catch {
         FileHandle.standardError.write(Data("authd admin: \(error)\n".utf8))
         throw ExitCode(1)

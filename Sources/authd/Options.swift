@@ -86,7 +86,8 @@ struct ServeOptions: ParsableArguments {
     @OptionGroup var argon2: Argon2Options
     @Option(SettingTable.argon2Concurrency) var argon2Concurrency: Int?
 
-    // Registration throttling
+    // Registration policy and throttling
+    @Option(SettingTable.registration) var registration: RegistrationPolicy?
     @Option(SettingTable.registerLimitPerAddress) var registerLimitPerAddress: Int?
     @Option(SettingTable.registerLimitGlobal) var registerLimitGlobal: Int?
     @Option(SettingTable.registerWindow) var registerWindow: Int?
@@ -124,3 +125,5 @@ struct Argon2Options: ParsableArguments {
                          iterations: try SettingTable.argon2Iterations.resolve(flag: argon2Iterations, environment: environment))
     }
 }
+
+extension RegistrationPolicy: ExpressibleByArgument {}

@@ -104,7 +104,11 @@ enum SettingTable {
         range: AuthConfiguration.Bounds.passwordHashingConcurrency,
         help: "argon2id hashes at once at most; more logins wait for a turn")
 
-    // MARK: serve: registration throttling
+    // MARK: serve: registration policy and throttling
+
+    static let registration = Setting<RegistrationPolicy>(
+        flag: "registration", variable: "AUTHD_REGISTRATION", default: .open,
+        help: "Who may register: open (anyone), or closed (Register answers PERMISSION_DENIED; administrators create accounts)")
 
     static let registerLimitPerAddress = Setting<Int>(
         flag: "register-limit-per-address", variable: "AUTHD_REGISTER_LIMIT_PER_ADDRESS",

@@ -195,6 +195,7 @@ struct ServeSettings {
         auth.sessionMaxAge = try T.sessionMaxAge.resolve(flag: o.sessionMaxAge, environment: env)
         auth.passwordHashing = try o.argon2.parameters(environment: env)
         auth.passwordHashingConcurrency = try T.argon2Concurrency.resolve(flag: o.argon2Concurrency, environment: env, default: cores)
+        auth.registration = try T.registration.resolve(flag: o.registration, environment: env)
         auth.throttle.registerAddressLimit = try T.registerLimitPerAddress.resolve(flag: o.registerLimitPerAddress, environment: env)
         auth.throttle.registerGlobalLimit = try T.registerLimitGlobal.resolve(flag: o.registerLimitGlobal, environment: env)
         auth.throttle.registerWindow = try T.registerWindow.resolve(flag: o.registerWindow, environment: env)

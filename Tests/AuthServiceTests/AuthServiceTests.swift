@@ -25,7 +25,11 @@ final class AuthServiceTests: XCTestCase {
         let methods = AuthServiceHandler.service(core: fixture.core, logger: AuthServiceFixture.logger).methods
         let kinds = Dictionary(uniqueKeysWithValues: methods.map { ($0.descriptor.method, $0.kind) })
         XCTAssertEqual(kinds, ["Register": .blocking, "Login": .blocking, "Status": .blocking, "Logout": .blocking,
-                               "Validate": .inline, "Refresh": .blocking, "RevokeAll": .blocking, "Health": .inline])
+                               "Validate": .inline, "Refresh": .blocking, "RevokeAll": .blocking, "Health": .inline,
+                               "ChangePassword": .blocking, "ListSessions": .blocking, "RevokeSession": .blocking, "LogoutAll": .blocking,
+                               "DeleteAccount": .blocking, "ListUsers": .blocking, "DisableUser": .blocking, "EnableUser": .blocking,
+                               "DeleteUser": .blocking, "IssueResetCode": .blocking, "ResetPassword": .blocking, "AuditEvents": .blocking,
+                               "CreateUser": .blocking])
     }
 
     func testRegisterLoginStatusLogout() throws {

@@ -62,7 +62,8 @@ final class MariaDBStoreTests: XCTestCase {
                 .map { row in try row["name"] as String }
         }
         XCTAssertEqual(Set(tables), ["schema_migrations", "users", "revoked_tokens", "user_token_cutoffs", "refresh_tokens",
-                                     "throttle_buckets", "login_attempts", "known_addresses", "audit_events", "revoked_sessions"])
+                                     "throttle_buckets", "login_attempts", "known_addresses", "audit_events", "revoked_sessions",
+                                     "reset_codes"])
     }
 
     func testUnreachableServerFailsFastAsUnavailable() throws {

@@ -25,7 +25,7 @@ final class SchemaTests: XCTestCase {
             "known_addresses.address": ColumnWidth.clientAddress,
             "audit_events.event": ColumnWidth.auditEvent, "audit_events.email": ColumnWidth.email,
             "audit_events.client_address": ColumnWidth.clientAddress, "audit_events.detail": ColumnWidth.auditDetail,
-            "schema_migrations.name": ColumnWidth.migrationName,
+            "schema_migrations.name": ColumnWidth.migrationName, "refresh_tokens.client_address": ColumnWidth.clientAddress,
         ]
         let columns: Statement<Void> = """
             SELECT CONCAT(table_name, '.', column_name) AS name, CAST(character_maximum_length AS SIGNED) AS width

@@ -33,7 +33,8 @@ struct AuthCtl: ParsableCommand {
             """,
         version: version,
         subcommands: [Register.self, Login.self, Status.self, Logout.self, Refresh.self, Validate.self,
-                      Health.self, RevokeAll.self, Bench.self, Config.self])
+                      Health.self, RevokeAll.self, Bench.self, Config.self,
+                      Passwd.self, Sessions.self, DeleteAccount.self, ResetPassword.self, Admin.self])
 
     /// Parses, runs, and maps every failure onto the documented exit codes (ArgumentParser's own
     /// usage errors would exit 64; ours is 2).
