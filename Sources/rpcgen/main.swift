@@ -24,8 +24,8 @@ struct RPCGen: ParsableCommand {
             compiles them too and emits only the schema given. --swift-descriptor-out writes the \
             file's serialized FileDescriptorProto (for server reflection):
 
-              rpcgen schema/grpc/health/v1/health.proto --proto-path schema --swift-package-prefix \\
-                  --swift-out Sources/StandardAPI/Health.rpc.swift \\
+              rpcgen schema/grpc/health/v1/health.proto --proto-path schema \\
+                  --swift-package-prefix --swift-out Sources/StandardAPI/Health.rpc.swift \\
                   --swift-descriptor-out Sources/StandardAPI/Health.descriptor.swift
             """)
 
