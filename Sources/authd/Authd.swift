@@ -1,7 +1,6 @@
 import ArgumentParser
 import AuthCore
 import AuthService
-import RPCCore
 import Foundation
 import Logging
 import MariaDBStore
@@ -106,15 +105,9 @@ extension Authd {
         private func serveUntilStopped(settings: Settings, serve: ServeSettings, logger: Logger) throws {
             let store = try openStore(settings.database, wait: Int(serve.databaseWait.components.seconds), logger: logger)
             let core = try AuthCore(configuration: serve.auth, store: store, logger: Logger(label: "authd.core"))
-            // Auth, and on the same core the standard services: gRPC health, Envoy's ext_authz, and
-            // reflection listing them all.
-            var services: [any RPCServiceProvider] = [
-                AuthServiceHandler.service(core: core, logger: Logger(label: "authd.rpc")),
-                HealthService.service(core: core),
-                ExternalAuthorizationService.service(core: core, logger: Logger(label: "authd.rpc")),
-            ]
-            services += ReflectionService.services(listing: services.flatMap { $0.methods.map(\.descriptor.service) })
-            let server = try RPCServer(configuration: serve.server, services: services, logger: Logger(label: "authd.transport"))
+            let server = try RPCServer(configuration: serve.server,
+                                       services: Authd.services(core: core),
+                                       logger: Logger(label: "authd.transport"))
             // Before any other thread exists (the revocation poller, the server's): signals are
             // blocked here and inherited, so only the server's signal thread receives them.
             server.shutdownOnSignals(grace: serve.grace)
