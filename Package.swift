@@ -72,10 +72,14 @@ let package = Package(
         // Generated from schema/auth.proto: Auth messages, method descriptors, handler protocol and
         // method table (what the server implements); and, for callers, the client `Auth.Client`.
         .target(name: "AuthAPI", dependencies: ["RPCCore"]),
+        // Generated from the other schemas in schema/: gRPC health and reflection, Envoy's ext_authz
+        // subset and the files it imports (type names carry their package) and every file's descriptor.
+        .target(name: "StandardAPI", dependencies: ["RPCCore"]),
         .target(name: "AuthClient", dependencies: ["AuthAPI", "RPCCore"], path: "clients/swift/AuthClient"),
-        // The Auth service: maps the core onto the generated handler protocol.
+        // The Auth service: maps the core onto the generated handler protocol; and the standard
+        // services on the same core (gRPC health, server reflection, Envoy's ext_authz).
         .target(name: "AuthService", dependencies: [
-            "AuthAPI", "AuthCore", "RPCCore", "Support", .product(name: "Logging", package: "swift-log"),
+            "AuthAPI", "AuthCore", "RPCCore", "StandardAPI", "Support", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authd", dependencies: [
             "AuthService", "DevCertificates", "MariaDBStore", "RPCTransport", "Support",
@@ -109,7 +113,7 @@ let package = Package(
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
         // The Auth service through the in-process transport: no sockets, an in-memory store.
         .testTarget(name: "AuthServiceTests", dependencies: [
-            "AuthService", "AuthAPI", "AuthClient", "AuthCore", "RPCDispatch", "RPCCore", "Support", "TestSupport",
+            "AuthService", "AuthAPI", "AuthClient", "AuthCore", "RPCDispatch", "RPCCore", "StandardAPI", "Support", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "AuthCore", "RPCCore", "Support", "TestSupport"]),

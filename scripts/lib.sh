@@ -22,7 +22,7 @@ ensure_packages() {
 }
 
 # Python virtualenv under .data/venv with the packages the tests use as independent checks.
-PYTHON_PACKAGES=(protobuf pytest argon2-cffi PyJWT grpcio-tools)
+PYTHON_PACKAGES=(protobuf pytest argon2-cffi PyJWT grpcio-tools grpcio-health-checking grpcio-reflection xds-protos)
 ensure_venv() {
     local venv="$ROOT/.data/venv" stamp="$ROOT/.data/venv/.packages"
     if [ ! -x "$venv/bin/python" ]; then

@@ -3,6 +3,17 @@
 public struct PythonEmitter {
     public init() {}
 
+    /// What in `schema` this emitter cannot express yet (imports, oneofs, streaming rpcs), or nil.
+    public static func unsupportedFeature(_ schema: SchemaFile) -> String? {
+        if !schema.imports.isEmpty { return "import" }
+        func hasOneof(_ m: Message) -> Bool { !m.oneofs.isEmpty || m.messages.contains(where: hasOneof) }
+        if schema.messages.contains(where: hasOneof) { return "oneof" }
+        if schema.services.contains(where: { $0.methods.contains { $0.clientStreaming || $0.serverStreaming } }) {
+            return "streaming rpcs"
+        }
+        return nil
+    }
+
     public func emit(_ schema: SchemaFile) -> String {
         let index = TypeIndex(schema)
         var w = CodeWriter()

@@ -107,7 +107,7 @@ extension Authd {
             let store = try openStore(settings.database, wait: Int(serve.databaseWait.components.seconds), logger: logger)
             let core = try AuthCore(configuration: serve.auth, store: store, logger: Logger(label: "authd.core"))
             let server = try RPCServer(configuration: serve.server,
-                                       services: [AuthServiceHandler.service(core: core, logger: Logger(label: "authd.rpc"))],
+                                       services: Authd.services(core: core),
                                        logger: Logger(label: "authd.transport"))
             let reloader = Reloader(steps: [Authd.tlsReloadStep(server)],
                                     statusFile: serve.pidFile.map { ReloadStatus.path(pidFile: $0) },

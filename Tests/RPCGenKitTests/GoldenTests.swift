@@ -39,6 +39,13 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// Maps, oneofs and streams, with package-prefixed names, and the file's descriptor constants.
+    func testGoldenFeatures() throws {
+        let schema = try compile("Tests/RPCGenKitTests/Golden/features.proto")
+        try assertGolden(SwiftEmitter(packagePrefix: true).emit(schema), Self.folder.appendingPathComponent("Golden/features.swift.golden"))
+        try assertGolden(SwiftDescriptorEmitter().emit(schema), Self.folder.appendingPathComponent("Golden/features.descriptor.swift.golden"))
+    }
+
     /// The same schema split in two Swift files: messages and the server's side, then the client
     /// as an extension in a file that imports the first one's module.
     func testGoldenSplitSwift() throws {
