@@ -110,6 +110,10 @@ final class GRPCSession {
             core.counters.protocolErrors.increment()
             core.logger.info("HTTP/2 protocol error, closing", metadata: [
                 "peer": "\(peer)", "reason": "\(String(cString: nghttp2_strerror(Int32(n))))"])
+            // Tell the peer why before closing (nghttp2 queues no GOAWAY for some errors, e.g. too
+            // many CONTINUATIONs). Returns 0, or INVALID_STATE when one is already queued.
+            let flood = Int32(n) == NGHTTP2_ERR_FLOODED.rawValue || Int32(n) == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue
+            _ = nghttp2_session_terminate_session(session, flood ? NGHTTP2_ENHANCE_YOUR_CALM.rawValue : NGHTTP2_PROTOCOL_ERROR.rawValue)
             return false
         }
         return true
