@@ -161,6 +161,21 @@ final class GRPCSession {
         deliver(reply, on: stream)
     }
 
+    /// Resets the streams whose unary request (or whose headers) did not all come within `limit`
+    /// of their start (a slow-request client holding streams open); streams of reply-per-message
+    /// methods may stay open. Returns how many were reset.
+    func resetIncompleteRequests(now: ContinuousClock.Instant, limit: Duration) -> Int {
+        var reset = 0
+        for stream in streams.values where !stream.remoteEnded && !stream.finished && now - stream.openedAt > limit {
+            if stream.method?.method.shape == .replyPerMessage { continue }
+            stream.finished = true
+            // Returns 0, or INVALID_ARGUMENT for stream 0 (impossible here) / NOMEM.
+            _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, NGHTTP2_CANCEL.rawValue)
+            reset += 1
+        }
+        return reset
+    }
+
     /// The connection closes: queued calls are skipped by their workers.
     func close() {
         for stream in streams.values { stream.cancellation?.cancel() }
@@ -230,7 +245,7 @@ final class GRPCSession {
 
     private func beginHeaders(_ streamID: Int32) -> Int32 {
         guard streams[streamID] == nil else { return 0 }  // trailers of a request: ignored
-        let stream = GRPCStream(id: streamID, maxMessageSize: core.limits.maxDecompressedSize)
+        let stream = GRPCStream(id: streamID, maxMessageSize: core.limits.maxDecompressedSize, openedAt: loop.now)
         if goingAway {
             stream.refusal = .grpc(.unavailable, "server shutting down")
         } else if streams.count >= core.limits.maxCallsInFlightPerConnection {

@@ -6,6 +6,8 @@ import RPCDispatch
 /// the connection's event-loop thread.
 final class GRPCStream {
     let id: Int32
+    /// When its HEADERS began: a unary request must be complete within the frame timeout.
+    let openedAt: ContinuousClock.Instant
     /// Why the request is refused before any call runs (nil: acceptable so far).
     var refusal: Refusal?
     var path: [UInt8] = []
@@ -42,8 +44,9 @@ final class GRPCStream {
         case grpc(StatusCode, String)
     }
 
-    init(id: Int32, maxMessageSize: Int) {
+    init(id: Int32, maxMessageSize: Int, openedAt: ContinuousClock.Instant) {
         self.id = id
+        self.openedAt = openedAt
         assembler = GRPCMessageAssembler(maxMessageSize: maxMessageSize)
     }
 }

@@ -543,6 +543,10 @@ final class ServerConnection {
             close()
             return
         }
+        if let grpc, grpc.resetIncompleteRequests(now: now, limit: core.limits.frameTimeout) > 0 {
+            core.logger.info("gRPC request left incomplete, stream reset", metadata: ["peer": "\(peer)"])
+            drainGRPC()
+        }
         if let since = partialFrameSince, now - since > core.limits.frameTimeout {
             core.logger.info("frame left incomplete, closing", metadata: ["peer": "\(peer)"])
             close()

@@ -246,6 +246,70 @@ final class GRPCTransportTests: XCTestCase {
     }
 }
 
+extension GRPCTransportTests {
+    /// Reply-per-message methods (what gRPC server reflection is): `Each` answers every message
+    /// inline with its bytes reversed; `EachBlocking` sleeps the first byte's milliseconds on a worker.
+    struct StreamTestService: RPCServiceProvider {
+        static let each = MethodDescriptor(service: "rpctest.v1.Stream", method: "Each")
+        static let eachBlocking = MethodDescriptor(service: "rpctest.v1.Stream", method: "EachBlocking")
+        var methods: [ServerMethod] {
+            [
+                ServerMethod(descriptor: Self.each, kind: .inline, shape: .replyPerMessage) { request, context in
+                    guard context.wireProtocol == .grpc else { throw RPCError(.internalError, "not gRPC") }
+                    return request.reversed()
+                },
+                ServerMethod(descriptor: Self.eachBlocking, kind: .blocking, shape: .replyPerMessage) { request, _ in
+                    usleep(UInt32(request.first ?? 0) * 1000)
+                    return request
+                },
+            ]
+        }
+    }
+
+    func testReplyPerMessageStreamsAnswerEachMessageInOrderThenOK() throws {
+        var limits = Self.limits
+        limits.frameTimeout = .milliseconds(300)
+        let server = try TestHarness.startServer(limits: limits, extraServices: [StreamTestService()])
+        defer { server.shutdown(grace: .seconds(1)) }
+        let client = try H2TestClient(port: server.port)
+        try client.start()
+        for (stream, path) in [(UInt32(1), "/rpctest.v1.Stream/Each"), (3, "/rpctest.v1.Stream/EachBlocking")] {
+            let block = H2TestClient.headerBlock(H2TestClient.requestFields(path: path))
+            // Messages cut across DATA frames; the blocking one's calls take 30, 20, 10 ms: answers stay in order.
+            let messages: [[UInt8]] = [[30, 1], [20, 2, 2], [10]]
+            let bytes = messages.flatMap { H2TestClient.message($0) }
+            try client.send(H2TestClient.frame(.headers, flags: 0x4, stream: stream, block)
+                            + H2TestClient.frame(.data, stream: stream, Array(bytes[0..<4]))
+                            + H2TestClient.frame(.data, stream: stream, Array(bytes[4...])))
+            Thread.sleep(forTimeInterval: 0.6)  // past the frame timeout: a stream of this shape may stay open
+            try client.send(H2TestClient.frame(.data, flags: 0x1, stream: stream))
+            let reply = try XCTUnwrap(client.readResponse(stream: stream), path)
+            let expected = stream == 1 ? messages.map { Array($0.reversed()) } : messages
+            XCTAssertEqual(reply.data, expected.flatMap { H2TestClient.message($0) }, path)
+            XCTAssertEqual(reply.trailers?["grpc-status"], "0", path)
+        }
+        // No message at all: OK at once (Trailers-Only).
+        let empty = H2TestClient.headerBlock(H2TestClient.requestFields(path: "/rpctest.v1.Stream/Each"))
+        try client.send(H2TestClient.frame(.headers, flags: 0x5, stream: 5, empty))
+        XCTAssertEqual(client.readResponse(stream: 5)?.grpcStatus, 0)
+    }
+
+    func testAUnaryRequestLeftIncompleteIsReset() throws {
+        var limits = Self.limits
+        limits.frameTimeout = .milliseconds(300)
+        let server = try TestHarness.startServer(limits: limits)
+        defer { server.shutdown(grace: .seconds(1)) }
+        let client = try H2TestClient(port: server.port)
+        try client.start()
+        let block = H2TestClient.headerBlock(H2TestClient.requestFields(path: Self.echo))
+        try client.send(H2TestClient.frame(.headers, flags: 0x4, stream: 1, block) + H2TestClient.frame(.data, stream: 1, [0, 0]))
+        let frames = client.read(timeout: .seconds(3)) { $0.contains { $0.stream == 1 && $0.type == H2TestClient.FrameType.rstStream.rawValue } }
+        let reset = try XCTUnwrap(frames.first { $0.stream == 1 && $0.type == H2TestClient.FrameType.rstStream.rawValue })
+        XCTAssertEqual(reset.payload, [0, 0, 0, 8], "RST_STREAM CANCEL")
+        XCTAssertEqual(try client.call(Self.echo, [1], stream: 3)?.trailers?["grpc-status"], "0", "the connection serves on")
+    }
+}
+
 /// The pieces of gRPC's wire format that need no connection.
 final class GRPCWireTests: XCTestCase {
     func testTimeouts() {
