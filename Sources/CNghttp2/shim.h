@@ -17,4 +17,11 @@ static inline nghttp2_nv CNghttp2_nv(const uint8_t *name, size_t namelen, const 
     nghttp2_nv nv = { (uint8_t *)name, (uint8_t *)value, namelen, valuelen, NGHTTP2_NV_FLAG_NONE };
     return nv;
 }
+
+/// A header field whose bytes outlive the session (nghttp2 keeps the pointers, copies nothing).
+static inline nghttp2_nv CNghttp2_nv_static(const uint8_t *name, size_t namelen, const uint8_t *value, size_t valuelen) {
+    nghttp2_nv nv = { (uint8_t *)name, (uint8_t *)value, namelen, valuelen,
+                      NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE };
+    return nv;
+}
 #endif

@@ -501,8 +501,8 @@ final class GRPCSession {
             guard let buffer, let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
             return GRPCSession.from(user).readData(streamID, buffer, length, flags)
         }
-        let fields: [(String, [UInt8])] = [(":status", Array("200".utf8)), ("content-type", Array("application/grpc".utf8))]
-        let rc = withHeaderFields(fields) { nghttp2_submit_response(session, stream.id, $0, $1, &provider) }
+        let headers = StaticHeaderFields.response
+        let rc = nghttp2_submit_response(session, stream.id, headers.fields, headers.count, &provider)
         // Returns 0, or INVALID_ARGUMENT / DATA_EXIST / PROTO for a stream already answered (a bug of ours), NOMEM.
         precondition(rc == 0, "nghttp2_submit_response failed: \(rc)")
     }
@@ -526,9 +526,13 @@ final class GRPCSession {
             stream.outboundOffset = 0
             if let trailers = stream.trailers {
                 flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue | NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                let fields = Self.statusFields(trailers.status, trailers.message)
                 // Returns 0, or INVALID_ARGUMENT / NOMEM.
-                _ = withHeaderFields(fields) { nghttp2_submit_trailer(session, streamID, $0, $1) }
+                if trailers.status == .ok && trailers.message.isEmpty {
+                    _ = nghttp2_submit_trailer(session, streamID, StaticHeaderFields.okTrailers.fields, StaticHeaderFields.okTrailers.count)
+                } else {
+                    let fields = Self.statusFields(trailers.status, trailers.message)
+                    _ = withHeaderFields(fields) { nghttp2_submit_trailer(session, streamID, $0, $1) }
+                }
             } else if n == 0 {
                 return Int(NGHTTP2_ERR_DEFERRED.rawValue)
             }
@@ -580,4 +584,26 @@ final class GRPCSession {
     private func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
         bytes.count == text.utf8CodeUnitCount && memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0
     }
+}
+
+/// Header fields built once and never freed: the response headers and OK trailers every
+/// successful call sends, handed to nghttp2 without copying.
+final class StaticHeaderFields: @unchecked Sendable {
+    // @unchecked Sendable: written only in init, read-only afterwards, never freed (static lets).
+    let fields: UnsafeMutablePointer<nghttp2_nv>
+    let count: Int
+
+    private init(_ pairs: [(String, String)]) {
+        count = pairs.count
+        fields = .allocate(capacity: pairs.count)
+        for (i, (name, value)) in pairs.enumerated() {
+            let n = Array(name.utf8), v = Array(value.utf8)
+            let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: n.count + v.count)
+            bytes.initialize(from: n + v, count: n.count + v.count)
+            (fields + i).initialize(to: CNghttp2_nv_static(bytes, n.count, bytes + n.count, v.count))
+        }
+    }
+
+    static let response = StaticHeaderFields([(":status", "200"), ("content-type", "application/grpc")])
+    static let okTrailers = StaticHeaderFields([("grpc-status", "0")])
 }
