@@ -256,6 +256,7 @@ extension GRPCTransportTests {
             [
                 ServerMethod(descriptor: Self.each, kind: .inline, shape: .replyPerMessage) { request, context in
                     guard context.wireProtocol == .grpc else { throw RPCError(.internalError, "not gRPC") }
+                    if request == [0xFF] { throw RPCError(.notFound, "no such thing") }
                     return request.reversed()
                 },
                 ServerMethod(descriptor: Self.eachBlocking, kind: .blocking, shape: .replyPerMessage) { request, _ in
@@ -288,10 +289,38 @@ extension GRPCTransportTests {
             XCTAssertEqual(reply.data, expected.flatMap { H2TestClient.message($0) }, path)
             XCTAssertEqual(reply.trailers?["grpc-status"], "0", path)
         }
+        // A failure after replies: their messages, then trailers with its status; later messages are not run.
+        let failing = H2TestClient.headerBlock(H2TestClient.requestFields(path: "/rpctest.v1.Stream/Each"))
+        try client.send(H2TestClient.frame(.headers, flags: 0x4, stream: 7, failing)
+                        + H2TestClient.frame(.data, flags: 0x1, stream: 7,
+                                             H2TestClient.message([1, 2]) + H2TestClient.message([0xFF]) + H2TestClient.message([3])))
+        let failed = try XCTUnwrap(client.readResponse(stream: 7))
+        XCTAssertEqual(failed.data, H2TestClient.message([2, 1]))
+        XCTAssertEqual(failed.trailers?["grpc-status"], String(StatusCode.notFound.rawValue))
+        XCTAssertEqual(failed.trailers?["grpc-message"], "no such thing")
         // No message at all: OK at once (Trailers-Only).
         let empty = H2TestClient.headerBlock(H2TestClient.requestFields(path: "/rpctest.v1.Stream/Each"))
-        try client.send(H2TestClient.frame(.headers, flags: 0x5, stream: 5, empty))
-        XCTAssertEqual(client.readResponse(stream: 5)?.grpcStatus, 0)
+        try client.send(H2TestClient.frame(.headers, flags: 0x5, stream: 9, empty))
+        XCTAssertEqual(client.readResponse(stream: 9)?.grpcStatus, 0)
+    }
+
+    func testHandshakeAndIdleDeadlinesApplyToHTTP2() throws {
+        var limits = Self.limits
+        limits.handshakeTimeout = .milliseconds(400)
+        limits.idleTimeout = .milliseconds(600)
+        let server = try TestHarness.startServer(limits: limits)
+        defer { server.shutdown(grace: .seconds(1)) }
+        // TLS done, but no preface and SETTINGS: closed after the handshake deadline.
+        let silent = try H2TestClient(port: server.port)
+        _ = silent.readUntilClosed(timeout: .seconds(3))
+        XCTAssertTrue(silent.closed, "no preface: closed")
+        // After a call, nothing: GOAWAY NO_ERROR, then closed.
+        let idle = try H2TestClient(port: server.port)
+        try idle.start()
+        XCTAssertEqual(try idle.call(Self.echo, [1], stream: 1)?.trailers?["grpc-status"], "0")
+        let frames = idle.readUntilClosed(timeout: .seconds(3))
+        XCTAssertTrue(idle.closed, "idle: closed")
+        XCTAssertEqual(H2TestClient.goAwayCode(frames), 0)
     }
 
     func testAUnaryRequestLeftIncompleteIsReset() throws {
