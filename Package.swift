@@ -10,6 +10,7 @@ let cTargets: [Target] = [
     .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+    .systemLibrary(name: "CNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
     .systemLibrary(name: "CEpoll"),
     .systemLibrary(name: "CPthread"),
 ]
@@ -57,9 +58,10 @@ let package = Package(
         .target(name: "RPCDispatch", dependencies: [
             "RPCCore", "Support", "CPthread", .product(name: "Logging", package: "swift-log"),
         ]),
-        // Transport: framing, compression, TLS on OpenSSL, epoll server, client connection.
+        // Transport: framing, compression, TLS on OpenSSL, epoll server, client connection; gRPC
+        // over HTTP/2 (nghttp2) on the same connections when ALPN chooses h2.
         .target(name: "RPCTransport", dependencies: [
-            "RPCCore", "RPCDispatch", "Support", "COpenSSL", "CZlib", "CEpoll", .product(name: "Logging", package: "swift-log"),
+            "RPCCore", "RPCDispatch", "Support", "COpenSSL", "CZlib", "CEpoll", "CNghttp2", .product(name: "Logging", package: "swift-log"),
         ]),
         // Dev and test TLS material: a private CA and certificates minted through OpenSSL (authd --dev, tests).
         .target(name: "DevCertificates", dependencies: ["COpenSSL"]),
@@ -108,7 +110,7 @@ let package = Package(
         .testTarget(name: "RPCGenKitTests", dependencies: ["RPCGenKit", "RPCCore", "TestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "RPCCore", "Support"]),
-        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCDispatch", "RPCCore", "Support", "TestSupport"],
+        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCDispatch", "RPCCore", "Support", "TestSupport", "COpenSSL", "CNghttp2"],
                     exclude: ["Schema"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
         // The Auth service through the in-process transport: no sockets, an in-memory store.

@@ -73,6 +73,9 @@ public struct ServerLimits: Sendable {
     public var writeStallTimeout: Duration = .seconds(10)
     /// Replies at least this long are compressed when the client accepts zlib. Default 1,024 bytes.
     public var compressionThreshold: Int = 1_024
+    /// gRPC over HTTP/2: the request header list (names, values, 32 bytes each, as HTTP/2 counts
+    /// them) a stream may send; a longer one gets RESOURCE_EXHAUSTED. Default 16 KiB.
+    public var maxHeaderListSize: Int = 16 << 10
 
     public init() {}
 }
