@@ -109,6 +109,8 @@ public protocol AuthStore: Sendable {
     func deleteUser(userID: Int64, times: SessionRevocation.Times) throws -> [TokenID]
     /// Stores the user's reset code (its hash), replacing any previous one.
     func setResetCode(userID: Int64, hash: [UInt8], expiresAt: Date) throws
+    /// The user's reset code (its hash) and when it expires, when one is stored (expired or not).
+    func resetCode(userID: Int64) throws -> (hash: [UInt8], expiresAt: Date)?
 }
 
 extension AuthStore {

@@ -343,4 +343,8 @@ public final class InMemoryAuthStore: AuthStore {
     public func setResetCode(userID: Int64, hash: [UInt8], expiresAt: Date) throws {
         try locked { $0.resetCodes[userID] = (hash, expiresAt) }
     }
+
+    public func resetCode(userID: Int64) throws -> (hash: [UInt8], expiresAt: Date)? {
+        try locked { $0.resetCodes[userID] }
+    }
 }

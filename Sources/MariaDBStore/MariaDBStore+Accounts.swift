@@ -79,6 +79,13 @@ extension MariaDBStore {
         try run(.write) { c in try c.execute(SQL.setResetCode, (userID, hash, expiresAt)) }
     }
 
+    public func resetCode(userID: Int64) throws(StoreError) -> (hash: [UInt8], expiresAt: Date)? {
+        try run(.read) { c -> (hash: [UInt8], expiresAt: Date)? in
+            guard let row = try c.execute(SQL.resetCode, userID).rows.first else { return nil }
+            return (try row["code_hash"] as [UInt8], Date(millisecondsSince1970: try row["expires_ms"]))
+        }
+    }
+
     public func auditEvents(_ q: AuditQuery) throws(StoreError) -> [(id: Int64, event: AuditEvent)] {
         try run(.read) { c in
             let rows = try c.execute(SQL.auditPage, (q.userID ?? 0, q.kind?.rawValue ?? "", q.since?.millisecondsSince1970 ?? 0,

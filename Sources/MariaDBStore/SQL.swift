@@ -208,6 +208,7 @@ enum SQL {
         "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = \(\.self) FOR UPDATE"
     static let familyOfUser: Statement<(userID: Int64, family: TokenID)> =
         "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = \(\.userID) AND family_id = \(\.family) FOR UPDATE"
+    static let resetCode: Statement<Int64> = "SELECT code_hash, expires_ms FROM reset_codes WHERE user_id = \(\.self)"
     static let resetCodeForUpdate: Statement<Int64> =
         "SELECT code_hash, expires_ms FROM reset_codes WHERE user_id = \(\.self) FOR UPDATE"
     static let setResetCode: Statement<(userID: Int64, hash: [UInt8], expiresAt: Date)> = """
