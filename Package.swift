@@ -40,6 +40,9 @@ let package = Package(
         .target(name: "Support"),
         // RPC core: status codes, errors, metadata, protobuf wire codec, method tables. No I/O.
         .target(name: "RPCCore", dependencies: ["Support"]),
+        // Metrics without a registry: sharded lock-free counters, the Prometheus/OpenMetrics text
+        // writer, the process_* metrics from /proc. No I/O beyond /proc.
+        .target(name: "Metrics"),
         // Schema compiler library (parser + Swift/Python emitters), no I/O, and its executable.
         .target(name: "RPCGenKit"),
         .executableTarget(name: "rpcgen", dependencies: [
@@ -49,7 +52,7 @@ let package = Package(
         // handlers, the worker pool, deadlines, cancellation, overload, status mapping) and the
         // in-process transport. No sockets, no TLS.
         .target(name: "RPCDispatch", dependencies: [
-            "RPCCore", "Support", "CPthread", .product(name: "Logging", package: "swift-log"),
+            "Metrics", "RPCCore", "Support", "CPthread", .product(name: "Logging", package: "swift-log"),
         ]),
         // Transport: framing, compression, TLS on OpenSSL, epoll server, client connection.
         .target(name: "RPCTransport", dependencies: [
@@ -72,7 +75,7 @@ let package = Package(
             "AuthAPI", "AuthCore", "RPCCore", "Support", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authd", dependencies: [
-            "AuthService", "DevCertificates", "MariaDBStore", "RPCTransport", "Support",
+            "AuthService", "DevCertificates", "MariaDBStore", "Metrics", "RPCDispatch", "RPCTransport", "Support",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -98,6 +101,7 @@ let package = Package(
         .testTarget(name: "RPCGenKitTests", dependencies: ["RPCGenKit", "RPCCore", "TestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "RPCCore", "Support"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCDispatch", "RPCCore", "Support", "TestSupport"],
                     exclude: ["Schema"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
@@ -113,7 +117,7 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"], path: "Fuzz/Targets"),
         .testTarget(name: "HardeningTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "AuthAPI", "AuthClient", "AuthCore", "DevCertificates", "RPCTransport", "RPCCore", "TestSupport",
+            "AuthAPI", "AuthClient", "AuthCore", "DevCertificates", "Metrics", "RPCTransport", "RPCCore", "TestSupport",
         ]),
         // Runs the built authctl against a real authd (TLS, MariaDB).
         .testTarget(name: "AuthCtlTests", dependencies: ["DevCertificates", "Support", "TestSupport"]),
