@@ -32,13 +32,16 @@ public final class Dispatcher: Sendable {
     /// The most request bytes blocking calls waiting for a worker may hold, all together.
     public let maxQueuedRequestBytes: Int
     private let queuedBytes = Atomic<Int>(0)
+    /// Calls counted by protocol, method and code, with durations; nil unless `countCalls`.
+    public let callMetrics: CallMetrics?
 
     /// The methods of `services` (a full name served twice stops the program), `workerThreads`
     /// threads for blocking handlers, room for `workerQueueCapacity` calls waiting for one and for
     /// `maxQueuedRequestBytes` bytes of their requests.
     public init(services: [any RPCServiceProvider], workerThreads: Int = 4, workerQueueCapacity: Int = 1_024,
-                maxQueuedRequestBytes: Int = 16 << 20, logger: Logger) {
+                maxQueuedRequestBytes: Int = 16 << 20, countCalls: Bool = false, logger: Logger) {
         methods = MethodTable(services: services)
+        callMetrics = countCalls ? CallMetrics(methods: methods) : nil
         self.logger = logger
         self.maxQueuedRequestBytes = maxQueuedRequestBytes
         pool = WorkerPool(threadCount: workerThreads, capacity: workerQueueCapacity)
@@ -55,14 +58,36 @@ public final class Dispatcher: Sendable {
         let served = method.method
         switch served.kind {
         case .inline:
-            return .replied(run(served, request, context))
+            guard let metrics = callMetrics else { return .replied(run(served, request, context)) }
+            guard metrics.shouldSampleInline() else {
+                let reply = run(served, request, context)
+                metrics.count(method: method.index, protocol: context.wireProtocol, code: reply.code)
+                return .replied(reply)
+            }
+            let started = ContinuousClock.now
+            let reply = run(served, request, context)
+            metrics.count(method: method.index, protocol: context.wireProtocol, code: reply.code)
+            metrics.observe(method: method.index, nanoseconds: (ContinuousClock.now - started).nanoseconds,
+                            weight: CallMetrics.inlineSampling)
+            return .replied(reply)
         case .blocking:
             let held = heldBytes ?? request.count
             if queuedBytes.add(held, ordering: .relaxed).newValue > maxQueuedRequestBytes {
                 queuedBytes.subtract(held, ordering: .relaxed)
+                callMetrics?.count(method: method.index, protocol: context.wireProtocol, code: .resourceExhausted)
                 return .overloaded(.failure(.resourceExhausted, "server overloaded (too many request bytes queued), try again later"))
             }
-            let completion = makeCompletion()
+            var counted = makeCompletion()
+            if let metrics = callMetrics {
+                let started = ContinuousClock.now, index = method.index, wire = context.wireProtocol
+                let send = counted.onComplete
+                counted.onComplete = { reply in
+                    metrics.count(method: index, protocol: wire, code: reply.code)
+                    metrics.observe(method: index, nanoseconds: (ContinuousClock.now - started).nanoseconds)
+                    send(reply)
+                }
+            }
+            let completion = counted
             let accepted = pool.submit { [self] disposition in
                 // Taken by a worker or dropped: the call no longer waits, its bytes leave the budget.
                 queuedBytes.subtract(held, ordering: .relaxed)
@@ -70,6 +95,7 @@ public final class Dispatcher: Sendable {
             }
             if accepted { return .queued }
             queuedBytes.subtract(held, ordering: .relaxed)
+            callMetrics?.count(method: method.index, protocol: context.wireProtocol, code: .resourceExhausted)
             return .overloaded(.failure(.resourceExhausted, "server overloaded, try again later"))
         }
     }
