@@ -41,6 +41,8 @@ public final class AuthCore: Sendable {
     private let freshUntil = Atomic<UInt64>(Double.infinity.bitPattern)
     /// Whether `start()` made the core follow the feed (and so bound its staleness).
     private let following = Atomic<Bool>(false)
+    /// Revocation polls that failed since start (metrics).
+    private let pollFailures = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - now: the clock (injected so tests control time).
@@ -402,6 +404,7 @@ public final class AuthCore: Sendable {
         poller.start(interval: interval, name: "auth-revocation-poller") { [weak self] in
             guard let self else { return }
             do { try self.pollRevocations() } catch {
+                self.pollFailures.add(1, ordering: .relaxed)
                 self.logger.warning("revocation poll failed", metadata: ["error": "\(error)"])
             }
         }
@@ -443,6 +446,18 @@ public final class AuthCore: Sendable {
             }
         }
     }
+
+    /// Seconds since the start of the last successful revocation feed read, while the core
+    /// follows the feed (nil otherwise); and the polls that failed since start. For metrics.
+    public var revocationFeed: (age: TimeInterval?, pollFailures: Int) {
+        let failures = pollFailures.load(ordering: .relaxed)
+        guard following.load(ordering: .relaxed) else { return (nil, failures) }
+        let readAt = Double(bitPattern: freshUntil.load(ordering: .relaxed)) - configuration.revocationMaxStaleness.timeInterval
+        return (readAt.isFinite ? max(0, now().timeIntervalSince1970 - readAt) : nil, failures)
+    }
+
+    /// Whether the store answered the last health probe (no store call here; false before `start()`).
+    public var databaseAnswers: Bool { databaseHealth.isHealthy() ?? false }
 
     /// Numbers of revoked token ids and user cut-offs held in memory.
     public var revocationCounts: (tokens: Int, cutoffs: Int) { revocations.counts }

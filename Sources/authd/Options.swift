@@ -110,6 +110,7 @@ struct ServeOptions: ParsableArguments {
     @Option(SettingTable.grace) var grace: Int?
     @Option(SettingTable.dbWait) var dbWait: Int?
     @Option(SettingTable.readyFile) var readyFile: String?
+    @Option(SettingTable.metricsListen) var metricsListen: String?
 }
 
 /// The argon2id cost, shared by `authd serve` and `authd hash-time`.

@@ -179,4 +179,10 @@ enum SettingTable {
     static let readyFile = Setting<String>(
         flag: "ready-file", variable: "AUTHD_READY_FILE",
         help: "Once listening, write HOST:PORT (the bound port, useful with --listen 127.0.0.1:0) to this file")
+
+    // MARK: serve: observability
+
+    static let metricsListen = Setting<String>(
+        flag: "metrics-listen", variable: "AUTHD_METRICS_LISTEN",
+        help: "Serve Prometheus metrics (GET /metrics) and probes (/healthz, /readyz) over plain HTTP on HOST:PORT; off unless given")
 }

@@ -151,13 +151,19 @@ struct ServeSettings {
         limits.idleTimeout = try T.idleTimeout.resolve(flag: o.idleTimeout, environment: env)
         limits.handshakeTimeout = try T.handshakeTimeout.resolve(flag: o.handshakeTimeout, environment: env)
         let busyPoll = try T.busyPoll.resolve(flag: o.busyPoll, environment: env)
+        var metricsListen: HostPort?
+        if let text = try T.metricsListen.resolveIfGiven(flag: o.metricsListen, environment: env) {
+            do { metricsListen = try HostPort.parse(text, allowPortZero: true) } catch {
+                throw ConfigurationError("--metrics-listen: \(error.description)")
+            }
+        }
         server = ServerConfiguration(
             host: listen.host, port: listen.port, tls: tls,
             ioThreads: try T.ioThreads.resolve(flag: o.ioThreads, environment: env, default: max(1, cores)),
             workerThreads: try T.workers.resolve(flag: o.workers, environment: env, default: max(2, 2 * cores)),
             limits: limits,
             busyPoll: busyPoll > .zero ? busyPoll : nil,
-            trustedProxies: trustedProxies)
+            trustedProxies: trustedProxies, metricsListen: metricsListen)
 
         // Token keys: the active one, plus older ones that still verify.
         let kid = try T.jwtKid.resolve(flag: o.jwtKid, environment: env)

@@ -1,0 +1,152 @@
+import AuthAPI
+import AuthClient
+import Foundation
+import Glibc
+import RPCCore
+import TestSupport
+import XCTest
+
+/// authd's metrics listener (`--metrics-listen`) over real HTTP: the exposition after real calls,
+/// checked by `promtool`; the probes; what it refuses (other paths, methods, oversized heads);
+/// and /readyz following a MariaDB that the test stops and starts.
+final class MetricsEndpointTests: XCTestCase {
+    func testExpositionCountsCallsAndPassesPromtool() throws {
+        let port = try freeLoopbackPort()
+        let authd = try AuthdProcess.start(arguments: ["--metrics-listen", "127.0.0.1:\(port)"])
+        defer { authd.stop() }
+        let connection = try authd.connect()
+        defer { connection.close() }
+        let client = Auth.Client(transport: connection)
+        let tokens = try client.register(RegisterRequest(email: uniqueEmail("metrics"), password: "pw-\(UUID().uuidString)"))
+        for _ in 0..<100 { XCTAssertTrue(try client.validate(ValidateRequest(token: tokens.token)).valid) }
+        XCTAssertFalse(try client.validate(ValidateRequest(token: "not-a-token")).valid)
+
+        let reply = try httpGet(port: port, "/metrics")
+        XCTAssertEqual(reply.status, 200)
+        XCTAssertTrue(reply.headers.contains("Content-Type: text/plain; version=0.0.4"), reply.headers)
+        let body = reply.body
+        XCTAssertEqual(sample(body, #"authd_rpc_requests_total{protocol="authrpc",method="auth.v1.Auth/Validate",code="OK"}"#), 101)
+        XCTAssertEqual(sample(body, #"authd_rpc_requests_total{protocol="authrpc",method="auth.v1.Auth/Register",code="OK"}"#), 1)
+        XCTAssertEqual(sample(body, #"authd_rpc_duration_seconds_count{method="auth.v1.Auth/Register"}"#), 1)
+        XCTAssertGreaterThan(sample(body, #"authd_rpc_duration_seconds_sum{method="auth.v1.Auth/Register"}"#) ?? 0, 0)
+        XCTAssertEqual(sample(body, #"authd_build_info{version="0.1.0"}"#), 1)
+        XCTAssertEqual(sample(body, #"authd_connections{protocol="authrpc"}"#), 1)
+        XCTAssertEqual(sample(body, "authd_database_up"), 1)
+        XCTAssertLessThan(sample(body, "authd_revocation_feed_age_seconds") ?? 99, 10)
+        XCTAssertGreaterThan(sample(body, "process_resident_memory_bytes") ?? 0, 1_048_576)
+        XCTAssertFalse(body.contains(tokens.token), "no token in the exposition")
+
+        let lint = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/promtool"), ["check", "metrics"], input: Data(body.utf8))
+        XCTAssertEqual(lint.status, 0, "promtool: \(lint.stdout)\(lint.stderr)")
+
+        let open = try httpGet(port: port, "/metrics", headers: ["Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5"])
+        XCTAssertTrue(open.headers.contains("Content-Type: application/openmetrics-text"), open.headers)
+        XCTAssertTrue(open.body.hasSuffix("# EOF\n"))
+        XCTAssertTrue(open.body.contains("# TYPE authd_rpc_requests counter\n"))
+    }
+
+    func testProbesAndRefusals() throws {
+        let port = try freeLoopbackPort()
+        let authd = try AuthdProcess.start(arguments: ["--metrics-listen", "127.0.0.1:\(port)"])
+        defer { authd.stop() }
+        XCTAssertEqual(try httpGet(port: port, "/healthz").status, 200)
+        let ready = try httpGet(port: port, "/readyz")
+        XCTAssertEqual(ready.status, 200)
+        XCTAssertEqual(ready.body, "ready\n")
+        XCTAssertEqual(try httpGet(port: port, "/metrics/x").status, 404)
+        XCTAssertEqual(try httpGet(port: port, "/").status, 404)
+        XCTAssertEqual(try httpGet(port: port, "/metrics", method: "POST").status, 405)
+        XCTAssertEqual(try httpGet(port: port, "/metrics", method: "DELETE").status, 405)
+        let huge = try httpGet(port: port, "/metrics", headers: ["X-Filler: " + String(repeating: "a", count: 9_000)])
+        XCTAssertEqual(huge.status, 431)
+        let head = try httpGet(port: port, "/healthz", method: "HEAD")
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.body, "")
+        // Garbage is answered 400 and the listener keeps serving.
+        let raw = try rawExchange(port: port, Array("\u{16}\u{03}\u{01}hello\r\n\r\n".utf8))
+        XCTAssertTrue(raw.hasPrefix("HTTP/1.1 400 "), raw)
+        XCTAssertEqual(try httpGet(port: port, "/healthz").status, 200)
+        // The RPC port still speaks TLS only.
+        let connection = try authd.connect()
+        defer { connection.close() }
+        XCTAssertEqual(try Auth.Client(transport: connection).health(HealthRequest()).status, .serving)
+    }
+
+    func testReadyzFollowsTheDatabase() throws {
+        let db = try PrivateMariaDB.create()
+        defer { db.destroy() }
+        try db.sql("CREATE DATABASE auth_ready CHARACTER SET utf8mb4")
+        let port = try freeLoopbackPort()
+        let authd = try AuthdProcess.start(arguments: ["--metrics-listen", "127.0.0.1:\(port)", "--db-timeout", "2",
+                                                       "--revocation-poll-ms", "200", "--revocation-max-staleness", "120"],
+                                           database: db.settings(database: "auth_ready"), createDatabase: false, timeout: 60)
+        defer { authd.stop() }
+        XCTAssertEqual(try httpGet(port: port, "/readyz").status, 200)
+
+        db.stop()
+        var reply = (status: 0, headers: "", body: "")
+        try waitUntil(timeout: .seconds(10), poll: .milliseconds(100)) {
+            reply = try httpGet(port: port, "/readyz")
+            return reply.status == 503
+        }
+        XCTAssertEqual(reply.status, 503)
+        XCTAssertEqual(reply.body, "not ready: database not answering\n")
+        XCTAssertEqual(try httpGet(port: port, "/healthz").status, 200, "the process is still up")
+        XCTAssertEqual(sample(try httpGet(port: port, "/metrics").body, "authd_database_up"), 0)
+
+        try db.start()
+        try waitUntil(timeout: .seconds(20), poll: .milliseconds(100)) {
+            try httpGet(port: port, "/readyz").status == 200
+        }
+        XCTAssertEqual(try httpGet(port: port, "/readyz").body, "ready\n")
+    }
+}
+
+/// A port on 127.0.0.1 free a moment ago (bound to 0, read back, closed).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw TestSetupError("socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok else { throw TestSetupError("bind failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port`; the status, the head and the body.
+func httpGet(port: Int, _ path: String, method: String = "GET", headers: [String] = []) throws -> (status: Int, headers: String, body: String) {
+    let request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n"
+    let text = try rawExchange(port: port, Array(request.utf8))
+    guard let split = text.range(of: "\r\n\r\n") else { throw TestSetupError("no HTTP head in \(text.debugDescription)") }
+    let head = String(text[..<split.lowerBound])
+    let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+    return (status, head, String(text[split.upperBound...]))
+}
+
+/// Sends `bytes`, reads until the server closes (5 s at most).
+func rawExchange(port: Int, _ bytes: [UInt8]) throws -> String {
+    let fd = try connectLoopback(port: port, readTimeout: 5)
+    defer { close(fd) }
+    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var received: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while received.count < 16 << 20 {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        received += buffer[0..<n]
+    }
+    return String(decoding: received, as: UTF8.self)
+}
+
+/// The value of the sample named exactly `series` (name and labels as written) in an exposition.
+func sample(_ body: String, _ series: String) -> Double? {
+    for line in body.split(separator: "\n") where line.hasPrefix(series + " ") {
+        return Double(line.dropFirst(series.count + 1))
+    }
+    return nil
+}
