@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "DevCertificates", dependencies: ["COpenSSL"]),
         // Auth domain: users, passwords, tokens, revocation; the store protocol and an in-memory store.
         .target(name: "AuthCore", dependencies: [
-            "Support", "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
+            "Metrics", "Support", "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources")]),
         // The store protocol implemented on MariaDB Connector/C.
         .target(name: "MariaDBStore", dependencies: ["AuthCore", "CMariaDB"]),

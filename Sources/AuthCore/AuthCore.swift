@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Support
 import Synchronization
 
@@ -28,6 +29,8 @@ public final class AuthCore: Sendable {
     let revocations = RevocationCache()
     let validated: ValidatedTokenCache
     let databaseHealth: StoreHealth
+    /// Counts for metrics (`statistics`), sharded: Validate adds to one without a lock.
+    let counters = ShardedCounters(slots: CoreCounter.allCases.count)
     /// `configuration.leeway` in seconds, as token times are compared (read on every validation).
     private let leeway: TimeInterval
     private let cursor = Locked<RevocationCursor?>(nil)
@@ -85,6 +88,7 @@ public final class AuthCore: Sendable {
                                                             address: clientAddress.map(LoginThrottle.normalize))
             if case .denied(let retryAfter, let bucket) = try store.acquireAttempt(TokenID.random(), buckets: buckets, now: at) {
                 auditRefusal(.registerThrottled, bucket: bucket, in: buckets, at: at, clientAddress: clientAddress)
+                counters.add(1, at: CoreCounter.throttledRegister.rawValue)
                 throw AuthError.registrationThrottled(retryAfter: retryAfter)
             }
             let hash = try hasher.hash(password)
@@ -128,6 +132,7 @@ public final class AuthCore: Sendable {
             if case .denied(let retryAfter, let bucket) = try store.acquireAttempt(attempt, buckets: buckets, now: at) {
                 auditRefusal(.loginThrottled, bucket: bucket, in: buckets, at: at, userID: user?.id, email: parsed?.value,
                              clientAddress: clientAddress)
+                counters.add(1, at: CoreCounter.throttledLogin.rawValue)
                 throw AuthError.throttled(retryAfter: retryAfter)
             }
             var matches = false, typedFormMatched = false
@@ -203,6 +208,7 @@ public final class AuthCore: Sendable {
         // on, so the entry is looked up again at its next hit.
         let generation = revocations.generation
         let hit = validated.lookup(token)
+        counters.add(1, at: hit == nil ? CoreCounter.cacheMiss.rawValue : CoreCounter.cacheHit.rawValue)
         let outcome = hit.map { JWTCodec.checkTime($0.claims, now: at, leeway: leeway) }
             ?? codec.verify(token, now: at, leeway: leeway)
         switch outcome {
@@ -521,6 +527,7 @@ public final class AuthCore: Sendable {
         } catch let error as AuthError {
             throw error
         } catch let error as StoreError {
+            counters.add(1, at: CoreCounter.storeErrors.rawValue)
             if error.kind == .unavailable {
                 databaseHealth.recordFailure()
                 throw AuthError.storeUnavailable(error)

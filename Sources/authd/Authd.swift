@@ -105,7 +105,7 @@ extension Authd {
         private func serveUntilStopped(settings: Settings, serve: ServeSettings, logger: Logger) throws {
             let store = try openStore(settings.database, wait: Int(serve.databaseWait.components.seconds), logger: logger)
             let core = try AuthCore(configuration: serve.auth, store: store, logger: Logger(label: "authd.core"))
-            let metrics = MetricsEndpoint(core: core)
+            let metrics = MetricsEndpoint(core: core, store: store)
             let server = try RPCServer(configuration: serve.server,
                                        services: [AuthServiceHandler.service(core: core, logger: Logger(label: "authd.rpc"))],
                                        logger: Logger(label: "authd.transport"), metricsHandler: metrics.handler)

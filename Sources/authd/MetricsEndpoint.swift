@@ -1,4 +1,5 @@
 import AuthCore
+import MariaDBStore
 import Metrics
 import RPCCore
 import RPCDispatch
@@ -14,11 +15,13 @@ final class MetricsEndpoint: Sendable {
     static let version = "0.1.0"
 
     private let core: AuthCore
+    private let store: MariaDBStore?
     /// Set once the server exists (the handler is made before it).
     private let server = ServerReference()
 
-    init(core: AuthCore) {
+    init(core: AuthCore, store: MariaDBStore?) {
         self.core = core
+        self.store = store
     }
 
     /// The server whose counters are reported; call it once, right after creating it.
@@ -80,6 +83,27 @@ final class MetricsEndpoint: Sendable {
             text.family("authd_worker_calls", type: .gauge, help: "Blocking calls on the worker pool, by state.")
             text.sample("authd_worker_calls", labels: ["state": "running"], value: queue.running)
             text.sample("authd_worker_calls", labels: ["state": "queued"], value: queue.queued)
+        }
+        let statistics = core.statistics
+        text.family("authd_validate_cache_hits_total", type: .counter,
+                    help: "Validations answered from the validated-token cache (signature not verified again).")
+        text.sample("authd_validate_cache_hits_total", value: statistics.validateCacheHits)
+        text.family("authd_validate_cache_misses_total", type: .counter,
+                    help: "Validations of a token not in the validated-token cache (verified in full).")
+        text.sample("authd_validate_cache_misses_total", value: statistics.validateCacheMisses)
+        text.family("authd_throttled_total", type: .counter, help: "Attempts refused by the throttling policy, by kind.")
+        text.sample("authd_throttled_total", labels: ["kind": "login"], value: statistics.throttledLogins)
+        text.sample("authd_throttled_total", labels: ["kind": "register"], value: statistics.throttledRegistrations)
+        text.family("authd_argon2_waiting", type: .gauge, help: "Password hashes waiting for an argon2id slot now.")
+        text.sample("authd_argon2_waiting", value: statistics.argon2Waiting)
+        text.family("authd_db_errors_total", type: .counter, help: "Database calls that failed (unavailable or otherwise).")
+        text.sample("authd_db_errors_total", value: statistics.storeErrors)
+        if let store {
+            let pool = store.poolConnections
+            text.family("authd_db_pool_connections", type: .gauge, help: "Database pool connections, by state (max: the pool size).")
+            text.sample("authd_db_pool_connections", labels: ["state": "in_use"], value: pool.inUse)
+            text.sample("authd_db_pool_connections", labels: ["state": "idle"], value: pool.idle)
+            text.sample("authd_db_pool_connections", labels: ["state": "max"], value: pool.max)
         }
         let feed = core.revocationFeed
         if let age = feed.age {
