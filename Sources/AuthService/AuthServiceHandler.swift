@@ -41,19 +41,24 @@ public struct AuthServiceHandler: Auth.Handler {
 
     public func register(_ request: RegisterRequest, context: ServerContext) throws -> TokenReply {
         try perform("Register", context) {
-            TokenReply(try core.register(email: request.email, password: request.password, clientAddress: context.peerHost))
+            let tokens = try core.register(email: request.email, password: request.password, clientAddress: context.peerHost)
+            context.note?.subject = "user:\(tokens.userID)"
+            return TokenReply(tokens)
         }
     }
 
     public func login(_ request: LoginRequest, context: ServerContext) throws -> TokenReply {
         try perform("Login", context) {
-            TokenReply(try core.login(email: request.email, password: request.password, clientAddress: context.peerHost))
+            let tokens = try core.login(email: request.email, password: request.password, clientAddress: context.peerHost)
+            context.note?.subject = "user:\(tokens.userID)"
+            return TokenReply(tokens)
         }
     }
 
     public func status(_ request: StatusRequest, context: ServerContext) throws -> StatusReply {
         try perform("Status", context) {
             let user = try core.status(token: try callerToken(context))
+            context.note?.subject = "user:\(user.userID)"
             return StatusReply(userId: user.userID, email: user.email, admin: user.isAdmin,
                                registeredOn: Int64(user.registeredAt.timeIntervalSince1970))
         }

@@ -34,12 +34,15 @@ public final class Dispatcher: Sendable {
     private let queuedBytes = Atomic<Int>(0)
     /// Calls counted by protocol, method and code, with durations; nil unless `countCalls`.
     public let callMetrics: CallMetrics?
+    /// Where a line per call goes (`AccessLog`); nil: no access log, and no cost for it.
+    public let accessLog: Logger?
 
     /// The methods of `services` (a full name served twice stops the program), `workerThreads`
     /// threads for blocking handlers, room for `workerQueueCapacity` calls waiting for one and for
     /// `maxQueuedRequestBytes` bytes of their requests.
     public init(services: [any RPCServiceProvider], workerThreads: Int = 4, workerQueueCapacity: Int = 1_024,
-                maxQueuedRequestBytes: Int = 16 << 20, countCalls: Bool = false, logger: Logger) {
+                maxQueuedRequestBytes: Int = 16 << 20, countCalls: Bool = false, accessLog: Logger? = nil, logger: Logger) {
+        self.accessLog = accessLog
         methods = MethodTable(services: services)
         callMetrics = countCalls ? CallMetrics(methods: methods) : nil
         self.logger = logger
@@ -55,6 +58,35 @@ public final class Dispatcher: Sendable {
     /// request's size) would take the bytes held by queued calls past `maxQueuedRequestBytes`.
     public func start(_ method: MethodTable.Entry, request: [UInt8], context: ServerContext, heldBytes: Int? = nil,
                       ifBlocking makeCompletion: () -> BlockingCompletion) -> DispatchStart {
+        guard let accessLog else {
+            return startCounted(method, request: request, context: context, heldBytes: heldBytes, ifBlocking: makeCompletion)
+        }
+        var context = context
+        let note = CallNote()
+        context.note = note
+        let line = AccessLog(logger: accessLog, method: method.method.descriptor.fullName, context: context)
+        let began = ContinuousClock.now
+        let started = startCounted(method, request: request, context: context, heldBytes: heldBytes) {
+            var completion = makeCompletion()
+            let send = completion.onComplete
+            completion.onComplete = { reply in
+                line.write(reply.code, duration: ContinuousClock.now - began, subject: note.subject)
+                send(reply)
+            }
+            return completion
+        }
+        switch started {
+        case .replied(let reply), .overloaded(let reply):
+            line.write(reply.code, duration: ContinuousClock.now - began, subject: note.subject)
+        case .queued:
+            break
+        }
+        return started
+    }
+
+    /// `start` without the access log: the call counted (when metrics are on) and run or queued.
+    private func startCounted(_ method: MethodTable.Entry, request: [UInt8], context: ServerContext, heldBytes: Int?,
+                              ifBlocking makeCompletion: () -> BlockingCompletion) -> DispatchStart {
         let served = method.method
         switch served.kind {
         case .inline:
@@ -107,7 +139,9 @@ public final class Dispatcher: Sendable {
         } catch let error as RPCError {
             return .failure(error.code, error.message)
         } catch {
-            logger.error("handler failed", metadata: ["method": "\(method.descriptor.fullName)", "error": "\(error)"])
+            var metadata: Logger.Metadata = ["method": "\(method.descriptor.fullName)", "error": "\(error)"]
+            if let traceparent = context.metadata.traceparent { metadata["traceparent"] = "\(traceparent)" }
+            logger.error("handler failed", metadata: metadata)
             return .failure(.internalError, "internal error")
         }
     }

@@ -44,7 +44,8 @@ public final class RPCServer: ServerTransport {
         let dispatcher = Dispatcher(services: services, workerThreads: configuration.workerThreads,
                                     workerQueueCapacity: configuration.limits.workerQueueCapacity,
                                     maxQueuedRequestBytes: configuration.limits.maxQueuedRequestBytes,
-                                    countCalls: configuration.metricsListen != nil, logger: logger)
+                                    countCalls: configuration.metricsListen != nil, accessLog: configuration.accessLog,
+                                    logger: logger)
         core = ServerCore(dispatcher: dispatcher, limits: configuration.limits, tls: tls, logger: logger,
                           busyPoll: configuration.busyPoll, metricsHandler: metricsHandler)
     }

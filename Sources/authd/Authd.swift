@@ -106,7 +106,9 @@ extension Authd {
             let store = try openStore(settings.database, wait: Int(serve.databaseWait.components.seconds), logger: logger)
             let core = try AuthCore(configuration: serve.auth, store: store, logger: Logger(label: "authd.core"))
             let metrics = MetricsEndpoint(core: core, store: store)
-            let server = try RPCServer(configuration: serve.server,
+            var configuration = serve.server
+            if serve.accessLog { configuration.accessLog = Logger(label: "authd.access") }  // after LogSetup.bootstrap
+            let server = try RPCServer(configuration: configuration,
                                        services: [AuthServiceHandler.service(core: core, logger: Logger(label: "authd.rpc"))],
                                        logger: Logger(label: "authd.transport"), metricsHandler: metrics.handler)
             metrics.attach(server)

@@ -185,4 +185,7 @@ enum SettingTable {
     static let metricsListen = Setting<String>(
         flag: "metrics-listen", variable: "AUTHD_METRICS_LISTEN",
         help: "Serve Prometheus metrics (GET /metrics) and probes (/healthz, /readyz) over plain HTTP on HOST:PORT; off unless given")
+    static let accessLog = Setting<Bool>(
+        flag: "access-log", variable: "AUTHD_ACCESS_LOG",
+        help: "Log one line per call (protocol, method, code, duration, peer, user, traceparent; JSON with --log-format json)")
 }

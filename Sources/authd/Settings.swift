@@ -94,6 +94,8 @@ struct ServeSettings {
     var grace: Duration
     var databaseWait: Duration
     var readyFile: String?
+    /// `--access-log`: one log line per call.
+    var accessLog: Bool
 
     init(common: CommonOptions, serve o: ServeOptions, environment env: [String: String]) throws {
         typealias T = SettingTable
@@ -208,5 +210,6 @@ struct ServeSettings {
         grace = try T.grace.resolve(flag: o.grace, environment: env)
         databaseWait = try T.dbWait.resolve(flag: o.dbWait, environment: env)
         readyFile = try T.readyFile.resolveIfGiven(flag: o.readyFile, environment: env)
+        accessLog = try T.accessLog.resolve(flag: o.accessLog, environment: env)
     }
 }
