@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"]),
         .testTarget(name: "RPCGenKitTests", dependencies: ["RPCGenKit", "RPCCore", "TestSupport"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "RPCCore", "Support"]),
+        .testTarget(name: "RPCDispatchTests", dependencies: ["Metrics", "RPCDispatch", "RPCCore", "Support"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCDispatch", "RPCCore", "Support", "TestSupport"],
                     exclude: ["Schema"]),

@@ -55,7 +55,7 @@ func hgrmText(_ histogram: Histogram<UInt64>) -> String {
 /// 1/(1-percentile) on a log scale (labelled 0%, 90%, 99%, 99.9%, …), the y axis latency in ms.
 enum LatencyPlot {
     static let width = 900, height = 540
-    private static let left = 70.0, right = 20.0, top = 40.0, bottom = 60.0
+    private static let left = 70.0, right = 45.0, top = 40.0, bottom = 60.0
     private static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
     static func svg(_ series: [LatencyDistribution], title: String = "Latency by percentile") -> String {
@@ -136,6 +136,7 @@ struct BenchPlot: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plot",
         abstract: "Draw latency-by-percentile charts of runs saved with --hdr-out, overlaid, as SVG.",
+        usage: "authctl bench plot <file> ... --output <output> [--title <title>]",
         discussion: "Example: authctl bench plot before.hgrm after.hgrm -o compare.svg")
 
     @Argument(help: ArgumentHelp("HdrHistogram percentile-distribution files (.hgrm).", valueName: "file"))
