@@ -141,13 +141,14 @@ public struct AuthServiceHandler: Auth.Handler {
             return try body()
         } catch let error as AuthError {
             let rpc = AuthErrorMapping.rpcError(error)
+            var metadata: Logger.Metadata = ["method": "\(method)", "peer": "\(context.peer)", "code": "\(rpc.code.name)"]
+            if let traceparent = context.metadata.traceparent { metadata["traceparent"] = "\(traceparent)" }
             switch error {
             case .storeUnavailable, .internal:
-                logger.error("call failed", metadata: ["method": "\(method)", "peer": "\(context.peer)",
-                                                       "code": "\(rpc.code.name)", "cause": "\(error)"])
+                metadata["cause"] = "\(error)"
+                logger.error("call failed", metadata: metadata)
             default:
-                logger.info("call refused", metadata: ["method": "\(method)", "peer": "\(context.peer)",
-                                                       "code": "\(rpc.code.name)"])
+                logger.info("call refused", metadata: metadata)
             }
             throw rpc
         }

@@ -22,16 +22,25 @@ final class AccessLogTests: XCTestCase {
         options.metadata.add("traceparent", trace)
         let status = try client.status(StatusRequest(), options: options)
         _ = try client.validate(ValidateRequest(token: tokens.token), options: CallOptions(metadata: ["traceparent": "not-a-trace\nx"]))
+        // A refused call's own authd.rpc line carries the traceparent too.
+        var bad = CallOptions.bearer("not-a-token")
+        bad.metadata.add("traceparent", trace)
+        XCTAssertThrowsError(try client.status(StatusRequest(), options: bad))
 
         var lines: [[String: String]] = []
         try waitUntil(timeout: .seconds(5), poll: .milliseconds(50)) {
             lines = authd.log.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]
             }.filter { $0["label"] == "authd.access" }
-            return lines.count >= 3
+            return lines.count >= 4
         }
-        XCTAssertEqual(lines.map { $0["method"] }, ["auth.v1.Auth/Register", "auth.v1.Auth/Status", "auth.v1.Auth/Validate"])
-        for line in lines {
+        XCTAssertEqual(lines.map { $0["method"] },
+                       ["auth.v1.Auth/Register", "auth.v1.Auth/Status", "auth.v1.Auth/Validate", "auth.v1.Auth/Status"])
+        XCTAssertEqual(lines[3]["code"], "UNAUTHENTICATED")
+        XCTAssertEqual(lines[3]["traceparent"], trace)
+        let refusal = authd.log.split(separator: "\n").first { $0.contains("\"call refused\"") }
+        XCTAssertTrue(refusal?.contains(trace) == true, "\(refusal ?? "no refusal line")")
+        for line in lines.prefix(3) {
             XCTAssertEqual(line["msg"], "call")
             XCTAssertEqual(line["protocol"], "authrpc")
             XCTAssertEqual(line["code"], "OK")
