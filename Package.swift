@@ -47,6 +47,9 @@ let package = Package(
         .target(name: "Support"),
         // RPC core: status codes, errors, metadata, protobuf wire codec, method tables. No I/O.
         .target(name: "RPCCore", dependencies: ["Support"]),
+        // Metrics without a registry: sharded lock-free counters, the Prometheus/OpenMetrics text
+        // writer, the process_* metrics from /proc. No I/O beyond /proc.
+        .target(name: "Metrics"),
         // Schema compiler library (parser + Swift/Python emitters), no I/O, and its executable.
         .target(name: "RPCGenKit"),
         .executableTarget(name: "rpcgen", dependencies: [
@@ -56,7 +59,7 @@ let package = Package(
         // handlers, the worker pool, deadlines, cancellation, overload, status mapping) and the
         // in-process transport. No sockets, no TLS.
         .target(name: "RPCDispatch", dependencies: [
-            "RPCCore", "Support", "CPthread", .product(name: "Logging", package: "swift-log"),
+            "Metrics", "RPCCore", "Support", "CPthread", .product(name: "Logging", package: "swift-log"),
         ]),
         // Transport: framing, compression, TLS on OpenSSL, epoll server, client connection; gRPC
         // over HTTP/2 (nghttp2) on the same connections when ALPN chooses h2.
@@ -67,7 +70,7 @@ let package = Package(
         .target(name: "DevCertificates", dependencies: ["COpenSSL"]),
         // Auth domain: users, passwords, tokens, revocation; the store protocol and an in-memory store.
         .target(name: "AuthCore", dependencies: [
-            "Support", "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
+            "Metrics", "Support", "COpenSSL", "CSodium", .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources")]),
         // The store protocol implemented on MariaDB Connector/C.
         .target(name: "MariaDBStore", dependencies: ["AuthCore", "CMariaDB"]),
@@ -84,7 +87,7 @@ let package = Package(
             "AuthAPI", "AuthCore", "RPCCore", "StandardAPI", "Support", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "authd", dependencies: [
-            "AuthService", "DevCertificates", "MariaDBStore", "RPCTransport", "Support",
+            "AuthService", "DevCertificates", "MariaDBStore", "Metrics", "RPCDispatch", "RPCTransport", "Support",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -109,7 +112,8 @@ let package = Package(
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"]),
         .testTarget(name: "RPCGenKitTests", dependencies: ["RPCGenKit", "RPCCore", "TestSupport"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "RPCCore", "Support"]),
+        .testTarget(name: "RPCDispatchTests", dependencies: ["Metrics", "RPCDispatch", "RPCCore", "Support"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport", "RPCDispatch", "RPCCore", "Support", "TestSupport", "COpenSSL", "CNghttp2"],
                     exclude: ["Schema"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "MariaDBStore", "RPCCore", "Support", "TestSupport"]),
@@ -125,7 +129,7 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["RPCTransport", "RPCCore", "AuthCore", "RPCGenKit"], path: "Fuzz/Targets"),
         .testTarget(name: "HardeningTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "AuthAPI", "AuthClient", "AuthCore", "DevCertificates", "RPCTransport", "RPCCore", "TestSupport",
+            "AuthAPI", "AuthClient", "AuthCore", "DevCertificates", "Metrics", "RPCTransport", "RPCCore", "TestSupport",
         ]),
         // Runs the built authctl against a real authd (TLS, MariaDB).
         .testTarget(name: "AuthCtlTests", dependencies: ["DevCertificates", "Support", "TestSupport"]),

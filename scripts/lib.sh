@@ -5,7 +5,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
 
 # Debian packages the build, the tests and dev mode need. apt-get runs only when one is missing.
-REQUIRED_PACKAGES=(pkg-config libssl-dev libmariadb-dev zlib1g-dev libsodium-dev libnghttp2-dev nghttp2-client mariadb-server mariadb-client openssl python3-venv)
+# prometheus (promtool and a real scraper) and librsvg2-bin (rsvg-convert) are for the observability tests;
+# nghttp2-client (h2load) drives the gRPC tests and benchmarks.
+REQUIRED_PACKAGES=(pkg-config libssl-dev libmariadb-dev zlib1g-dev libsodium-dev libnghttp2-dev nghttp2-client mariadb-server mariadb-client
+    openssl python3-venv prometheus librsvg2-bin)
 
 ensure_packages() {
     local missing=() p

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Support
 import Synchronization
 
@@ -28,6 +29,8 @@ public final class AuthCore: Sendable {
     let revocations = RevocationCache()
     let validated: ValidatedTokenCache
     let databaseHealth: StoreHealth
+    /// Counts for metrics (`statistics`), sharded: Validate adds to one without a lock.
+    let counters = ShardedCounters(slots: CoreCounter.allCases.count)
     /// `configuration.leeway` in seconds, as token times are compared (read on every validation).
     private let leeway: TimeInterval
     private let cursor = Locked<RevocationCursor?>(nil)
@@ -41,6 +44,8 @@ public final class AuthCore: Sendable {
     private let freshUntil = Atomic<UInt64>(Double.infinity.bitPattern)
     /// Whether `start()` made the core follow the feed (and so bound its staleness).
     private let following = Atomic<Bool>(false)
+    /// Revocation polls that failed since start (metrics).
+    private let pollFailures = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - now: the clock (injected so tests control time).
@@ -84,6 +89,7 @@ public final class AuthCore: Sendable {
                                                             address: clientAddress.map(LoginThrottle.normalize))
             if case .denied(let retryAfter, let bucket) = try store.acquireAttempt(TokenID.random(), buckets: buckets, now: at) {
                 auditRefusal(.registerThrottled, bucket: bucket, in: buckets, at: at, clientAddress: clientAddress)
+                counters.add(1, at: CoreCounter.throttledRegister.rawValue)
                 throw AuthError.registrationThrottled(retryAfter: retryAfter)
             }
             let hash = try hasher.hash(password)
@@ -127,6 +133,7 @@ public final class AuthCore: Sendable {
             if case .denied(let retryAfter, let bucket) = try store.acquireAttempt(attempt, buckets: buckets, now: at) {
                 auditRefusal(.loginThrottled, bucket: bucket, in: buckets, at: at, userID: user?.id, email: parsed?.value,
                              clientAddress: clientAddress)
+                counters.add(1, at: CoreCounter.throttledLogin.rawValue)
                 throw AuthError.throttled(retryAfter: retryAfter)
             }
             var matches = false, typedFormMatched = false
@@ -207,6 +214,7 @@ public final class AuthCore: Sendable {
         // on, so the entry is looked up again at its next hit.
         let generation = revocations.generation
         let hit = validated.lookup(token)
+        counters.add(1, at: hit == nil ? CoreCounter.cacheMiss.rawValue : CoreCounter.cacheHit.rawValue)
         let outcome = hit.map { JWTCodec.checkTime($0.claims, now: at, leeway: leeway) }
             ?? codec.verify(token, now: at, leeway: leeway)
         switch outcome {
@@ -413,6 +421,7 @@ public final class AuthCore: Sendable {
         poller.start(interval: interval, name: "auth-revocation-poller") { [weak self] in
             guard let self else { return }
             do { try self.pollRevocations() } catch {
+                self.pollFailures.add(1, ordering: .relaxed)
                 self.logger.warning("revocation poll failed", metadata: ["error": "\(error)"])
             }
         }
@@ -454,6 +463,18 @@ public final class AuthCore: Sendable {
             }
         }
     }
+
+    /// Seconds since the start of the last successful revocation feed read, while the core
+    /// follows the feed (nil otherwise); and the polls that failed since start. For metrics.
+    public var revocationFeed: (age: TimeInterval?, pollFailures: Int) {
+        let failures = pollFailures.load(ordering: .relaxed)
+        guard following.load(ordering: .relaxed) else { return (nil, failures) }
+        let readAt = Double(bitPattern: freshUntil.load(ordering: .relaxed)) - configuration.revocationMaxStaleness.timeInterval
+        return (readAt.isFinite ? max(0, now().timeIntervalSince1970 - readAt) : nil, failures)
+    }
+
+    /// Whether the store answered the last health probe (no store call here; false before `start()`).
+    public var databaseAnswers: Bool { databaseHealth.isHealthy() ?? false }
 
     /// Numbers of revoked token ids and user cut-offs held in memory.
     public var revocationCounts: (tokens: Int, cutoffs: Int) { revocations.counts }
@@ -518,6 +539,7 @@ public final class AuthCore: Sendable {
         } catch let error as AuthError {
             throw error
         } catch let error as StoreError {
+            counters.add(1, at: CoreCounter.storeErrors.rawValue)
             if error.kind == .unavailable {
                 databaseHealth.recordFailure()
                 throw AuthError.storeUnavailable(error)

@@ -16,6 +16,12 @@ public final class MariaDBStore: AuthStore {
     public let configuration: MariaDBConfiguration
     let pool: ConnectionPool
 
+    /// The pool's connections now: in use, idle, and the pool's size (for metrics).
+    public var poolConnections: (inUse: Int, idle: Int, max: Int) {
+        let counts = pool.counts
+        return (counts.open - counts.idle, counts.idle, configuration.poolSize)
+    }
+
     /// Creates the store; no connection is opened until first use.
     public init(configuration: MariaDBConfiguration) {
         self.configuration = configuration

@@ -30,20 +30,26 @@ public final class RPCServer: ServerTransport {
     }
     private let state = Locked(State.idle)
     private let stopped = DispatchGroup()
+    private let metricsSocket = Locked<(fd: Int32, port: Int)?>(nil)
     private let signalThread = Locked<(thread: OSThread?, exiting: Bool, tid: pthread_t?)>((nil, false, nil))
     /// Held while a TLS reload builds and swaps its context, so two reloads cannot interleave.
     private let tlsReloads = Locked(())
 
     /// Builds the method table and the TLS context (throws `TLSError` on bad certificates);
     /// two methods with the same full name are a programming error.
-    public init(configuration: ServerConfiguration, services: [any RPCServiceProvider], logger: Logger) throws {
+    /// With `configuration.metricsListen`, calls are counted (`callMetrics`) and `metricsHandler`
+    /// answers that listener's GET requests.
+    public init(configuration: ServerConfiguration, services: [any RPCServiceProvider], logger: Logger,
+                metricsHandler: MetricsHTTPHandler? = nil) throws {
         self.configuration = configuration
         let tls = try TLSContext(configuration: configuration.tls, isServer: true)
         let dispatcher = Dispatcher(services: services, workerThreads: configuration.workerThreads,
                                     workerQueueCapacity: configuration.limits.workerQueueCapacity,
-                                    maxQueuedRequestBytes: configuration.limits.maxQueuedRequestBytes, logger: logger)
+                                    maxQueuedRequestBytes: configuration.limits.maxQueuedRequestBytes,
+                                    countCalls: configuration.metricsListen != nil, accessLog: configuration.accessLog,
+                                    logger: logger)
         core = ServerCore(dispatcher: dispatcher, limits: configuration.limits, tls: tls, logger: logger,
-                          busyPoll: configuration.busyPoll)
+                          busyPoll: configuration.busyPoll, metricsHandler: metricsHandler)
     }
 
     /// Binds, listens and starts the I/O threads. Throws `TransportError` when the address cannot be bound.
@@ -51,21 +57,30 @@ public final class RPCServer: ServerTransport {
         try state.withLock { state throws in
             guard case .idle = state else { throw TransportError("server already started") }
             let (fd, port) = try Self.listen(host: configuration.host, port: configuration.port)
+            var metrics: (fd: Int32, port: Int)?
             var loops: [EventLoop] = []
             do {
+                if let address = configuration.metricsListen {
+                    metrics = try Self.listen(host: address.host, port: address.port)
+                }
                 let limiter = AddressLimiter(limit: configuration.limits.maxConnectionsPerAddress)
                 for i in 0..<max(1, configuration.ioThreads) {
-                    loops.append(try EventLoop(index: i, core: core, listenFD: fd, addressLimiter: limiter,
+                    loops.append(try EventLoop(index: i, core: core, listenFD: fd, metricsListenFD: metrics?.fd, addressLimiter: limiter,
                                                trustedProxies: configuration.trustedProxies))
                 }
             } catch {
                 close(fd)
+                if let metrics { close(metrics.fd) }
                 throw error
             }
             stopped.enter()
             let threads = loops.map { loop in OSThread(name: "rpc-io-\(loop.index)") { loop.run() } }
             state = .running(listenFD: fd, port: port, loops: loops, threads: threads)
+            metricsSocket.withLock { $0 = metrics }
             core.logger.info("listening", metadata: ["address": "\(configuration.host):\(port)"])
+            if let metrics, let address = configuration.metricsListen {
+                core.logger.info("metrics listening", metadata: ["address": "\(address.host):\(metrics.port)"])
+            }
         }
     }
 
@@ -101,6 +116,21 @@ public final class RPCServer: ServerTransport {
     /// Counters since start.
     public var statistics: ServerStatistics { core.counters.snapshot }
 
+    /// The metrics listener's bound port; nil without `metricsListen` or before `start()`.
+    public var metricsPort: Int? { metricsSocket.withLock { $0?.port } }
+
+    /// Calls counted by protocol, method and code; nil without `metricsListen`.
+    public var callMetrics: CallMetrics? { core.dispatcher.callMetrics }
+
+    /// Connections open now (TLS sessions, handshakes and PROXY headers under way).
+    public var openConnections: Int { core.connectionCount.load(ordering: .relaxed) }
+
+    /// Blocking calls running and waiting on the worker pool, and the request bytes the waiting ones hold.
+    public var workerQueue: (running: Int, queued: Int, queuedBytes: Int) {
+        let load = core.dispatcher.workerLoad
+        return (load.running, load.queued, core.dispatcher.queuedRequestBytes)
+    }
+
     /// Graceful shutdown: stops accepting, sends GOAWAY on every connection, lets calls in flight
     /// finish for up to `grace`, closes everything and stops the threads. Blocks until done;
     /// a second caller waits for the first one's shutdown. Never call it from a handler (it joins
@@ -123,6 +153,7 @@ public final class RPCServer: ServerTransport {
         }
         for _ in loops { acknowledged.wait() }
         close(listenFD)  // every loop has removed it from its epoll set
+        if let metrics = metricsSocket.withLock({ $0 }) { close(metrics.fd) }
         for thread in threads { thread.join() }
         core.dispatcher.shutdown()
         state.withLock { state in

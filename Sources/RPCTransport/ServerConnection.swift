@@ -172,6 +172,7 @@ final class ServerConnection {
             case .closed: close()
             }
         } catch {
+            core.counters.tlsHandshakeFailures.increment()
             core.logger.debug("TLS handshake failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
             close()
         }
@@ -532,6 +533,7 @@ final class ServerConnection {
         guard !isClosed else { return }
         if isHandshaking {
             if now - acceptedAt > core.limits.handshakeTimeout {
+                core.counters.tlsHandshakeFailures.increment()
                 core.logger.debug("TLS handshake timed out", metadata: ["peer": "\(peer)"])
                 close()
             }

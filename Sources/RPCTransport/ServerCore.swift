@@ -15,10 +15,14 @@ final class ServerCore: Sendable {
     let logger: Logger
     /// `ServerConfiguration.busyPoll`.
     let busyPoll: Duration?
+    /// What the metrics listener answers (nil: its connections are closed at once).
+    let metricsHandler: MetricsHTTPHandler?
     let connectionCount = Atomic<Int>(0)
     let counters = ServerCounters()
 
-    init(dispatcher: Dispatcher, limits: ServerLimits, tls: TLSContext, logger: Logger, busyPoll: Duration? = nil) {
+    init(dispatcher: Dispatcher, limits: ServerLimits, tls: TLSContext, logger: Logger, busyPoll: Duration? = nil,
+         metricsHandler: MetricsHTTPHandler? = nil) {
+        self.metricsHandler = metricsHandler
         self.dispatcher = dispatcher
         self.limits = limits
         currentTLS = Locked(tls)
@@ -50,6 +54,8 @@ public struct ServerStatistics: Sendable, Equatable {
     public var compressedReplies: Int
     public var callsRejectedOverload: Int
     public var slowReadersCut: Int
+    /// TLS handshakes that failed (bad certificate, wrong version, garbage) or timed out.
+    public var tlsHandshakeFailures: Int
 }
 
 final class ServerCounters: Sendable {
@@ -61,6 +67,7 @@ final class ServerCounters: Sendable {
     let compressedReplies = Atomic<Int>(0)
     let callsRejectedOverload = Atomic<Int>(0)
     let slowReadersCut = Atomic<Int>(0)
+    let tlsHandshakeFailures = Atomic<Int>(0)
 
     var snapshot: ServerStatistics {
         ServerStatistics(connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
@@ -70,7 +77,8 @@ final class ServerCounters: Sendable {
                          compressedRequests: compressedRequests.load(ordering: .relaxed),
                          compressedReplies: compressedReplies.load(ordering: .relaxed),
                          callsRejectedOverload: callsRejectedOverload.load(ordering: .relaxed),
-                         slowReadersCut: slowReadersCut.load(ordering: .relaxed))
+                         slowReadersCut: slowReadersCut.load(ordering: .relaxed),
+                         tlsHandshakeFailures: tlsHandshakeFailures.load(ordering: .relaxed))
     }
 }
 

@@ -106,9 +106,13 @@ extension Authd {
         private func serveUntilStopped(settings: Settings, serve: ServeSettings, logger: Logger) throws {
             let store = try openStore(settings.database, wait: Int(serve.databaseWait.components.seconds), logger: logger)
             let core = try AuthCore(configuration: serve.auth, store: store, logger: Logger(label: "authd.core"))
-            let server = try RPCServer(configuration: serve.server,
+            let metrics = MetricsEndpoint(core: core, store: store)
+            var configuration = serve.server
+            if serve.accessLog { configuration.accessLog = Logger(label: "authd.access") }  // after LogSetup.bootstrap
+            let server = try RPCServer(configuration: configuration,
                                        services: Authd.services(core: core),
-                                       logger: Logger(label: "authd.transport"))
+                                       logger: Logger(label: "authd.transport"), metricsHandler: metrics.handler)
+            metrics.attach(server)
             let reloader = Reloader(steps: [Authd.tlsReloadStep(server)],
                                     statusFile: serve.pidFile.map { ReloadStatus.path(pidFile: $0) },
                                     logger: Logger(label: "authd.reload"))

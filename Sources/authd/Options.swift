@@ -112,6 +112,9 @@ struct ServeOptions: ParsableArguments {
     @Option(SettingTable.dbWait) var dbWait: Int?
     @Option(SettingTable.readyFile) var readyFile: String?
     @Option(SettingTable.pidFile) var pidFile: String?
+    @Option(SettingTable.metricsListen) var metricsListen: String?
+    @Flag(name: .customLong(SettingTable.accessLog.flag), help: SettingTable.accessLog.help)
+    var accessLog = false
 }
 
 /// The argon2id cost, shared by `authd serve` and `authd hash-time`.

@@ -192,4 +192,13 @@ enum SettingTable {
     static let reloadTimeout = Setting<Duration>(
         flag: "timeout", variable: "AUTHD_RELOAD_TIMEOUT", unit: .seconds(1), default: .seconds(10), range: .seconds(1)...(.seconds(600)),
         help: "Seconds `authd reload` waits for the server's outcome")
+
+    // MARK: serve: observability
+
+    static let metricsListen = Setting<String>(
+        flag: "metrics-listen", variable: "AUTHD_METRICS_LISTEN",
+        help: "Serve Prometheus metrics (GET /metrics) and probes (/healthz, /readyz) over plain HTTP on HOST:PORT; off unless given")
+    static let accessLog = Setting<Bool>(
+        flag: "access-log", variable: "AUTHD_ACCESS_LOG",
+        help: "Log one line per call (protocol, method, code, duration, peer, user, traceparent; JSON with --log-format json)")
 }

@@ -100,6 +100,8 @@ struct ServeSettings {
     var readyFile: String?
     /// Where the process id goes (and, beside it, each reload's outcome), for `authd reload`.
     var pidFile: String?
+    /// `--access-log`: one log line per call.
+    var accessLog: Bool
 
     init(common: CommonOptions, serve o: ServeOptions, environment env: [String: String]) throws {
         typealias T = SettingTable
@@ -151,13 +153,19 @@ struct ServeSettings {
         limits.idleTimeout = try T.idleTimeout.resolve(flag: o.idleTimeout, environment: env)
         limits.handshakeTimeout = try T.handshakeTimeout.resolve(flag: o.handshakeTimeout, environment: env)
         let busyPoll = try T.busyPoll.resolve(flag: o.busyPoll, environment: env)
+        var metricsListen: HostPort?
+        if let text = try T.metricsListen.resolveIfGiven(flag: o.metricsListen, environment: env) {
+            do { metricsListen = try HostPort.parse(text, allowPortZero: true) } catch {
+                throw ConfigurationError("--metrics-listen: \(error.description)")
+            }
+        }
         server = ServerConfiguration(
             host: listen.host, port: listen.port, tls: tls,
             ioThreads: try T.ioThreads.resolve(flag: o.ioThreads, environment: env, default: max(1, cores)),
             workerThreads: try T.workers.resolve(flag: o.workers, environment: env, default: max(2, 2 * cores)),
             limits: limits,
             busyPoll: busyPoll > .zero ? busyPoll : nil,
-            trustedProxies: trustedProxies)
+            trustedProxies: trustedProxies, metricsListen: metricsListen)
 
         // Token keys: the active one, plus older ones that still verify.
         let kid = try T.jwtKid.resolve(flag: o.jwtKid, environment: env)
@@ -203,6 +211,7 @@ struct ServeSettings {
         grace = try T.grace.resolve(flag: o.grace, environment: env)
         databaseWait = try T.dbWait.resolve(flag: o.dbWait, environment: env)
         readyFile = try T.readyFile.resolveIfGiven(flag: o.readyFile, environment: env)
+        accessLog = try T.accessLog.resolve(flag: o.accessLog, environment: env)
         pidFile = try T.pidFile.resolveIfGiven(flag: o.pidFile, environment: env)
             ?? (common.dev ? Settings.dataDirectory(common, env) + "/authd.pid" : nil)
     }

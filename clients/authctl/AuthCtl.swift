@@ -46,7 +46,9 @@ struct AuthCtl: ParsableCommand {
         // Every way out closes the connections first (see OpenTransports).
         defer { OpenTransports.closeAll() }
         do {
-            var command = try parseAsRoot(arguments)
+            // `bench plot` is a subcommand of a command that takes a positional scenario: route it by hand.
+            var command = try arguments.starts(with: ["bench", "plot"]) ? BenchPlot.parseAsRoot(Array(arguments.dropFirst(2)))
+                : parseAsRoot(arguments)
             try command.run()
         } catch let error as CLIError {
             printer.failure(error)
