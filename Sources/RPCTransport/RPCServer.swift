@@ -125,6 +125,13 @@ public final class RPCServer: ServerTransport {
     /// Connections open now (TLS sessions, handshakes and PROXY headers under way).
     public var openConnections: Int { core.connectionCount.load(ordering: .relaxed) }
 
+    /// Connections open now by wire protocol: those that chose gRPC (ALPN `h2`), and the rest
+    /// (authrpc/1, and connections still in their TLS handshake or PROXY header).
+    public var openConnectionsByProtocol: (authrpc: Int, grpc: Int) {
+        let grpc = core.grpcConnectionCount.load(ordering: .relaxed)
+        return (max(0, core.connectionCount.load(ordering: .relaxed) - grpc), grpc)
+    }
+
     /// Blocking calls running and waiting on the worker pool, and the request bytes the waiting ones hold.
     public var workerQueue: (running: Int, queued: Int, queuedBytes: Int) {
         let load = core.dispatcher.workerLoad

@@ -148,6 +148,7 @@ final class ServerConnection {
                 state = .open(input: .reading, output: .ready, afterFlush: .keepOpen)
                 if tls.negotiatedALPN == GRPCWire.alpn {
                     grpc = GRPCSession(loop: loop, connectionID: id, peer: peer, peerSubject: tls.peerCertificateSubject)
+                    _ = core.grpcConnectionCount.add(1, ordering: .relaxed)
                     lastActivity = .now
                     drainGRPC()
                     readAvailable()
@@ -574,7 +575,10 @@ final class ServerConnection {
         }
         state = .closed
         machine.closed()
-        grpc?.close()
+        if let grpc {
+            grpc.close()
+            _ = core.grpcConnectionCount.subtract(1, ordering: .relaxed)
+        }
         if !wasHandshaking { tls.shutdown() }
         loop.remove(self)
         output = []

@@ -18,6 +18,8 @@ final class ServerCore: Sendable {
     /// What the metrics listener answers (nil: its connections are closed at once).
     let metricsHandler: MetricsHTTPHandler?
     let connectionCount = Atomic<Int>(0)
+    /// Of `connectionCount`, those that chose gRPC (ALPN `h2`).
+    let grpcConnectionCount = Atomic<Int>(0)
     let counters = ServerCounters()
 
     init(dispatcher: Dispatcher, limits: ServerLimits, tls: TLSContext, logger: Logger, busyPoll: Duration? = nil,

@@ -71,7 +71,9 @@ final class MetricsEndpoint: Sendable {
                         help: "Calls refused with RESOURCE_EXHAUSTED because the worker pool or its queue was full.")
             text.sample("authd_overloaded_total", value: statistics.callsRejectedOverload)
             text.family("authd_connections", type: .gauge, help: "Connections open now, by wire protocol.")
-            text.sample("authd_connections", labels: ["protocol": RPCCore.WireProtocol.authrpc.rawValue], value: server.openConnections)
+            let open = server.openConnectionsByProtocol
+            text.sample("authd_connections", labels: ["protocol": RPCCore.WireProtocol.authrpc.rawValue], value: open.authrpc)
+            text.sample("authd_connections", labels: ["protocol": RPCCore.WireProtocol.grpc.rawValue], value: open.grpc)
             text.family("authd_connections_refused_total", type: .counter,
                         help: "Connections closed at accept: the connection limit or the per-address limit.")
             text.sample("authd_connections_refused_total", labels: ["limit": "total"], value: statistics.connectionsRefused)

@@ -49,10 +49,14 @@ final class GRPCTransportTests: XCTestCase {
         XCTAssertEqual(failed.grpcMessage, "n%C3%B6 100%25")
         XCTAssertTrue(failed.data.isEmpty)
 
-        // authrpc/1 still answers on the same port.
+        // authrpc/1 still answers on the same port; open connections are counted by protocol.
         let rpc = try TestHarness.client(port: server.port)
         defer { rpc.close() }
         XCTAssertEqual(try rpc.unary(EchoTestService.echo, request: [1, 2], options: CallOptions()), [1, 2])
+        XCTAssertTrue(waitUntil { server.openConnectionsByProtocol == (authrpc: 1, grpc: 1) }, "\(server.openConnectionsByProtocol)")
+        client.connection.shutdown()
+        _ = Glibc.shutdown(client.connection.fd, Int32(SHUT_RDWR))  // the peer sees EOF and closes its side
+        XCTAssertTrue(waitUntil { server.openConnectionsByProtocol == (authrpc: 1, grpc: 0) }, "\(server.openConnectionsByProtocol)")
     }
 
     func testRequestsThatAreNotAcceptableAreRefusedAndTheConnectionServesOn() throws {
