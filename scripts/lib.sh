@@ -5,7 +5,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
 
 # Debian packages the build, the tests and dev mode need. apt-get runs only when one is missing.
-REQUIRED_PACKAGES=(pkg-config libssl-dev libmariadb-dev zlib1g-dev libsodium-dev mariadb-server mariadb-client openssl python3-venv)
+# prometheus (promtool and a real scraper) and librsvg2-bin (rsvg-convert) are for the observability tests;
+# nghttp2-client (h2load) drives the gRPC tests and benchmarks.
+REQUIRED_PACKAGES=(pkg-config libssl-dev libmariadb-dev zlib1g-dev libsodium-dev libnghttp2-dev nghttp2-client mariadb-server mariadb-client
+    openssl python3-venv prometheus librsvg2-bin)
 
 ensure_packages() {
     local missing=() p
@@ -22,7 +25,7 @@ ensure_packages() {
 }
 
 # Python virtualenv under .data/venv with the packages the tests use as independent checks.
-PYTHON_PACKAGES=(protobuf pytest argon2-cffi PyJWT cryptography grpcio-tools)
+PYTHON_PACKAGES=(protobuf pytest argon2-cffi PyJWT cryptography grpcio-tools grpcio-health-checking grpcio-reflection xds-protos)
 ensure_venv() {
     local venv="$ROOT/.data/venv" stamp="$ROOT/.data/venv/.packages"
     if [ ! -x "$venv/bin/python" ]; then

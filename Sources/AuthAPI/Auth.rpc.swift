@@ -4,7 +4,8 @@
 //
 // Wire format: see PROTOCOL.md beside this file. Methods are named "auth.v1.Auth/<Method>".
 // Status and Logout read the caller's access token from the `authorization` metadata
-// ("Bearer <token>"); RevokeAll does too and needs an admin token.
+// ("Bearer <token>"); RevokeAll does too and needs an admin token, as do the account administration
+// calls (ListUsers … CreateUser); ResetPassword needs none.
 
 import RPCCore
 
@@ -48,11 +49,44 @@ public enum Auth {
         /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
         /// a background probe of the database, at most 1 s old; never waits on the database).
         public static let health = MethodDescriptor(service: Auth.name, method: "Health", idempotency: .noSideEffects)
+        /// Checks the current password, applies the password policy, ends every session of the caller
+        /// (their refresh tokens and, within the revocation bound, their access tokens) and returns the
+        /// tokens of a new session. Not idempotent: the repeat's token is already revoked.
+        public static let changePassword = MethodDescriptor(service: Auth.name, method: "ChangePassword")
+        /// The caller's sessions (refresh-token families), newest first.
+        public static let listSessions = MethodDescriptor(service: Auth.name, method: "ListSessions", idempotency: .noSideEffects)
+        /// Ends one of the caller's sessions. NOT_FOUND when it is not one of theirs.
+        public static let revokeSession = MethodDescriptor(service: Auth.name, method: "RevokeSession", idempotency: .idempotent)
+        /// Ends every session of the caller, this one included.
+        /// Not idempotent: a repeat presents a revoked token and answers UNAUTHENTICATED.
+        public static let logoutAll = MethodDescriptor(service: Auth.name, method: "LogoutAll")
+        /// Deletes the caller's account (the password is checked) and ends its sessions.
+        public static let deleteAccount = MethodDescriptor(service: Auth.name, method: "DeleteAccount")
+        /// Admins: the users, by email, a page at a time.
+        public static let listUsers = MethodDescriptor(service: Auth.name, method: "ListUsers", idempotency: .noSideEffects)
+        /// Admins: a disabled user cannot log in or refresh (PERMISSION_DENIED "Account disabled.
+        /// Contact an administrator."); its tokens are refused (TOKEN_REFUSAL_DISABLED) within the
+        /// revocation bound, and stay refused after EnableUser.
+        public static let disableUser = MethodDescriptor(service: Auth.name, method: "DisableUser", idempotency: .idempotent)
+        /// Admins: lets a disabled user log in again.
+        public static let enableUser = MethodDescriptor(service: Auth.name, method: "EnableUser", idempotency: .idempotent)
+        /// Admins: as DeleteAccount, for any user. NOT_FOUND for an unknown email.
+        public static let deleteUser = MethodDescriptor(service: Auth.name, method: "DeleteUser")
+        /// Admins: a one-time password reset code for a user (shown once; valid 15 minutes; a new one
+        /// replaces the previous one).
+        public static let issueResetCode = MethodDescriptor(service: Auth.name, method: "IssueResetCode")
+        /// Sets a new password with a reset code (no token needed) and ends every session of the user.
+        /// UNAUTHENTICATED "Invalid or expired reset code." for a wrong, used or expired code.
+        public static let resetPassword = MethodDescriptor(service: Auth.name, method: "ResetPassword")
+        /// Admins: the audit trail, newest first, a page at a time.
+        public static let auditEvents = MethodDescriptor(service: Auth.name, method: "AuditEvents", idempotency: .noSideEffects)
+        /// Admins: creates an account (the way in when registration is closed).
+        public static let createUser = MethodDescriptor(service: Auth.name, method: "CreateUser")
         /// The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
         /// and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
         public static let keys = MethodDescriptor(service: Auth.name, method: "Keys", idempotency: .noSideEffects)
         /// Every method, in schema order.
-        public static let all: [MethodDescriptor] = [register, login, status, logout, validate, refresh, revokeAll, health, keys]
+        public static let all: [MethodDescriptor] = [register, login, status, logout, validate, refresh, revokeAll, health, changePassword, listSessions, revokeSession, logoutAll, deleteAccount, listUsers, disableUser, enableUser, deleteUser, issueResetCode, resetPassword, auditEvents, createUser, keys]
     }
 
     /// What a server implements to serve `Auth`: one method per rpc. Throw `RPCError` to
@@ -91,6 +125,52 @@ public enum Auth {
         /// gRPC health semantics: SERVING while the database answers, NOT_SERVING otherwise (answered from
         /// a background probe of the database, at most 1 s old; never waits on the database).
         func health(_ request: HealthRequest, context: ServerContext) throws -> HealthReply
+
+        /// Checks the current password, applies the password policy, ends every session of the caller
+        /// (their refresh tokens and, within the revocation bound, their access tokens) and returns the
+        /// tokens of a new session. Not idempotent: the repeat's token is already revoked.
+        func changePassword(_ request: ChangePasswordRequest, context: ServerContext) throws -> TokenReply
+
+        /// The caller's sessions (refresh-token families), newest first.
+        func listSessions(_ request: ListSessionsRequest, context: ServerContext) throws -> ListSessionsReply
+
+        /// Ends one of the caller's sessions. NOT_FOUND when it is not one of theirs.
+        func revokeSession(_ request: RevokeSessionRequest, context: ServerContext) throws -> RevokeSessionReply
+
+        /// Ends every session of the caller, this one included.
+        /// Not idempotent: a repeat presents a revoked token and answers UNAUTHENTICATED.
+        func logoutAll(_ request: LogoutAllRequest, context: ServerContext) throws -> LogoutAllReply
+
+        /// Deletes the caller's account (the password is checked) and ends its sessions.
+        func deleteAccount(_ request: DeleteAccountRequest, context: ServerContext) throws -> DeleteAccountReply
+
+        /// Admins: the users, by email, a page at a time.
+        func listUsers(_ request: ListUsersRequest, context: ServerContext) throws -> ListUsersReply
+
+        /// Admins: a disabled user cannot log in or refresh (PERMISSION_DENIED "Account disabled.
+        /// Contact an administrator."); its tokens are refused (TOKEN_REFUSAL_DISABLED) within the
+        /// revocation bound, and stay refused after EnableUser.
+        func disableUser(_ request: DisableUserRequest, context: ServerContext) throws -> DisableUserReply
+
+        /// Admins: lets a disabled user log in again.
+        func enableUser(_ request: EnableUserRequest, context: ServerContext) throws -> EnableUserReply
+
+        /// Admins: as DeleteAccount, for any user. NOT_FOUND for an unknown email.
+        func deleteUser(_ request: DeleteUserRequest, context: ServerContext) throws -> DeleteUserReply
+
+        /// Admins: a one-time password reset code for a user (shown once; valid 15 minutes; a new one
+        /// replaces the previous one).
+        func issueResetCode(_ request: IssueResetCodeRequest, context: ServerContext) throws -> IssueResetCodeReply
+
+        /// Sets a new password with a reset code (no token needed) and ends every session of the user.
+        /// UNAUTHENTICATED "Invalid or expired reset code." for a wrong, used or expired code.
+        func resetPassword(_ request: ResetPasswordRequest, context: ServerContext) throws -> ResetPasswordReply
+
+        /// Admins: the audit trail, newest first, a page at a time.
+        func auditEvents(_ request: AuditEventsRequest, context: ServerContext) throws -> AuditEventsReply
+
+        /// Admins: creates an account (the way in when registration is closed).
+        func createUser(_ request: CreateUserRequest, context: ServerContext) throws -> CreateUserReply
 
         /// The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
         /// and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
@@ -145,6 +225,58 @@ public enum Auth {
                 ServerMethod(descriptor: Method.health, kind: kind(Method.health)) { bytes, context in
                     let request = try HealthRequest(decodingRequest: bytes, for: Method.health)
                     return try handler.health(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.changePassword, kind: kind(Method.changePassword)) { bytes, context in
+                    let request = try ChangePasswordRequest(decodingRequest: bytes, for: Method.changePassword)
+                    return try handler.changePassword(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.listSessions, kind: kind(Method.listSessions)) { bytes, context in
+                    let request = try ListSessionsRequest(decodingRequest: bytes, for: Method.listSessions)
+                    return try handler.listSessions(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.revokeSession, kind: kind(Method.revokeSession)) { bytes, context in
+                    let request = try RevokeSessionRequest(decodingRequest: bytes, for: Method.revokeSession)
+                    return try handler.revokeSession(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.logoutAll, kind: kind(Method.logoutAll)) { bytes, context in
+                    let request = try LogoutAllRequest(decodingRequest: bytes, for: Method.logoutAll)
+                    return try handler.logoutAll(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.deleteAccount, kind: kind(Method.deleteAccount)) { bytes, context in
+                    let request = try DeleteAccountRequest(decodingRequest: bytes, for: Method.deleteAccount)
+                    return try handler.deleteAccount(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.listUsers, kind: kind(Method.listUsers)) { bytes, context in
+                    let request = try ListUsersRequest(decodingRequest: bytes, for: Method.listUsers)
+                    return try handler.listUsers(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.disableUser, kind: kind(Method.disableUser)) { bytes, context in
+                    let request = try DisableUserRequest(decodingRequest: bytes, for: Method.disableUser)
+                    return try handler.disableUser(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.enableUser, kind: kind(Method.enableUser)) { bytes, context in
+                    let request = try EnableUserRequest(decodingRequest: bytes, for: Method.enableUser)
+                    return try handler.enableUser(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.deleteUser, kind: kind(Method.deleteUser)) { bytes, context in
+                    let request = try DeleteUserRequest(decodingRequest: bytes, for: Method.deleteUser)
+                    return try handler.deleteUser(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.issueResetCode, kind: kind(Method.issueResetCode)) { bytes, context in
+                    let request = try IssueResetCodeRequest(decodingRequest: bytes, for: Method.issueResetCode)
+                    return try handler.issueResetCode(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.resetPassword, kind: kind(Method.resetPassword)) { bytes, context in
+                    let request = try ResetPasswordRequest(decodingRequest: bytes, for: Method.resetPassword)
+                    return try handler.resetPassword(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.auditEvents, kind: kind(Method.auditEvents)) { bytes, context in
+                    let request = try AuditEventsRequest(decodingRequest: bytes, for: Method.auditEvents)
+                    return try handler.auditEvents(request, context: context).serializedBytes()
+                },
+                ServerMethod(descriptor: Method.createUser, kind: kind(Method.createUser)) { bytes, context in
+                    let request = try CreateUserRequest(decodingRequest: bytes, for: Method.createUser)
+                    return try handler.createUser(request, context: context).serializedBytes()
                 },
                 ServerMethod(descriptor: Method.keys, kind: kind(Method.keys)) { bytes, context in
                     let request = try KeysRequest(decodingRequest: bytes, for: Method.keys)
@@ -615,6 +747,805 @@ public struct HealthReply: ProtoMessage {
     }
 }
 
+/// The `ChangePasswordRequest` message.
+public struct ChangePasswordRequest: ProtoMessage {
+    public var currentPassword: String = ""
+    public var newPassword: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(currentPassword: String = "", newPassword: String = "") {
+        self.currentPassword = currentPassword
+        self.newPassword = newPassword
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(currentPassword, field: 1)
+        writer.writeString(newPassword, field: 2)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: currentPassword = try reader.readString(tag)
+            case 2: newPassword = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `ListSessionsRequest` message.
+public struct ListSessionsRequest: ProtoMessage {
+    /// Every field at its default.
+    public init() {}
+
+    public func encode(to writer: inout ProtoWriter) {}
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            try reader.skipField(tag)
+        }
+    }
+}
+
+/// A session: one login and the refresh tokens that followed from it.
+public struct Session: ProtoMessage {
+    /// The session id, the `sid` claim of its access tokens (22 characters, base64url).
+    public var sid: String = ""
+    /// When it began (the login), in seconds since the Unix epoch.
+    public var createdAt: Int64 = 0
+    /// When its refresh token was last exchanged (its login when never), in seconds since the Unix epoch.
+    public var lastRefreshedAt: Int64 = 0
+    /// The client address of its login or last refresh, when known.
+    public var clientAddress: String = ""
+    /// Whether the caller's token belongs to it.
+    public var current: Bool = false
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(
+        sid: String = "",
+        createdAt: Int64 = 0,
+        lastRefreshedAt: Int64 = 0,
+        clientAddress: String = "",
+        current: Bool = false
+    ) {
+        self.sid = sid
+        self.createdAt = createdAt
+        self.lastRefreshedAt = lastRefreshedAt
+        self.clientAddress = clientAddress
+        self.current = current
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(sid, field: 1)
+        writer.writeInt64(createdAt, field: 2)
+        writer.writeInt64(lastRefreshedAt, field: 3)
+        writer.writeString(clientAddress, field: 4)
+        writer.writeBool(current, field: 5)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: sid = try reader.readString(tag)
+            case 2: createdAt = try reader.readInt64(tag)
+            case 3: lastRefreshedAt = try reader.readInt64(tag)
+            case 4: clientAddress = try reader.readString(tag)
+            case 5: current = try reader.readBool(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `ListSessionsReply` message.
+public struct ListSessionsReply: ProtoMessage {
+    public var sessions: [Session] = []
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(sessions: [Session] = []) {
+        self.sessions = sessions
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeatedMessage(sessions, field: 1)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.readRepeatedMessage(tag, into: &sessions)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `RevokeSessionRequest` message.
+public struct RevokeSessionRequest: ProtoMessage {
+    public var sid: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(sid: String = "") {
+        self.sid = sid
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(sid, field: 1)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: sid = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `RevokeSessionReply` message.
+public struct RevokeSessionReply: ProtoMessage {
+    /// Every field at its default.
+    public init() {}
+
+    public func encode(to writer: inout ProtoWriter) {}
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            try reader.skipField(tag)
+        }
+    }
+}
+
+/// The `LogoutAllRequest` message.
+public struct LogoutAllRequest: ProtoMessage {
+    /// Every field at its default.
+    public init() {}
+
+    public func encode(to writer: inout ProtoWriter) {}
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            try reader.skipField(tag)
+        }
+    }
+}
+
+/// The `LogoutAllReply` message.
+public struct LogoutAllReply: ProtoMessage {
+    /// Sessions ended.
+    public var sessions: Int32 = 0
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(sessions: Int32 = 0) {
+        self.sessions = sessions
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeInt32(sessions, field: 1)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: sessions = try reader.readInt32(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `DeleteAccountRequest` message.
+public struct DeleteAccountRequest: ProtoMessage {
+    public var password: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(password: String = "") {
+        self.password = password
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(password, field: 1)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: password = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `DeleteAccountReply` message.
+public struct DeleteAccountReply: ProtoMessage {
+    /// Every field at its default.
+    public init() {}
+
+    public func encode(to writer: inout ProtoWriter) {}
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            try reader.skipField(tag)
+        }
+    }
+}
+
+/// The `ListUsersRequest` message.
+public struct ListUsersRequest: ProtoMessage {
+    /// Only emails that start with this (case-insensitive).
+    public var emailPrefix: String = ""
+    /// Empty for the first page, else the previous reply's next_page_token (opaque).
+    public var pageToken: String = ""
+    /// Users per page: 0 means 50; at most 500.
+    public var pageSize: Int32 = 0
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(emailPrefix: String = "", pageToken: String = "", pageSize: Int32 = 0) {
+        self.emailPrefix = emailPrefix
+        self.pageToken = pageToken
+        self.pageSize = pageSize
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(emailPrefix, field: 1)
+        writer.writeString(pageToken, field: 2)
+        writer.writeInt32(pageSize, field: 3)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: emailPrefix = try reader.readString(tag)
+            case 2: pageToken = try reader.readString(tag)
+            case 3: pageSize = try reader.readInt32(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `User` message.
+public struct User: ProtoMessage {
+    public var userId: Int64 = 0
+    public var email: String = ""
+    public var admin: Bool = false
+    public var disabled: Bool = false
+    /// Seconds since the Unix epoch.
+    public var registeredAt: Int64 = 0
+    /// Seconds since the Unix epoch; 0 when never.
+    public var lastLoginAt: Int64 = 0
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(
+        userId: Int64 = 0,
+        email: String = "",
+        admin: Bool = false,
+        disabled: Bool = false,
+        registeredAt: Int64 = 0,
+        lastLoginAt: Int64 = 0
+    ) {
+        self.userId = userId
+        self.email = email
+        self.admin = admin
+        self.disabled = disabled
+        self.registeredAt = registeredAt
+        self.lastLoginAt = lastLoginAt
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeInt64(userId, field: 1)
+        writer.writeString(email, field: 2)
+        writer.writeBool(admin, field: 3)
+        writer.writeBool(disabled, field: 4)
+        writer.writeInt64(registeredAt, field: 5)
+        writer.writeInt64(lastLoginAt, field: 6)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: userId = try reader.readInt64(tag)
+            case 2: email = try reader.readString(tag)
+            case 3: admin = try reader.readBool(tag)
+            case 4: disabled = try reader.readBool(tag)
+            case 5: registeredAt = try reader.readInt64(tag)
+            case 6: lastLoginAt = try reader.readInt64(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `ListUsersReply` message.
+public struct ListUsersReply: ProtoMessage {
+    public var users: [User] = []
+    /// Empty on the last page.
+    public var nextPageToken: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(users: [User] = [], nextPageToken: String = "") {
+        self.users = users
+        self.nextPageToken = nextPageToken
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeatedMessage(users, field: 1)
+        writer.writeString(nextPageToken, field: 2)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.readRepeatedMessage(tag, into: &users)
+            case 2: nextPageToken = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `DisableUserRequest` message.
+public struct DisableUserRequest: ProtoMessage {
+    public var email: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(email: String = "") {
+        self.email = email
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(email, field: 1)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: email = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `DisableUserReply` message.
+public struct DisableUserReply: ProtoMessage {
+    /// Every field at its default.
+    public init() {}
+
+    public func encode(to writer: inout ProtoWriter) {}
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            try reader.skipField(tag)
+        }
+    }
+}
+
+/// The `EnableUserRequest` message.
+public struct EnableUserRequest: ProtoMessage {
+    public var email: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(email: String = "") {
+        self.email = email
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(email, field: 1)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: email = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `EnableUserReply` message.
+public struct EnableUserReply: ProtoMessage {
+    /// Every field at its default.
+    public init() {}
+
+    public func encode(to writer: inout ProtoWriter) {}
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            try reader.skipField(tag)
+        }
+    }
+}
+
+/// The `DeleteUserRequest` message.
+public struct DeleteUserRequest: ProtoMessage {
+    public var email: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(email: String = "") {
+        self.email = email
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(email, field: 1)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: email = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `DeleteUserReply` message.
+public struct DeleteUserReply: ProtoMessage {
+    /// Every field at its default.
+    public init() {}
+
+    public func encode(to writer: inout ProtoWriter) {}
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            try reader.skipField(tag)
+        }
+    }
+}
+
+/// The `IssueResetCodeRequest` message.
+public struct IssueResetCodeRequest: ProtoMessage {
+    public var email: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(email: String = "") {
+        self.email = email
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(email, field: 1)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: email = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `IssueResetCodeReply` message.
+public struct IssueResetCodeReply: ProtoMessage {
+    /// The code to hand to the user (only its hash is stored).
+    public var code: String = ""
+    /// Seconds since the Unix epoch.
+    public var expiresAt: Int64 = 0
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(code: String = "", expiresAt: Int64 = 0) {
+        self.code = code
+        self.expiresAt = expiresAt
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(code, field: 1)
+        writer.writeInt64(expiresAt, field: 2)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: code = try reader.readString(tag)
+            case 2: expiresAt = try reader.readInt64(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `ResetPasswordRequest` message.
+public struct ResetPasswordRequest: ProtoMessage {
+    public var email: String = ""
+    public var code: String = ""
+    public var newPassword: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(email: String = "", code: String = "", newPassword: String = "") {
+        self.email = email
+        self.code = code
+        self.newPassword = newPassword
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(email, field: 1)
+        writer.writeString(code, field: 2)
+        writer.writeString(newPassword, field: 3)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: email = try reader.readString(tag)
+            case 2: code = try reader.readString(tag)
+            case 3: newPassword = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `ResetPasswordReply` message.
+public struct ResetPasswordReply: ProtoMessage {
+    /// Every field at its default.
+    public init() {}
+
+    public func encode(to writer: inout ProtoWriter) {}
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            try reader.skipField(tag)
+        }
+    }
+}
+
+/// The `AuditEventsRequest` message.
+public struct AuditEventsRequest: ProtoMessage {
+    /// Only events of this user (its email now; a deleted user's events are found by user_id).
+    public var email: String = ""
+    /// Only events of this kind (as AuditEntry.kind says it, e.g. "login_ok").
+    public var kind: String = ""
+    /// Only events at or after this time, in seconds since the Unix epoch (0: all).
+    public var since: Int64 = 0
+    public var pageToken: String = ""
+    /// Events per page: 0 means 50; at most 500.
+    public var pageSize: Int32 = 0
+    public var userId: Int64 = 0
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(
+        email: String = "",
+        kind: String = "",
+        since: Int64 = 0,
+        pageToken: String = "",
+        pageSize: Int32 = 0,
+        userId: Int64 = 0
+    ) {
+        self.email = email
+        self.kind = kind
+        self.since = since
+        self.pageToken = pageToken
+        self.pageSize = pageSize
+        self.userId = userId
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(email, field: 1)
+        writer.writeString(kind, field: 2)
+        writer.writeInt64(since, field: 3)
+        writer.writeString(pageToken, field: 4)
+        writer.writeInt32(pageSize, field: 5)
+        writer.writeInt64(userId, field: 6)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: email = try reader.readString(tag)
+            case 2: kind = try reader.readString(tag)
+            case 3: since = try reader.readInt64(tag)
+            case 4: pageToken = try reader.readString(tag)
+            case 5: pageSize = try reader.readInt32(tag)
+            case 6: userId = try reader.readInt64(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// One audited event. Never carries a password, token, code or hash.
+public struct AuditEntry: ProtoMessage {
+    /// Milliseconds since the Unix epoch.
+    public var atMs: Int64 = 0
+    public var kind: String = ""
+    /// The user it concerns (0: none known).
+    public var userId: Int64 = 0
+    /// Empty when unknown, and for every event of a deleted user.
+    public var email: String = ""
+    public var clientAddress: String = ""
+    /// Who did it, for an administrator's action, and the like.
+    public var detail: String = ""
+    /// How many events it stands for (refused attempts are audited in aggregate).
+    public var count: Int64 = 0
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(
+        atMs: Int64 = 0,
+        kind: String = "",
+        userId: Int64 = 0,
+        email: String = "",
+        clientAddress: String = "",
+        detail: String = "",
+        count: Int64 = 0
+    ) {
+        self.atMs = atMs
+        self.kind = kind
+        self.userId = userId
+        self.email = email
+        self.clientAddress = clientAddress
+        self.detail = detail
+        self.count = count
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeInt64(atMs, field: 1)
+        writer.writeString(kind, field: 2)
+        writer.writeInt64(userId, field: 3)
+        writer.writeString(email, field: 4)
+        writer.writeString(clientAddress, field: 5)
+        writer.writeString(detail, field: 6)
+        writer.writeInt64(count, field: 7)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: atMs = try reader.readInt64(tag)
+            case 2: kind = try reader.readString(tag)
+            case 3: userId = try reader.readInt64(tag)
+            case 4: email = try reader.readString(tag)
+            case 5: clientAddress = try reader.readString(tag)
+            case 6: detail = try reader.readString(tag)
+            case 7: count = try reader.readInt64(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `AuditEventsReply` message.
+public struct AuditEventsReply: ProtoMessage {
+    public var events: [AuditEntry] = []
+    public var nextPageToken: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(events: [AuditEntry] = [], nextPageToken: String = "") {
+        self.events = events
+        self.nextPageToken = nextPageToken
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeatedMessage(events, field: 1)
+        writer.writeString(nextPageToken, field: 2)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.readRepeatedMessage(tag, into: &events)
+            case 2: nextPageToken = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `CreateUserRequest` message.
+public struct CreateUserRequest: ProtoMessage {
+    public var email: String = ""
+    public var password: String = ""
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(email: String = "", password: String = "") {
+        self.email = email
+        self.password = password
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(email, field: 1)
+        writer.writeString(password, field: 2)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: email = try reader.readString(tag)
+            case 2: password = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
+/// The `CreateUserReply` message.
+public struct CreateUserReply: ProtoMessage {
+    public var userId: Int64 = 0
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(userId: Int64 = 0) {
+        self.userId = userId
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeInt64(userId, field: 1)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: userId = try reader.readInt64(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
 /// The `KeysRequest` message.
 public struct KeysRequest: ProtoMessage {
     /// Every field at its default.
@@ -674,6 +1605,8 @@ public enum TokenRefusal: ProtoEnum {
     case revoked  // TOKEN_REFUSAL_REVOKED = 3
     /// "Provide a valid auth token." (the token field was empty)
     case missing  // TOKEN_REFUSAL_MISSING = 4
+    /// "Account disabled. Contact an administrator." (issued before its user was disabled)
+    case disabled  // TOKEN_REFUSAL_DISABLED = 5
     /// A value this version of the schema does not name, kept as it came.
     case unrecognized(Int32)
 
@@ -686,6 +1619,7 @@ public enum TokenRefusal: ProtoEnum {
         case 2: self = .invalid
         case 3: self = .revoked
         case 4: self = .missing
+        case 5: self = .disabled
         default: self = .unrecognized(rawValue)
         }
     }
@@ -697,6 +1631,7 @@ public enum TokenRefusal: ProtoEnum {
         case .invalid: 2
         case .revoked: 3
         case .missing: 4
+        case .disabled: 5
         case .unrecognized(let value): value
         }
     }

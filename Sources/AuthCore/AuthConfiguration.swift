@@ -51,6 +51,10 @@ public struct AuthConfiguration: Sendable {
     /// `health()` says healthy only if the store answered within this long (default 1 s): a
     /// store that stops answering is reported unhealthy within this bound even while a probe hangs.
     public var healthStaleness: Duration = .seconds(1)
+    /// Who may register: anyone (`open`), or nobody (`closed`: administrators create accounts).
+    public var registration: RegistrationPolicy = .open
+    /// How long an administrator's password reset code stays valid.
+    public var resetCodeLifetime: Duration = .seconds(15 * 60)
 
     public init(signingKeys: [String: [UInt8]], activeKeyID: String, issuer: String? = nil, audience: String? = nil) {
         self.signingKeys = signingKeys
@@ -233,4 +237,9 @@ public struct ThrottlePolicy: Sendable, Equatable {
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Who may call Register (`--registration`).
+public enum RegistrationPolicy: String, Sendable, CaseIterable {
+    case open, closed
 }

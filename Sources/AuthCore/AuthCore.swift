@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Support
 import Synchronization
 
@@ -31,6 +32,8 @@ public final class AuthCore: Sendable {
     let revocations = RevocationCache()
     let validated: ValidatedTokenCache
     let databaseHealth: StoreHealth
+    /// Counts for metrics (`statistics`), sharded: Validate adds to one without a lock.
+    let counters = ShardedCounters(slots: CoreCounter.allCases.count)
     /// `configuration.leeway` in seconds, as token times are compared (read on every validation).
     private let leeway: TimeInterval
     private let cursor = Locked<RevocationCursor?>(nil)
@@ -44,6 +47,8 @@ public final class AuthCore: Sendable {
     private let freshUntil = Atomic<UInt64>(Double.infinity.bitPattern)
     /// Whether `start()` made the core follow the feed (and so bound its staleness).
     private let following = Atomic<Bool>(false)
+    /// Revocation polls that failed since start (metrics).
+    private let pollFailures = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - now: the clock (injected so tests control time).
@@ -89,6 +94,7 @@ public final class AuthCore: Sendable {
     /// Throws `invalidEmail`, `weakPassword`, `registrationThrottled`, `emailTaken`, `storeUnavailable`.
     public func register(email: String, password: String, clientAddress: String?) throws(AuthError) -> IssuedTokens {
         try mapped {
+            guard configuration.registration == .open else { throw AuthError.registrationClosed }
             guard let address = EmailAddress(email) else { throw AuthError.invalidEmail }
             if let rejection = passwordPolicy.check(password) { throw AuthError.weakPassword(rejection) }
             // Hashed in NFC (`check` passed, so the NFC form is within bounds).
@@ -98,12 +104,13 @@ public final class AuthCore: Sendable {
                                                             address: clientAddress.map(LoginThrottle.normalize))
             if case .denied(let retryAfter, let bucket) = try store.acquireAttempt(TokenID.random(), buckets: buckets, now: at) {
                 auditRefusal(.registerThrottled, bucket: bucket, in: buckets, at: at, clientAddress: clientAddress)
+                counters.add(1, at: CoreCounter.throttledRegister.rawValue)
                 throw AuthError.registrationThrottled(retryAfter: retryAfter)
             }
             let hash = try hasher.hash(password)
             // The user and its first refresh token are stored in one write: a registration that
             // is answered with an error has stored nothing (unless the outcome is unknown).
-            let refresh = newRefreshToken(userID: 0, at: at)
+            let refresh = newRefreshToken(userID: 0, at: at, clientAddress: clientAddress)
             switch try store.createUser(NewUser(email: address.value, emailKey: address.key, passwordHash: hash, registeredAt: at),
                                         firstRefreshToken: refresh.record) {
             case .emailTaken:
@@ -141,6 +148,7 @@ public final class AuthCore: Sendable {
             if case .denied(let retryAfter, let bucket) = try store.acquireAttempt(attempt, buckets: buckets, now: at) {
                 auditRefusal(.loginThrottled, bucket: bucket, in: buckets, at: at, userID: user?.id, email: parsed?.value,
                              clientAddress: clientAddress)
+                counters.add(1, at: CoreCounter.throttledLogin.rawValue)
                 throw AuthError.throttled(retryAfter: retryAfter)
             }
             var matches = false, typedFormMatched = false
@@ -163,6 +171,11 @@ public final class AuthCore: Sendable {
                 audit(.loginFailed, userID: user?.id, email: parsed?.value, clientAddress: clientAddress)
                 throw AuthError.invalidCredentials
             }
+            if user.isDisabled {
+                try store.releaseAttempt(attempt)
+                audit(.loginFailed, userID: user.id, clientAddress: clientAddress, detail: "account disabled")
+                throw AuthError.accountDisabled
+            }
             if typedFormMatched || hasher.needsRehash(user.passwordHash) {
                 try store.updatePasswordHash(userID: user.id, hash: try hasher.hash(normalized))
                 logger.info(typedFormMatched ? "password hash replaced by that of the password's NFC form"
@@ -171,7 +184,7 @@ public final class AuthCore: Sendable {
             }
             // One write for the rest: release the attempt, remember the address, store the
             // session's refresh token, audit (MariaDB: one transaction, one commit).
-            let refresh = newRefreshToken(userID: user.id, at: at)
+            let refresh = newRefreshToken(userID: user.id, at: at, clientAddress: clientAddress)
             try store.completeLogin(CompletedLogin(
                 attempt: attempt, address: address, at: at, refreshToken: refresh.record,
                 audit: AuditEvent(at: now(), kind: .loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)))
@@ -182,7 +195,7 @@ public final class AuthCore: Sendable {
     /// Audits an attempt the throttle refused: one row per denying bucket and window, counting
     /// the attempts it stands for (a flood of refusals writes one row, not one each). A failure
     /// to write is logged, not thrown.
-    private func auditRefusal(_ kind: AuditEvent.Kind, bucket: String, in buckets: [ThrottleBucket], at: Date,
+    func auditRefusal(_ kind: AuditEvent.Kind, bucket: String, in buckets: [ThrottleBucket], at: Date,
                               userID: Int64? = nil, email: String? = nil, clientAddress: String?) {
         let event = AuditEvent(at: at, kind: kind, userID: userID, email: email, clientAddress: clientAddress,
                                detail: "refused by " + LoginThrottle.limitName(bucket))
@@ -216,6 +229,7 @@ public final class AuthCore: Sendable {
         // on, so the entry is looked up again at its next hit.
         let generation = revocations.generation
         let hit = validated.lookup(token)
+        counters.add(1, at: hit == nil ? CoreCounter.cacheMiss.rawValue : CoreCounter.cacheHit.rawValue)
         let outcome = hit.map { JWTCodec.checkTime($0.claims, now: at, leeway: leeway) }
             ?? codecs.withCodec { $0.verify(token, now: at, leeway: leeway) }
         switch outcome {
@@ -225,7 +239,7 @@ public final class AuthCore: Sendable {
             // Fail closed: past the staleness bound memory may miss another instance's logout.
             guard at <= Double(bitPattern: freshUntil.load(ordering: .relaxed)) else { return .unavailable }
             if hit?.checkedGeneration == generation { return .valid(claims) }
-            if revocations.isRevoked(claims) { return .revoked }
+            if let refusal = revocations.refusal(claims) { return refusal }
             if hit != nil {
                 validated.recordChecked(token, generation: generation)
             } else {
@@ -245,7 +259,7 @@ public final class AuthCore: Sendable {
         case .expired: return .expired
         case .valid(let claims):
             guard at <= Double(bitPattern: freshUntil.load(ordering: .relaxed)) else { return .unavailable }
-            return revocations.isRevoked(claims) ? .revoked : .valid(claims)
+            return revocations.refusal(claims) ?? .valid(claims)
         }
     }
 
@@ -293,12 +307,17 @@ public final class AuthCore: Sendable {
                                                 replacementExpiresAt: expiresAt, now: at, onReuse: onReuse) {
             case .notFound, .expired, .revoked:
                 throw AuthError.refreshInvalid
+            case .disabled:
+                throw AuthError.accountDisabled
             case .reused(let userID, let family):
                 revocations.add([], cutoffs: [], sessions: [RevokedSessionEntry(id: family, expiresAt: seconds(onReuse.accessTokensUntil))])
                 audit(.refreshReuse, userID: userID, clientAddress: clientAddress, detail: "session revoked")
                 throw AuthError.refreshReused
             case .rotated(let userID, let family, let expiresAt):
-                let isAdmin = try store.user(id: userID)?.isAdmin ?? false
+                guard let user = try store.user(id: userID) else { throw AuthError.refreshInvalid }
+                // Disabled between the rotation's check and here: the replacement is never handed out.
+                if user.isDisabled { throw AuthError.accountDisabled }
+                let isAdmin = user.isAdmin
                 let access = issueAccessToken(userID: userID, isAdmin: isAdmin, session: family, at: at)
                 audit(.refresh, userID: userID, clientAddress: clientAddress)
                 return IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
@@ -417,6 +436,7 @@ public final class AuthCore: Sendable {
         poller.start(interval: interval, name: "auth-revocation-poller") { [weak self] in
             guard let self else { return }
             do { try self.pollRevocations() } catch {
+                self.pollFailures.add(1, ordering: .relaxed)
                 self.logger.warning("revocation poll failed", metadata: ["error": "\(error)"])
             }
             // Another instance's generate or retire reaches this one here; a failure keeps the
@@ -486,6 +506,18 @@ public final class AuthCore: Sendable {
         }
     }
 
+    /// Seconds since the start of the last successful revocation feed read, while the core
+    /// follows the feed (nil otherwise); and the polls that failed since start. For metrics.
+    public var revocationFeed: (age: TimeInterval?, pollFailures: Int) {
+        let failures = pollFailures.load(ordering: .relaxed)
+        guard following.load(ordering: .relaxed) else { return (nil, failures) }
+        let readAt = Double(bitPattern: freshUntil.load(ordering: .relaxed)) - configuration.revocationMaxStaleness.timeInterval
+        return (readAt.isFinite ? max(0, now().timeIntervalSince1970 - readAt) : nil, failures)
+    }
+
+    /// Whether the store answered the last health probe (no store call here; false before `start()`).
+    public var databaseAnswers: Bool { databaseHealth.isHealthy() ?? false }
+
     /// Numbers of revoked token ids and user cut-offs held in memory.
     public var revocationCounts: (tokens: Int, cutoffs: Int) { revocations.counts }
 
@@ -493,17 +525,18 @@ public final class AuthCore: Sendable {
 
     /// A new refresh token (a new session family, ending `sessionMaxAge` from now) and the record
     /// that stores its hash.
-    private func newRefreshToken(userID: Int64, at: Date) -> (token: [UInt8], record: RefreshTokenRecord) {
+    func newRefreshToken(userID: Int64, at: Date, clientAddress: String?) -> (token: [UInt8], record: RefreshTokenRecord) {
         let refresh = SecureRandom.bytes(32)
         let sessionEnd = at.addingTimeInterval(configuration.sessionMaxAge.timeInterval)
         return (refresh, RefreshTokenRecord(hash: Digest.sha256(refresh), family: TokenID.random(), userID: userID, issuedAt: at,
                                             expiresAt: min(at.addingTimeInterval(configuration.refreshTokenLifetime.timeInterval), sessionEnd),
-                                            sessionExpiresAt: sessionEnd))
+                                            sessionExpiresAt: sessionEnd, sessionCreatedAt: at,
+                                            clientAddress: clientAddress.map(LoginThrottle.normalize)))
     }
 
     /// How long a session revoked at `at` matters: its access tokens (issued at `at` at the latest)
     /// expire by the first time, its refresh tokens by the second.
-    private func sessionRevocationTimes(at: Date) -> SessionRevocation.Times {
+    func sessionRevocationTimes(at: Date) -> SessionRevocation.Times {
         let slack = configuration.leeway + .seconds(1)
         return SessionRevocation.Times(
             accessTokensUntil: at.addingTimeInterval((configuration.accessTokenLifetime + slack).timeInterval),
@@ -511,10 +544,10 @@ public final class AuthCore: Sendable {
     }
 
     /// Whole seconds since 1970, rounded up (the revocation entries' unit).
-    private func seconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970.rounded(.up)) }
+    func seconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970.rounded(.up)) }
 
     /// The tokens handed out for a stored refresh token: it plus an access token of its session.
-    private func issuedTokens(userID: Int64, isAdmin: Bool, refresh: (token: [UInt8], record: RefreshTokenRecord),
+    func issuedTokens(userID: Int64, isAdmin: Bool, refresh: (token: [UInt8], record: RefreshTokenRecord),
                               at: Date) -> IssuedTokens {
         let access = issueAccessToken(userID: userID, isAdmin: isAdmin, session: refresh.record.family, at: at)
         return IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
@@ -531,7 +564,7 @@ public final class AuthCore: Sendable {
 
     /// Writes an audit event; a failure to write is logged, not thrown (the operation's own
     /// outcome stands).
-    private func audit(_ kind: AuditEvent.Kind, userID: Int64? = nil, email: String? = nil,
+    func audit(_ kind: AuditEvent.Kind, userID: Int64? = nil, email: String? = nil,
                        clientAddress: String? = nil, detail: String? = nil) {
         do {
             try store.appendAudit(AuditEvent(at: now(), kind: kind, userID: userID, email: email,
@@ -542,12 +575,13 @@ public final class AuthCore: Sendable {
     }
 
     /// Runs `body`, turning store errors into `AuthError`s.
-    private func mapped<T>(_ body: () throws -> T) throws(AuthError) -> T {
+    func mapped<T>(_ body: () throws -> T) throws(AuthError) -> T {
         do {
             return try body()
         } catch let error as AuthError {
             throw error
         } catch let error as StoreError {
+            counters.add(1, at: CoreCounter.storeErrors.rawValue)
             if error.kind == .unavailable {
                 databaseHealth.recordFailure()
                 throw AuthError.storeUnavailable(error)

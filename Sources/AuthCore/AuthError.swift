@@ -33,6 +33,20 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
     /// The revocation feed was not read within the staleness bound: a token cannot be trusted
     /// (the service answers UNAVAILABLE, Validate included).
     case revocationsStale
+    /// The user was disabled by an administrator.
+    case accountDisabled
+    /// Register while registration is closed.
+    case registrationClosed
+    /// A password check of a signed-in user (ChangePassword, DeleteAccount) failed.
+    case wrongPassword
+    /// A reset code that is wrong, used or expired (or a user without one).
+    case resetCodeInvalid
+    /// Too many wrong reset codes; try again after `retryAfter` seconds.
+    case resetThrottled(retryAfter: TimeInterval)
+    /// The session is not one of the caller's.
+    case sessionNotFound
+    /// A malformed request field; the message says which (it never quotes a secret).
+    case invalidRequest(String)
     /// Anything unexpected; `detail` is for the server log, not for the caller.
     case `internal`(String)
 
@@ -41,6 +55,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case invalidEmail, weakPassword, emailTaken, invalidCredentials, throttled, registrationThrottled
         case tokenExpired, tokenInvalid, tokenRevoked, missingToken, notAdmin, userNotFound
         case refreshInvalid, refreshReused, storeUnavailable, revocationsStale, `internal`
+        case accountDisabled, registrationClosed, wrongPassword, resetCodeInvalid, resetThrottled, sessionNotFound, invalidRequest
     }
 
     public var code: Code {
@@ -62,6 +77,13 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .storeUnavailable: .storeUnavailable
         case .revocationsStale: .revocationsStale
         case .internal: .internal
+        case .accountDisabled: .accountDisabled
+        case .registrationClosed: .registrationClosed
+        case .wrongPassword: .wrongPassword
+        case .resetCodeInvalid: .resetCodeInvalid
+        case .resetThrottled: .resetThrottled
+        case .sessionNotFound: .sessionNotFound
+        case .invalidRequest: .invalidRequest
         }
     }
 
@@ -87,6 +109,13 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .storeUnavailable: "Service temporarily unavailable. Try again."
         case .revocationsStale: "Service temporarily unavailable (revocations not current). Try another instance."
         case .internal: "Internal error."
+        case .accountDisabled: "Account disabled. Contact an administrator."
+        case .registrationClosed: "Registration is closed."
+        case .wrongPassword: "Wrong password."
+        case .resetCodeInvalid: "Invalid or expired reset code."
+        case .resetThrottled(let after): "Too many wrong reset codes. Try again in \(Int(after.rounded(.up))) seconds."
+        case .sessionNotFound: "No such session."
+        case .invalidRequest(let what): what
         }
     }
 

@@ -50,6 +50,8 @@ public enum ValidationResult: Sendable, Equatable {
     /// (the feed could not be read): this instance cannot tell whether it was revoked elsewhere,
     /// so it answers nothing (UNAVAILABLE; the caller fails closed or asks another instance).
     case unavailable
+    /// `Account disabled. Contact an administrator.` (issued before its user was disabled)
+    case disabled
 
     /// The error for anything but `.valid`.
     public var error: AuthError? {
@@ -60,6 +62,7 @@ public enum ValidationResult: Sendable, Equatable {
         case .revoked: .tokenRevoked
         case .missing: .missingToken
         case .unavailable: .revocationsStale
+        case .disabled: .accountDisabled
         }
     }
 

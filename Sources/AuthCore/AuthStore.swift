@@ -82,6 +82,35 @@ public protocol AuthStore: Sendable {
     func appendAudit(_ event: AuditEvent, aggregate: [UInt8]) throws
     /// The newest events first, optionally of one user (for operators and tests).
     func auditEvents(userID: Int64?, limit: Int) throws -> [AuditEvent]
+    /// A page of the audit trail, newest first: the events matching `query` with an id below
+    /// `query.before` (all when nil), at most `query.limit`, each with its id.
+    func auditEvents(_ query: AuditQuery) throws -> [(id: Int64, event: AuditEvent)]
+
+    // MARK: Accounts and sessions
+    /// Users whose email key starts with `emailKeyPrefix`, ordered by email key, after
+    /// `afterEmailKey` (from the start when nil), at most `limit`.
+    func users(emailKeyPrefix: String, afterEmailKey: String?, limit: Int) throws -> [UserRecord]
+    /// The user's sessions: the families with a current (unused, unexpired at `now`) refresh token.
+    func sessions(userID: Int64, now: Date) throws -> [SessionRecord]
+    /// Ends sessions of the user as one write (each as `revokeSession`, without a token): `only`
+    /// that family (nothing when it is not one of the user's), or all of them. Returns the families ended.
+    func revokeSessions(userID: Int64, only: TokenID?, times: SessionRevocation.Times) throws -> [TokenID]
+    /// Replaces the password hash and ends every session of the user (as `revokeSessions`), as
+    /// one write; when `resetCodeHash` is given, only if it is the user's reset code, unexpired at
+    /// `now` (which it uses up). Returns the families ended, or nil when the code did not match.
+    func replacePassword(userID: Int64, hash: String, resetCodeHash: [UInt8]?, now: Date,
+                         times: SessionRevocation.Times) throws -> [TokenID]?
+    /// Disables (login and refresh refused; tokens issued at or before `cutoff` refused as
+    /// disabled, through the feed) or enables the user, as one write.
+    func setDisabled(userID: Int64, disabled: Bool, cutoff: Int64, purgeAfter: Date) throws
+    /// Deletes the user as one write: its row (email and password hash), refresh tokens, reset
+    /// code and known addresses; its sessions ended (as `revokeSessions`); its email removed from
+    /// its audit rows (which keep the user id). Returns the families ended.
+    func deleteUser(userID: Int64, times: SessionRevocation.Times) throws -> [TokenID]
+    /// Stores the user's reset code (its hash), replacing any previous one.
+    func setResetCode(userID: Int64, hash: [UInt8], expiresAt: Date) throws
+    /// The user's reset code (its hash) and when it expires, when one is stored (expired or not).
+    func resetCode(userID: Int64) throws -> (hash: [UInt8], expiresAt: Date)?
 }
 
 extension AuthStore {
@@ -148,13 +177,20 @@ public struct UserRecord: Sendable, Equatable {
     public var passwordHash: String
     public var isAdmin: Bool
     public var registeredAt: Date
-    public init(id: Int64, email: String, emailKey: String, passwordHash: String, isAdmin: Bool, registeredAt: Date) {
+    /// Set by an administrator: no login, no refresh.
+    public var isDisabled: Bool
+    /// The last successful login, when any.
+    public var lastLoginAt: Date?
+    public init(id: Int64, email: String, emailKey: String, passwordHash: String, isAdmin: Bool, registeredAt: Date,
+                isDisabled: Bool = false, lastLoginAt: Date? = nil) {
         self.id = id
         self.email = email
         self.emailKey = emailKey
         self.passwordHash = passwordHash
         self.isAdmin = isAdmin
         self.registeredAt = registeredAt
+        self.isDisabled = isDisabled
+        self.lastLoginAt = lastLoginAt
     }
 }
 
@@ -181,12 +217,16 @@ public struct RevocationCutoff: Sendable, Equatable {
     /// Tokens that carry `adm` with `iat` at or before this (seconds) are revoked (0: none): set
     /// when administrator rights are withdrawn.
     public var adminCutoff: Int64
+    /// Tokens with `iat` at or before this (seconds) are refused as their user's being disabled
+    /// (0: none): set when the user is disabled.
+    public var disabledCutoff: Int64
     /// Seconds since 1970 after which the entry no longer matters.
     public var purgeAfter: Int64
-    public init(userID: Int64, cutoff: Int64, adminCutoff: Int64 = 0, purgeAfter: Int64) {
+    public init(userID: Int64, cutoff: Int64, adminCutoff: Int64 = 0, disabledCutoff: Int64 = 0, purgeAfter: Int64) {
         self.userID = userID
         self.cutoff = cutoff
         self.adminCutoff = adminCutoff
+        self.disabledCutoff = disabledCutoff
         self.purgeAfter = purgeAfter
     }
 }
@@ -249,14 +289,22 @@ public struct RefreshTokenRecord: Sendable, Equatable {
     public var expiresAt: Date
     /// The end of the session (the family), which rotation carries over and never extends.
     public var sessionExpiresAt: Date
+    /// The start of the session (its login), which rotation carries over.
+    public var sessionCreatedAt: Date
+    /// The client address of the session's login, when known (rotation carries it over).
+    public var clientAddress: String?
     /// - Parameter sessionExpiresAt: nil: the session ends when this token expires.
-    public init(hash: [UInt8], family: TokenID, userID: Int64, issuedAt: Date, expiresAt: Date, sessionExpiresAt: Date? = nil) {
+    /// - Parameter sessionCreatedAt: nil: the session began when this token was issued.
+    public init(hash: [UInt8], family: TokenID, userID: Int64, issuedAt: Date, expiresAt: Date, sessionExpiresAt: Date? = nil,
+                sessionCreatedAt: Date? = nil, clientAddress: String? = nil) {
         self.hash = hash
         self.family = family
         self.userID = userID
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
         self.sessionExpiresAt = sessionExpiresAt ?? expiresAt
+        self.sessionCreatedAt = sessionCreatedAt ?? issuedAt
+        self.clientAddress = clientAddress
     }
 }
 
@@ -267,6 +315,8 @@ public enum RefreshRotation: Sendable, Equatable {
     case expired
     /// The token's session was revoked, or it was issued at or before its user's cut-off.
     case revoked
+    /// The token's user is disabled (it was issued before the user was disabled).
+    case disabled
     /// The token had been used before: its family was deleted.
     case reused(userID: Int64, family: TokenID)
 }
@@ -295,6 +345,11 @@ public struct AuditEvent: Sendable, Equatable {
         case register, loginSucceeded = "login_ok", loginFailed = "login_failed", loginThrottled = "login_throttled"
         case logout, refresh, refreshReuse = "refresh_reuse", revokeAll = "revoke_all", adminChanged = "admin_changed"
         case registerThrottled = "register_throttled"
+        case passwordChanged = "password_changed", passwordCheckFailed = "password_check_failed"
+        case sessionRevoked = "session_revoked", logoutAll = "logout_all", accountDeleted = "account_deleted"
+        case userDisabled = "user_disabled", userEnabled = "user_enabled", userCreated = "user_created"
+        case resetCodeIssued = "reset_code_issued", passwordReset = "password_reset", resetCodeFailed = "reset_code_failed"
+        case resetThrottled = "reset_throttled", passwordCheckThrottled = "password_check_throttled"
     }
     public var at: Date
     public var kind: Kind

@@ -10,7 +10,8 @@ public final class InMemoryAuthStore: AuthStore {
         var userByKey: [String: Int64] = [:]
         var nextUserID: Int64 = 1
         var revoked: [TokenID: (userID: Int64, expiresAt: Int64, seq: Int64)] = [:]
-        var cutoffs: [Int64: (cutoff: Int64, adminCutoff: Int64, purgeAfter: Int64, seq: Int64)] = [:]
+        var cutoffs: [Int64: (cutoff: Int64, adminCutoff: Int64, disabledCutoff: Int64, purgeAfter: Int64, seq: Int64)] = [:]
+        var resetCodes: [Int64: (hash: [UInt8], expiresAt: Date)] = [:]
         var sessions: [TokenID: (accessUntil: Int64, purgeAfter: Int64, seq: Int64)] = [:]
         var sequence: Int64 = 0
         var refresh: [[UInt8]: (record: RefreshTokenRecord, used: Bool)] = [:]
@@ -83,7 +84,7 @@ public final class InMemoryAuthStore: AuthStore {
         try locked { s in
             guard let id = s.userByKey[emailKey] else { return false }
             s.users[id]?.isAdmin = false
-            Self.setCutoff(&s, userID: id, cutoff: 0, adminCutoff: cutoff, purgeAfter: purgeAfter)
+            Self.setCutoff(&s, userID: id, cutoff: 0, adminCutoff: cutoff, disabledCutoff: 0, purgeAfter: purgeAfter)
             return true
         }
     }
@@ -96,13 +97,15 @@ public final class InMemoryAuthStore: AuthStore {
     }
 
     public func setRevocationCutoff(userID: Int64, cutoff: Int64, purgeAfter: Date) throws {
-        try locked { s in Self.setCutoff(&s, userID: userID, cutoff: cutoff, adminCutoff: 0, purgeAfter: purgeAfter) }
+        try locked { s in Self.setCutoff(&s, userID: userID, cutoff: cutoff, adminCutoff: 0, disabledCutoff: 0, purgeAfter: purgeAfter) }
     }
 
-    private static func setCutoff(_ s: inout State, userID: Int64, cutoff: Int64, adminCutoff: Int64, purgeAfter: Date) {
+    private static func setCutoff(_ s: inout State, userID: Int64, cutoff: Int64, adminCutoff: Int64, disabledCutoff: Int64,
+                                  purgeAfter: Date) {
         s.sequence += 1
         let previous = s.cutoffs[userID]
         s.cutoffs[userID] = (max(previous?.cutoff ?? 0, cutoff), max(previous?.adminCutoff ?? 0, adminCutoff),
+                             max(previous?.disabledCutoff ?? 0, disabledCutoff),
                              max(previous?.purgeAfter ?? .min, Int64(purgeAfter.timeIntervalSince1970.rounded(.up))), s.sequence)
     }
 
@@ -127,7 +130,7 @@ public final class InMemoryAuthStore: AuthStore {
 
     public func revokeUserTokens(userID: Int64, cutoff: Int64, purgeAfter: Date) throws {
         try locked { s in
-            Self.setCutoff(&s, userID: userID, cutoff: cutoff, adminCutoff: 0, purgeAfter: purgeAfter)
+            Self.setCutoff(&s, userID: userID, cutoff: cutoff, adminCutoff: 0, disabledCutoff: 0, purgeAfter: purgeAfter)
             for (k, v) in s.refresh where v.record.userID == userID { s.refresh[k] = nil }
         }
     }
@@ -141,7 +144,7 @@ public final class InMemoryAuthStore: AuthStore {
                 .map { RevokedTokenEntry(id: $0.key, expiresAt: $0.value.expiresAt) }
             let cutoffs = s.cutoffs.filter { $0.value.seq > after && $0.value.purgeAfter > nowSeconds }
                 .map { RevocationCutoff(userID: $0.key, cutoff: $0.value.cutoff, adminCutoff: $0.value.adminCutoff,
-                                        purgeAfter: $0.value.purgeAfter) }
+                                        disabledCutoff: $0.value.disabledCutoff, purgeAfter: $0.value.purgeAfter) }
             let sessions = s.sessions.filter { $0.value.seq > after && $0.value.accessUntil > nowSeconds }
                 .map { RevokedSessionEntry(id: $0.key, expiresAt: $0.value.accessUntil) }
             return RevocationBatch(tokens: tokens, cutoffs: cutoffs, sessions: sessions, next: RevocationCursor(s.sequence))
@@ -181,10 +184,14 @@ public final class InMemoryAuthStore: AuthStore {
             if r.expiresAt <= now { return .expired }
             if s.sessions[r.family] != nil { return .revoked }
             if let c = s.cutoffs[r.userID], r.issuedAt < Date(timeIntervalSince1970: TimeInterval(c.cutoff + 1)) { return .revoked }
+            if let c = s.cutoffs[r.userID], r.issuedAt < Date(timeIntervalSince1970: TimeInterval(c.disabledCutoff + 1)) {
+                return s.users[r.userID]?.isDisabled == true ? .disabled : .revoked
+            }
             let expiresAt = min(replacementExpiresAt, r.sessionExpiresAt)
             s.refresh[presentedHash]?.used = true
             s.refresh[replacementHash] = (RefreshTokenRecord(hash: replacementHash, family: r.family, userID: r.userID, issuedAt: now,
-                                                             expiresAt: expiresAt, sessionExpiresAt: r.sessionExpiresAt), false)
+                                                             expiresAt: expiresAt, sessionExpiresAt: r.sessionExpiresAt,
+                                                             sessionCreatedAt: r.sessionCreatedAt, clientAddress: r.clientAddress), false)
             return .rotated(userID: r.userID, family: r.family, expiresAt: expiresAt)
         }
     }
@@ -248,5 +255,98 @@ public final class InMemoryAuthStore: AuthStore {
 
     public func auditEvents(userID: Int64?, limit: Int) throws -> [AuditEvent] {
         try locked { s in Array(s.audit.reversed().filter { userID == nil || $0.userID == userID }.prefix(limit)) }
+    }
+
+    public func completeLogin(_ login: CompletedLogin) throws {
+        try releaseAttempt(login.attempt)
+        if let address = login.address { try recordLoginSuccess(userID: login.refreshToken.userID, address: address, at: login.at) }
+        try locked { s in
+            s.refresh[login.refreshToken.hash] = (login.refreshToken, false)
+            s.users[login.refreshToken.userID]?.lastLoginAt = login.at
+            s.audit.append(login.audit)
+        }
+    }
+
+    public func auditEvents(_ query: AuditQuery) throws -> [(id: Int64, event: AuditEvent)] {
+        try locked { s in
+            var out: [(id: Int64, event: AuditEvent)] = []
+            // An event's id is its position plus one.
+            for (i, e) in s.audit.enumerated().reversed() where out.count < query.limit {
+                let id = Int64(i + 1)
+                if let before = query.before, id >= before { continue }
+                if let user = query.userID, e.userID != user { continue }
+                if let kind = query.kind, e.kind != kind { continue }
+                if let since = query.since, e.at < since { continue }
+                out.append((id, e))
+            }
+            return out
+        }
+    }
+
+    // MARK: Accounts and sessions
+
+    public func users(emailKeyPrefix: String, afterEmailKey: String?, limit: Int) throws -> [UserRecord] {
+        try locked { s in
+            let keys = s.userByKey.keys.filter { key in key.hasPrefix(emailKeyPrefix) && afterEmailKey.map { key > $0 } ?? true }.sorted()
+            return keys.prefix(limit).compactMap { s.userByKey[$0].flatMap { s.users[$0] } }
+        }
+    }
+
+    public func sessions(userID: Int64, now: Date) throws -> [SessionRecord] {
+        try locked { s in
+            s.refresh.values.filter { $0.record.userID == userID && !$0.used && $0.record.expiresAt > now }.map {
+                SessionRecord(id: $0.record.family, createdAt: $0.record.sessionCreatedAt, lastRefreshedAt: $0.record.issuedAt,
+                              clientAddress: $0.record.clientAddress)
+            }
+        }
+    }
+
+    public func revokeSessions(userID: Int64, only: TokenID?, times: SessionRevocation.Times) throws -> [TokenID] {
+        try locked { s in Self.revokeSessions(&s, userID: userID, only: only, times: times) }
+    }
+
+    private static func revokeSessions(_ s: inout State, userID: Int64, only: TokenID?, times: SessionRevocation.Times) -> [TokenID] {
+        let families = Set(s.refresh.values.filter { $0.record.userID == userID && (only == nil || $0.record.family == only) }
+            .map(\.record.family))
+        for f in families { revokeSession(&s, SessionRevocation(session: f, userID: userID, times: times)) }
+        return Array(families)
+    }
+
+    public func replacePassword(userID: Int64, hash: String, resetCodeHash: [UInt8]?, now: Date,
+                                times: SessionRevocation.Times) throws -> [TokenID]? {
+        try locked { s in
+            if let resetCodeHash {
+                guard let code = s.resetCodes[userID], code.hash == resetCodeHash, code.expiresAt > now else { return nil }
+                s.resetCodes[userID] = nil
+            }
+            s.users[userID]?.passwordHash = hash
+            return Self.revokeSessions(&s, userID: userID, only: nil, times: times)
+        }
+    }
+
+    public func setDisabled(userID: Int64, disabled: Bool, cutoff: Int64, purgeAfter: Date) throws {
+        try locked { s in
+            s.users[userID]?.isDisabled = disabled
+            if disabled { Self.setCutoff(&s, userID: userID, cutoff: 0, adminCutoff: 0, disabledCutoff: cutoff, purgeAfter: purgeAfter) }
+        }
+    }
+
+    public func deleteUser(userID: Int64, times: SessionRevocation.Times) throws -> [TokenID] {
+        try locked { s in
+            let ended = Self.revokeSessions(&s, userID: userID, only: nil, times: times)
+            if let user = s.users.removeValue(forKey: userID) { s.userByKey[user.emailKey] = nil }
+            s.resetCodes[userID] = nil
+            for k in s.known.keys where k.hasPrefix("\(userID) ") { s.known[k] = nil }
+            for i in s.audit.indices where s.audit[i].userID == userID { s.audit[i].email = nil }
+            return ended
+        }
+    }
+
+    public func setResetCode(userID: Int64, hash: [UInt8], expiresAt: Date) throws {
+        try locked { $0.resetCodes[userID] = (hash, expiresAt) }
+    }
+
+    public func resetCode(userID: Int64) throws -> (hash: [UInt8], expiresAt: Date)? {
+        try locked { $0.resetCodes[userID] }
     }
 }

@@ -18,6 +18,8 @@ public struct PasswordHasher: Sendable {
     /// argon2id runs so far (hashes and verifications, the dummy ones included): tests count the
     /// work an attack costs with it. Shared by copies of this hasher.
     private let runs = Locked(0)
+    /// Callers waiting for a slot now (metrics).
+    private let waiting = Locked(0)
 
     /// - Parameter concurrency: hashes at once at most (default: the number of cores).
     public init(parameters: Argon2Parameters, concurrency: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
@@ -34,13 +36,18 @@ public struct PasswordHasher: Sendable {
     /// Runs `body` in one of the `concurrency` slots.
     private func inSlot<T>(_ body: () throws -> T) rethrows -> T {
         runs.withLock { $0 += 1 }
+        waiting.withLock { $0 += 1 }
         slots.wait()
+        waiting.withLock { $0 -= 1 }
         defer { slots.signal() }
         return try body()
     }
 
     /// argon2id runs so far through this hasher (hashes and verifications).
     var argon2Runs: Int { runs.withLock { $0 } }
+
+    /// Callers waiting for a hashing slot now.
+    var argon2Waiting: Int { waiting.withLock { $0 } }
 
     private var opslimit: UInt64 { UInt64(parameters.iterations) }
     private var memlimit: Int { parameters.memoryKiB * 1024 }

@@ -9,6 +9,7 @@ final class RevocationCache: Sendable {
     private struct Cutoff {
         var cutoff: Int64
         var adminCutoff: Int64
+        var disabledCutoff: Int64
         var purgeAfter: Int64
     }
 
@@ -27,16 +28,18 @@ final class RevocationCache: Sendable {
     /// (it only forgets revocations of tokens that have expired).
     var generation: UInt64 { changes.load(ordering: .acquiring) }
 
-    /// Whether a token with these claims is revoked.
-    func isRevoked(_ claims: AccessClaims) -> Bool {
+    /// Why a token with these claims is refused: nil when it is not, `.disabled` when it was
+    /// issued before its user was disabled, else `.revoked`.
+    func refusal(_ claims: AccessClaims) -> ValidationResult? {
         state.withLock { s in
-            if s.tokens[claims.tokenID] != nil { return true }
-            if let sid = claims.sessionID, s.sessions[sid] != nil { return true }
             if let c = s.cutoffs[claims.userID] {
-                if claims.issuedAt <= c.cutoff { return true }
-                if claims.isAdmin, claims.issuedAt <= c.adminCutoff { return true }
+                if claims.issuedAt <= c.disabledCutoff { return .disabled }
+                if claims.issuedAt <= c.cutoff { return .revoked }
+                if claims.isAdmin, claims.issuedAt <= c.adminCutoff { return .revoked }
             }
-            return false
+            if s.tokens[claims.tokenID] != nil { return .revoked }
+            if let sid = claims.sessionID, s.sessions[sid] != nil { return .revoked }
+            return nil
         }
     }
 
@@ -51,9 +54,10 @@ final class RevocationCache: Sendable {
                 s.sessions[e.id] = max(old ?? .min, e.expiresAt)
             }
             for c in cutoffs {
-                let old = s.cutoffs[c.userID] ?? Cutoff(cutoff: 0, adminCutoff: 0, purgeAfter: .min)
-                if c.cutoff > old.cutoff || c.adminCutoff > old.adminCutoff { changed = true }
+                let old = s.cutoffs[c.userID] ?? Cutoff(cutoff: 0, adminCutoff: 0, disabledCutoff: 0, purgeAfter: .min)
+                if c.cutoff > old.cutoff || c.adminCutoff > old.adminCutoff || c.disabledCutoff > old.disabledCutoff { changed = true }
                 s.cutoffs[c.userID] = Cutoff(cutoff: max(old.cutoff, c.cutoff), adminCutoff: max(old.adminCutoff, c.adminCutoff),
+                                             disabledCutoff: max(old.disabledCutoff, c.disabledCutoff),
                                              purgeAfter: max(old.purgeAfter, c.purgeAfter))
             }
             // Inside the lock and after the change: a reader that sees the new generation finds

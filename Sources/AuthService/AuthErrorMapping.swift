@@ -12,13 +12,15 @@ enum AuthErrorMapping {
         case .emailTaken:
             return RPCError(.alreadyExists, error.message)
         case .invalidCredentials, .tokenExpired, .tokenInvalid, .tokenRevoked, .missingToken,
-             .refreshInvalid, .refreshReused:
+             .refreshInvalid, .refreshReused, .resetCodeInvalid:
             return RPCError(.unauthenticated, error.message)
-        case .throttled, .registrationThrottled:
+        case .throttled, .registrationThrottled, .resetThrottled:
             return RPCError(.resourceExhausted, error.message)
-        case .notAdmin:
+        case .notAdmin, .accountDisabled, .registrationClosed, .wrongPassword:
             return RPCError(.permissionDenied, error.message)
-        case .userNotFound:
+        case .invalidRequest:
+            return RPCError(.invalidArgument, error.message)
+        case .userNotFound, .sessionNotFound:
             return RPCError(.notFound, error.message)
         case .storeUnavailable(let cause):
             return RPCError(.unavailable, error.message, cause: cause)

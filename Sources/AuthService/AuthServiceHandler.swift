@@ -49,19 +49,24 @@ public struct AuthServiceHandler: Auth.Handler {
 
     public func register(_ request: RegisterRequest, context: ServerContext) throws -> TokenReply {
         try perform("Register", context) {
-            TokenReply(try core.register(email: request.email, password: request.password, clientAddress: context.peerHost))
+            let tokens = try core.register(email: request.email, password: request.password, clientAddress: context.peerHost)
+            context.note?.subject = "user:\(tokens.userID)"
+            return TokenReply(tokens)
         }
     }
 
     public func login(_ request: LoginRequest, context: ServerContext) throws -> TokenReply {
         try perform("Login", context) {
-            TokenReply(try core.login(email: request.email, password: request.password, clientAddress: context.peerHost))
+            let tokens = try core.login(email: request.email, password: request.password, clientAddress: context.peerHost)
+            context.note?.subject = "user:\(tokens.userID)"
+            return TokenReply(tokens)
         }
     }
 
     public func status(_ request: StatusRequest, context: ServerContext) throws -> StatusReply {
         try perform("Status", context) {
             let user = try core.status(token: try callerToken(context))
+            context.note?.subject = "user:\(user.userID)"
             return StatusReply(userId: user.userID, email: user.email, admin: user.isAdmin,
                                registeredOn: Int64(user.registeredAt.timeIntervalSince1970))
         }
@@ -102,6 +107,8 @@ public struct AuthServiceHandler: Auth.Handler {
             return ValidateReply(refusal: .revoked, message: AuthError.tokenRevoked.message)
         case .missing:
             return ValidateReply(refusal: .missing, message: AuthError.missingToken.message)
+        case .disabled:
+            return ValidateReply(refusal: .disabled, message: AuthError.accountDisabled.message)
         case .unavailable:
             throw AuthErrorMapping.rpcError(.revocationsStale)
         }
@@ -138,25 +145,26 @@ public struct AuthServiceHandler: Auth.Handler {
     // MARK: -
 
     /// The caller's bearer token from `authorization`, or `missingToken`.
-    private func callerToken(_ context: ServerContext) throws(AuthError) -> String {
+    func callerToken(_ context: ServerContext) throws(AuthError) -> String {
         guard let token = context.metadata.bearerToken, !token.isEmpty else { throw AuthError.missingToken }
         return token
     }
 
     /// Runs `body`, turning an `AuthError` into its status and logging every failure with its
     /// code (never a token or password: only the method, the peer and the status).
-    private func perform<T>(_ method: String, _ context: ServerContext, _ body: () throws -> T) throws -> T {
+    func perform<T>(_ method: String, _ context: ServerContext, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as AuthError {
             let rpc = AuthErrorMapping.rpcError(error)
+            var metadata: Logger.Metadata = ["method": "\(method)", "peer": "\(context.peer)", "code": "\(rpc.code.name)"]
+            if let traceparent = context.metadata.traceparent { metadata["traceparent"] = "\(traceparent)" }
             switch error {
             case .storeUnavailable, .internal:
-                logger.error("call failed", metadata: ["method": "\(method)", "peer": "\(context.peer)",
-                                                       "code": "\(rpc.code.name)", "cause": "\(error)"])
+                metadata["cause"] = "\(error)"
+                logger.error("call failed", metadata: metadata)
             default:
-                logger.info("call refused", metadata: ["method": "\(method)", "peer": "\(context.peer)",
-                                                       "code": "\(rpc.code.name)"])
+                logger.info("call refused", metadata: metadata)
             }
             throw rpc
         }

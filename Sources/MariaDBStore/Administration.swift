@@ -29,12 +29,7 @@ extension MariaDBStore {
             } else {
                 try c.execute(SQL.auditEvents, limit).rows
             }
-            return try rows.compactMap { row -> AuditEvent? in
-                guard let kind = AuditEvent.Kind(rawValue: try row["event"]) else { return nil }
-                return AuditEvent(at: Date(millisecondsSince1970: try row["at_ms"]), kind: kind, userID: try row["user_id"],
-                                  email: try row["email"], clientAddress: try row["client_address"], detail: try row["detail"],
-                                  count: Int(try row["repeats"] as Int64))
-            }
+            return try rows.compactMap { row in try AuditEvent(row: row) }
         }
     }
 }

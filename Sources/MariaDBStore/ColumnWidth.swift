@@ -11,7 +11,8 @@ enum ColumnWidth {
     static let passwordHash = 255
     /// `throttle_buckets.bucket`, `login_attempts.bucket`.
     static let throttleBucket = 128
-    /// `known_addresses.address`, `audit_events.client_address`: a normalised client address.
+    /// `known_addresses.address`, `audit_events.client_address`, `refresh_tokens.client_address`:
+    /// a normalised client address.
     static let clientAddress = 80
     /// `audit_events.event`: an `AuditEvent.Kind` raw value.
     static let auditEvent = 32

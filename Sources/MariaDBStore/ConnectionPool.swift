@@ -84,6 +84,13 @@ final class ConnectionPool: @unchecked Sendable {
         }
     }
 
+    /// Connections open now, and how many of them are idle (for metrics).
+    var counts: (open: Int, idle: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (open, idle.count)
+    }
+
     /// Gives back a checked-out connection: kept for reuse, or dropped (and its endpoint held
     /// back) when it broke.
     func checkIn(_ connection: MariaDBConnection) {

@@ -61,7 +61,7 @@ extension MariaDBStore {
             }
             let cutoffs = try c.execute(SQL.revocationCutoffsSince, window).rows.map { row in
                 RevocationCutoff(userID: try row["user_id"], cutoff: try row["cutoff"], adminCutoff: try row["admin_cutoff"],
-                                 purgeAfter: try row["purge_after"])
+                                 disabledCutoff: try row["disabled_cutoff"], purgeAfter: try row["purge_after"])
             }
             let sessions = try c.execute(SQL.revokedSessionsSince, window).rows.map { row in
                 RevokedSessionEntry(id: try row["family_id"], expiresAt: try row["access_until"])
@@ -80,6 +80,7 @@ extension MariaDBStore {
             n += try c.execute(SQL.purgeRefreshTokens, now.millisecondsSince1970).affectedRows
             n += try c.execute(SQL.purgeLoginAttempts, attemptsBefore.millisecondsSince1970).affectedRows
             n += try c.execute(SQL.purgeThrottleBuckets, attemptsBefore.millisecondsSince1970).affectedRows
+            n += try c.execute(SQL.purgeResetCodes, now.millisecondsSince1970).affectedRows
             return Int(n)
         }
     }

@@ -16,6 +16,12 @@ public final class MariaDBStore: AuthStore {
     public let configuration: MariaDBConfiguration
     let pool: ConnectionPool
 
+    /// The pool's connections now: in use, idle, and the pool's size (for metrics).
+    public var poolConnections: (inUse: Int, idle: Int, max: Int) {
+        let counts = pool.counts
+        return (counts.open - counts.idle, counts.idle, configuration.poolSize)
+    }
+
     /// Creates the store; no connection is opened until first use.
     public init(configuration: MariaDBConfiguration) {
         self.configuration = configuration
@@ -84,6 +90,8 @@ public final class MariaDBStore: AuthStore {
             let expiresAtMs: Int64 = try row["expires_at_ms"]
             let sessionExpiresAtMs: Int64 = try row["session_expires_ms"]
             let usedAtMs: Int64? = try row["used_at_ms"]
+            let sessionCreatedAtMs: Int64 = try row["session_created_ms"]
+            let clientAddress: String? = try row["client_address"]
             if usedAtMs != nil {
                 try c.execute(SQL.revokeSession, SessionRevocation(session: family, userID: userID, times: onReuse))
                 try c.execute(SQL.deleteRefreshFamily, family)
@@ -91,14 +99,20 @@ public final class MariaDBStore: AuthStore {
             }
             if expiresAtMs <= now.millisecondsSince1970 { return .expired }
             if !(try c.execute(SQL.sessionRevokedShared, family).rows.isEmpty) { return .revoked }
-            if let cutoff: Int64 = try c.execute(SQL.userCutoffShared, userID).rows.first?["cutoff"], issuedAtMs < (cutoff + 1) * 1000 {
-                return .revoked
+            if let cutoffs = try c.execute(SQL.userCutoffShared, userID).rows.first {
+                if issuedAtMs < (try cutoffs["cutoff"] as Int64 + 1) * 1000 { return .revoked }
+                if issuedAtMs < (try cutoffs["disabled_cutoff"] as Int64 + 1) * 1000 {
+                    let disabled: Bool = try c.execute(SQL.userDisabled, userID).rows.first?["disabled"] ?? false
+                    return disabled ? .disabled : .revoked
+                }
             }
             let sessionEnd = Date(millisecondsSince1970: sessionExpiresAtMs)
             let expiresAt = min(replacementExpiresAt, sessionEnd)
             try c.execute(SQL.markRefreshTokenUsed, (presentedHash, now))
             try c.execute(SQL.insertRefreshToken, RefreshTokenRecord(hash: replacementHash, family: family, userID: userID, issuedAt: now,
-                                                                     expiresAt: expiresAt, sessionExpiresAt: sessionEnd))
+                                                                     expiresAt: expiresAt, sessionExpiresAt: sessionEnd,
+                                                                     sessionCreatedAt: Date(millisecondsSince1970: sessionCreatedAtMs),
+                                                                     clientAddress: clientAddress))
             return .rotated(userID: userID, family: family, expiresAt: expiresAt)
         }
     }
@@ -158,6 +172,7 @@ public final class MariaDBStore: AuthStore {
                 try c.execute(SQL.recordKnownAddress, (login.refreshToken.userID, address, login.at))
             }
             try c.execute(SQL.insertRefreshToken, login.refreshToken)
+            try c.execute(SQL.recordLastLogin, (login.refreshToken.userID, login.at))
             try c.execute(SQL.insertAudit, login.audit)
         }
     }
@@ -172,6 +187,7 @@ extension UserRecord {
     init(row: Row) throws(StoreError) {
         self.init(id: try row["id"], email: try row["email"], emailKey: try row["email_key"],
                   passwordHash: try row["password_hash"], isAdmin: try row["is_admin"],
-                  registeredAt: Date(millisecondsSince1970: try row["registered_at_ms"]))
+                  registeredAt: Date(millisecondsSince1970: try row["registered_at_ms"]), isDisabled: try row["disabled"],
+                  lastLoginAt: (try row["last_login_ms"] as Int64?).map(Date.init(millisecondsSince1970:)))
     }
 }

@@ -146,6 +146,24 @@ enum Migrations {
             ) ENGINE=InnoDB
             """,
         ]),
+        // Accounts and sessions: disabled users (and the cut-off that refuses their earlier tokens
+        // as such), last logins, when and from where each session began, hashed reset codes, and
+        // the audit trail read by kind.
+        Migration(version: 6, name: "disabled users, last login, session details, reset codes", statements: [
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled TINYINT(1) NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS last_login_ms BIGINT NULL",
+            "ALTER TABLE user_token_cutoffs ADD COLUMN IF NOT EXISTS disabled_cutoff BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS session_created_ms BIGINT NULL",
+            "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS client_address VARCHAR(\(ColumnWidth.clientAddress)) CHARACTER SET ascii NULL",
+            """
+            CREATE TABLE IF NOT EXISTS reset_codes (
+                user_id BIGINT NOT NULL PRIMARY KEY,
+                code_hash BINARY(32) NOT NULL,
+                expires_ms BIGINT NOT NULL
+            ) ENGINE=InnoDB
+            """,
+            "CREATE INDEX IF NOT EXISTS audit_events_event ON audit_events (event, id)",
+        ]),
     ]
 }
 

@@ -34,7 +34,7 @@ enum SQL {
 
     // MARK: Users
 
-    private static let userColumns = "id, email, email_key, password_hash, is_admin, registered_at_ms"
+    private static let userColumns = "id, email, email_key, password_hash, is_admin, registered_at_ms, disabled, last_login_ms"
     /// Breaks the unique key on `email_key` when the email is taken (the table's only unique key
     /// besides the generated id): a `.duplicate` error.
     static let insertUser: Statement<NewUser> = """
@@ -67,7 +67,7 @@ enum SQL {
     static let revokedTokensSince: Statement<(fromUs: Int64, nowSeconds: Int64)> =
         "SELECT jti, expires_at FROM revoked_tokens WHERE recorded_us >= \(\.fromUs) AND expires_at > \(\.nowSeconds)"
     static let revocationCutoffsSince: Statement<(fromUs: Int64, nowSeconds: Int64)> = """
-        SELECT user_id, cutoff, admin_cutoff, purge_after FROM user_token_cutoffs
+        SELECT user_id, cutoff, admin_cutoff, disabled_cutoff, purge_after FROM user_token_cutoffs
         WHERE recorded_us >= \(\.fromUs) AND purge_after > \(\.nowSeconds)
         """
     static let setAdminCutoff: Statement<(userID: Int64, cutoff: Int64, purgeAfter: Date)> = """
@@ -79,7 +79,7 @@ enum SQL {
     /// A shared lock on the user's cut-off row (or the gap where it would be): RevokeAll, which
     /// writes it, waits for a rotation that read it, and a rotation waits for a RevokeAll that wrote it.
     static let userCutoffShared: Statement<Int64> =
-        "SELECT cutoff FROM user_token_cutoffs WHERE user_id = \(\.self) LOCK IN SHARE MODE"
+        "SELECT cutoff, disabled_cutoff FROM user_token_cutoffs WHERE user_id = \(\.self) LOCK IN SHARE MODE"
     static let revokeSession: Statement<SessionRevocation> = """
         INSERT INTO revoked_sessions (family_id, user_id, access_until, purge_after, recorded_us)
         VALUES (\(\.session), \(\.userID), \(\.times.accessTokensUntil.secondsSince1970RoundedUp),
@@ -106,14 +106,17 @@ enum SQL {
     // MARK: Refresh tokens
 
     static let insertRefreshToken: Statement<RefreshTokenRecord> = """
-        INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at_ms, expires_at_ms, session_expires_ms)
+        INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at_ms, expires_at_ms, session_expires_ms,
+                                    session_created_ms, client_address)
         VALUES (\(\.hash), \(\.family), \(\.userID), \(\.issuedAt.millisecondsSince1970), \(\.expiresAt.millisecondsSince1970),
-                \(\.sessionExpiresAt.millisecondsSince1970))
+                \(\.sessionExpiresAt.millisecondsSince1970), \(\.sessionCreatedAt.millisecondsSince1970),
+                \({ $0.clientAddress?.truncated(to: ColumnWidth.clientAddress) }))
         """
     /// A token stored before sessions had an end has its own expiry as the session's end.
     static let refreshTokenForUpdate: Statement<[UInt8]> = """
         SELECT family_id, user_id, issued_at_ms, expires_at_ms, used_at_ms,
-               COALESCE(session_expires_ms, expires_at_ms) AS session_expires_ms
+               COALESCE(session_expires_ms, expires_at_ms) AS session_expires_ms,
+               COALESCE(session_created_ms, issued_at_ms) AS session_created_ms, client_address
         FROM refresh_tokens WHERE token_hash = \(\.self) FOR UPDATE
         """
     static let markRefreshTokenUsed: Statement<(hash: [UInt8], at: Date)> =
@@ -176,4 +179,53 @@ enum SQL {
     static let auditEvents: Statement<Int> = "SELECT \(sql: auditColumns) FROM audit_events ORDER BY id DESC LIMIT \(\.self)"
     static let auditEventsOfUser: Statement<(userID: Int64, limit: Int)> =
         "SELECT \(sql: auditColumns) FROM audit_events WHERE user_id = \(\.userID) ORDER BY id DESC LIMIT \(\.limit)"
+
+    // MARK: Accounts and sessions
+
+    static let recordLastLogin: Statement<(userID: Int64, at: Date)> =
+        "UPDATE users SET last_login_ms = GREATEST(COALESCE(last_login_ms, 0), \(\.at.millisecondsSince1970)) WHERE id = \(\.userID)"
+    /// `prefix` is a LIKE pattern (escaped by the caller); keys after `after` in key order.
+    static let usersPage: Statement<(prefix: String, after: String, limit: Int)> = """
+        SELECT \(sql: userColumns) FROM users WHERE email_key LIKE \(\.prefix) AND email_key > \(\.after)
+        ORDER BY email_key LIMIT \(\.limit)
+        """
+    static let userDisabled: Statement<Int64> = "SELECT disabled FROM users WHERE id = \(\.self)"
+    static let setDisabled: Statement<(userID: Int64, disabled: Bool)> =
+        "UPDATE users SET disabled = \(\.disabled) WHERE id = \(\.userID)"
+    static let setDisabledCutoff: Statement<(userID: Int64, cutoff: Int64, purgeAfter: Date)> = """
+        INSERT INTO user_token_cutoffs (user_id, cutoff, disabled_cutoff, purge_after, recorded_us)
+        VALUES (\(\.userID), 0, \(\.cutoff), \(\.purgeAfter.secondsSince1970RoundedUp), \(sql: serverMicroseconds))
+        ON DUPLICATE KEY UPDATE disabled_cutoff = GREATEST(disabled_cutoff, VALUES(disabled_cutoff)),
+            purge_after = GREATEST(purge_after, VALUES(purge_after)), recorded_us = VALUES(recorded_us)
+        """
+    /// The user's sessions: families with a current refresh token.
+    static let sessionsOfUser: Statement<(userID: Int64, now: Date)> = """
+        SELECT family_id, COALESCE(session_created_ms, issued_at_ms) AS created_ms, issued_at_ms, client_address
+        FROM refresh_tokens WHERE user_id = \(\.userID) AND used_at_ms IS NULL AND expires_at_ms > \(\.now.millisecondsSince1970)
+        """
+    /// Locks the user's refresh tokens (a rotation racing the revocation waits, then is refused).
+    static let familiesOfUser: Statement<Int64> =
+        "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = \(\.self) FOR UPDATE"
+    static let familyOfUser: Statement<(userID: Int64, family: TokenID)> =
+        "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = \(\.userID) AND family_id = \(\.family) FOR UPDATE"
+    static let resetCode: Statement<Int64> = "SELECT code_hash, expires_ms FROM reset_codes WHERE user_id = \(\.self)"
+    static let resetCodeForUpdate: Statement<Int64> =
+        "SELECT code_hash, expires_ms FROM reset_codes WHERE user_id = \(\.self) FOR UPDATE"
+    static let setResetCode: Statement<(userID: Int64, hash: [UInt8], expiresAt: Date)> = """
+        INSERT INTO reset_codes (user_id, code_hash, expires_ms) VALUES (\(\.userID), \(\.hash), \(\.expiresAt.millisecondsSince1970))
+        ON DUPLICATE KEY UPDATE code_hash = VALUES(code_hash), expires_ms = VALUES(expires_ms)
+        """
+    static let deleteResetCode: Statement<Int64> = "DELETE FROM reset_codes WHERE user_id = \(\.self)"
+    static let purgeResetCodes: Statement<Int64> = "DELETE FROM reset_codes WHERE expires_ms <= \(\.self) LIMIT 10000"
+    static let deleteUser: Statement<Int64> = "DELETE FROM users WHERE id = \(\.self)"
+    static let deleteKnownAddresses: Statement<Int64> = "DELETE FROM known_addresses WHERE user_id = \(\.self)"
+    /// A deleted user's audit rows keep its id and their kinds, not its email.
+    static let forgetAuditEmail: Statement<Int64> = "UPDATE audit_events SET email = NULL WHERE user_id = \(\.self)"
+    /// A page of the audit trail: `userID` 0 and `kind` "" match all; ids below `beforeID`.
+    static let auditPage: Statement<(userID: Int64, kind: String, sinceMs: Int64, beforeID: Int64, limit: Int)> = """
+        SELECT id, \(sql: auditColumns) FROM audit_events
+        WHERE (\(\.userID) = 0 OR user_id = \(\.userID)) AND (\(\.kind) = '' OR event = \(\.kind))
+            AND at_ms >= \(\.sinceMs) AND id < \(\.beforeID)
+        ORDER BY id DESC LIMIT \(\.limit)
+        """
 }

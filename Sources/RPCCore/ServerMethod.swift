@@ -41,6 +41,8 @@ public struct ServerContext: Sendable {
     public var peerCertificateSubject: String?
     /// The wire protocol the call arrived on.
     public var wireProtocol: WireProtocol
+    /// Where a handler notes who the call acted for (the access log); nil while that log is off.
+    public var note: CallNote?
 
     public init(metadata: Metadata = Metadata(), deadline: ContinuousClock.Instant? = nil,
                 peer: String = "", peerCertificateSubject: String? = nil, wireProtocol: WireProtocol = .authrpc) {

@@ -13,4 +13,12 @@ public enum CallReply: Sendable, Equatable {
         case .failure(let code, let message): throw RPCError(code, message)
         }
     }
+
+    /// The status the caller gets: OK for a success.
+    public var code: StatusCode {
+        switch self {
+        case .success: .ok
+        case .failure(let code, _): code
+        }
+    }
 }

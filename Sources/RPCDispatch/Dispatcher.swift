@@ -32,13 +32,19 @@ public final class Dispatcher: Sendable {
     /// The most request bytes blocking calls waiting for a worker may hold, all together.
     public let maxQueuedRequestBytes: Int
     private let queuedBytes = Atomic<Int>(0)
+    /// Calls counted by protocol, method and code, with durations; nil unless `countCalls`.
+    public let callMetrics: CallMetrics?
+    /// Where a line per call goes (`AccessLog`); nil: no access log, and no cost for it.
+    public let accessLog: Logger?
 
     /// The methods of `services` (a full name served twice stops the program), `workerThreads`
     /// threads for blocking handlers, room for `workerQueueCapacity` calls waiting for one and for
     /// `maxQueuedRequestBytes` bytes of their requests.
     public init(services: [any RPCServiceProvider], workerThreads: Int = 4, workerQueueCapacity: Int = 1_024,
-                maxQueuedRequestBytes: Int = 16 << 20, logger: Logger) {
+                maxQueuedRequestBytes: Int = 16 << 20, countCalls: Bool = false, accessLog: Logger? = nil, logger: Logger) {
+        self.accessLog = accessLog
         methods = MethodTable(services: services)
+        callMetrics = countCalls ? CallMetrics(methods: methods) : nil
         self.logger = logger
         self.maxQueuedRequestBytes = maxQueuedRequestBytes
         pool = WorkerPool(threadCount: workerThreads, capacity: workerQueueCapacity)
@@ -52,17 +58,68 @@ public final class Dispatcher: Sendable {
     /// request's size) would take the bytes held by queued calls past `maxQueuedRequestBytes`.
     public func start(_ method: MethodTable.Entry, request: [UInt8], context: ServerContext, heldBytes: Int? = nil,
                       ifBlocking makeCompletion: () -> BlockingCompletion) -> DispatchStart {
+        guard let accessLog else {
+            return startCounted(method, request: request, context: context, heldBytes: heldBytes, ifBlocking: makeCompletion)
+        }
+        var context = context
+        let note = CallNote()
+        context.note = note
+        let line = AccessLog(logger: accessLog, method: method.method.descriptor.fullName, context: context)
+        let began = ContinuousClock.now
+        let started = startCounted(method, request: request, context: context, heldBytes: heldBytes) {
+            var completion = makeCompletion()
+            let send = completion.onComplete
+            completion.onComplete = { reply in
+                line.write(reply.code, duration: ContinuousClock.now - began, subject: note.subject)
+                send(reply)
+            }
+            return completion
+        }
+        switch started {
+        case .replied(let reply), .overloaded(let reply):
+            line.write(reply.code, duration: ContinuousClock.now - began, subject: note.subject)
+        case .queued:
+            break
+        }
+        return started
+    }
+
+    /// `start` without the access log: the call counted (when metrics are on) and run or queued.
+    private func startCounted(_ method: MethodTable.Entry, request: [UInt8], context: ServerContext, heldBytes: Int?,
+                              ifBlocking makeCompletion: () -> BlockingCompletion) -> DispatchStart {
         let served = method.method
         switch served.kind {
         case .inline:
-            return .replied(run(served, request, context))
+            guard let metrics = callMetrics else { return .replied(run(served, request, context)) }
+            guard metrics.shouldSampleInline() else {
+                let reply = run(served, request, context)
+                metrics.count(method: method.index, protocol: context.wireProtocol, code: reply.code)
+                return .replied(reply)
+            }
+            let started = ContinuousClock.now
+            let reply = run(served, request, context)
+            metrics.count(method: method.index, protocol: context.wireProtocol, code: reply.code)
+            metrics.observe(method: method.index, nanoseconds: (ContinuousClock.now - started).nanoseconds,
+                            weight: CallMetrics.inlineSampling)
+            return .replied(reply)
         case .blocking:
             let held = heldBytes ?? request.count
             if queuedBytes.add(held, ordering: .relaxed).newValue > maxQueuedRequestBytes {
                 queuedBytes.subtract(held, ordering: .relaxed)
+                callMetrics?.count(method: method.index, protocol: context.wireProtocol, code: .resourceExhausted)
                 return .overloaded(.failure(.resourceExhausted, "server overloaded (too many request bytes queued), try again later"))
             }
-            let completion = makeCompletion()
+            var counted = makeCompletion()
+            if let metrics = callMetrics {
+                let started = ContinuousClock.now, index = method.index, wire = context.wireProtocol
+                let send = counted.onComplete
+                counted.onComplete = { reply in
+                    metrics.count(method: index, protocol: wire, code: reply.code)
+                    metrics.observe(method: index, nanoseconds: (ContinuousClock.now - started).nanoseconds)
+                    send(reply)
+                }
+            }
+            let completion = counted
             let accepted = pool.submit { [self] disposition in
                 // Taken by a worker or dropped: the call no longer waits, its bytes leave the budget.
                 queuedBytes.subtract(held, ordering: .relaxed)
@@ -70,6 +127,7 @@ public final class Dispatcher: Sendable {
             }
             if accepted { return .queued }
             queuedBytes.subtract(held, ordering: .relaxed)
+            callMetrics?.count(method: method.index, protocol: context.wireProtocol, code: .resourceExhausted)
             return .overloaded(.failure(.resourceExhausted, "server overloaded, try again later"))
         }
     }
@@ -81,7 +139,9 @@ public final class Dispatcher: Sendable {
         } catch let error as RPCError {
             return .failure(error.code, error.message)
         } catch {
-            logger.error("handler failed", metadata: ["method": "\(method.descriptor.fullName)", "error": "\(error)"])
+            var metadata: Logger.Metadata = ["method": "\(method.descriptor.fullName)", "error": "\(error)"]
+            if let traceparent = context.metadata.traceparent { metadata["traceparent"] = "\(traceparent)" }
+            logger.error("handler failed", metadata: metadata)
             return .failure(.internalError, "internal error")
         }
     }

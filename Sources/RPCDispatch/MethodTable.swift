@@ -9,9 +9,12 @@ public final class MethodTable: Sendable {
     public final class Entry: Sendable {
         public let name: [UInt8]
         public let method: ServerMethod
-        init(name: [UInt8], method: ServerMethod) {
+        /// Its place in the table's methods sorted by name, 0..<count (per-method counters use it).
+        public let index: Int
+        init(name: [UInt8], method: ServerMethod, index: Int) {
             self.name = name
             self.method = method
+            self.index = index
         }
     }
 
@@ -37,18 +40,22 @@ public final class MethodTable: Sendable {
         while size < methods.count * 4 { size *= 2 }
         var slots = [Entry?](repeating: nil, count: size)
         var byName: [String: Entry] = [:]
-        for (name, method) in methods {
+        for (index, (name, method)) in methods.sorted(by: { $0.key < $1.key }).enumerated() {
             let bytes = Array(name.utf8)
             var i = bytes.withUnsafeBytes { Self.hash($0) } & (size - 1)
             while slots[i] != nil { i = (i + 1) & (size - 1) }
-            let entry = Entry(name: bytes, method: method)
+            let entry = Entry(name: bytes, method: method, index: index)
             slots[i] = entry
             byName[name] = entry
         }
         self.slots = slots
         self.byName = byName
+        namesByIndex = methods.keys.sorted()
         mask = size - 1
     }
+
+    /// The methods' full names, by `Entry.index`.
+    public let namesByIndex: [String]
 
     /// Number of methods.
     public var count: Int { byName.count }

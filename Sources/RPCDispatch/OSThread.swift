@@ -26,7 +26,8 @@ package final class OSThread: @unchecked Sendable {
         // pthread_create returns 0 or EAGAIN (resource limits): we cannot run without our threads.
         let rc = pthread_create(&handle, nil, { arg in
             let body = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
-            OSThread.blockSignals([SIGPIPE, SIGINT, SIGTERM])
+            // The signals a server waits for on its own thread (RPCServer.shutdownOnSignals; SIGHUP: reload).
+            OSThread.blockSignals([SIGPIPE, SIGINT, SIGTERM, SIGHUP])
             // pthread_setname_np returns 0, or ERANGE for a name over 15 bytes (cut to fit above).
             _ = CPthread_setname(pthread_self(), body.name)
             body.body()

@@ -37,6 +37,14 @@ enum Naming {
         return out
     }
 
+    /// swift-protobuf's type prefix for a package: `grpc.health.v1` → `Grpc_Health_V1_` (empty for none).
+    static func swiftPackagePrefix(_ package: String) -> String {
+        guard !package.isEmpty else { return "" }
+        return package.split(separator: ".").map { part in
+            Naming.jsonName(String(part)).prefix(1).uppercased() + Naming.jsonName(String(part)).dropFirst()
+        }.joined(separator: "_") + "_"
+    }
+
     /// `RevokeAll` → `revoke_all`.
     static func snakeCase(_ name: String) -> String { upperSnake(name).lowercased() }
 

@@ -1,24 +1,25 @@
 /// Parses the proto3 subset into a `SchemaFile` (names not yet resolved; see `Resolver`).
 ///
-/// Accepted: `syntax = "proto3";`, `package`, `option` (ignored, except a field's `packed` and an
-/// rpc's `idempotency_level`; an rpc takes only that and `deprecated`),
-/// messages with scalar, message- and enum-typed fields, `repeated`, nested messages and enums,
-/// `reserved`, enums, services with unary rpcs. Everything else protoc knows (`import`, `oneof`,
-/// `map`, `optional`, streaming, proto2) is refused with an error at its position.
+/// Accepted: `syntax = "proto3";`, `package`, `import "path";`, `option` (ignored, except a
+/// field's `packed` and an rpc's `idempotency_level`; an rpc takes only that and `deprecated`),
+/// messages with scalar, message- and enum-typed fields, `repeated`, `map<K, V>` (as protoc: a
+/// repeated field of a synthesized `<Name>Entry` message), `oneof`, nested messages and enums,
+/// `reserved`, enums, services with unary and streaming rpcs. Everything else protoc knows
+/// (`import public`/`weak`, `optional`, extensions, proto2) is refused with an error at its position.
 struct Parser {
     private let file: String
     private var tokens: [Token]
     private var index = 0
     private var schema: SchemaFile
 
-    init(file: String, source: String) throws {
+    init(file: String, protoName: String? = nil, source: String) throws {
         self.file = file
         tokens = try Lexer.tokenize(file: file, source: source)
-        schema = SchemaFile(path: file)
+        schema = SchemaFile(path: file, protoName: protoName)
     }
 
-    static func parse(file: String, source: String) throws -> SchemaFile {
-        var parser = try Parser(file: file, source: source)
+    static func parse(file: String, protoName: String? = nil, source: String) throws -> SchemaFile {
+        var parser = try Parser(file: file, protoName: protoName, source: source)
         return try parser.parseFile()
     }
 
@@ -109,7 +110,17 @@ struct Parser {
             case .symbol(";"):
                 _ = next()
             case .identifier("import"):
-                throw error(t.location, "import is not supported: define every type in this file")
+                _ = next()
+                if isKeyword("public") || isKeyword("weak") {
+                    throw error(token.location, "'import \(token.display)' is not supported: use a plain import")
+                }
+                guard case .string(let path) = token.kind else {
+                    throw error(token.location, "expected the imported file's name as a string, found \(token.display)")
+                }
+                guard !schema.imports.contains(path) else { throw error(token.location, "\"\(path)\" is imported twice") }
+                _ = next()
+                schema.imports.append(path)
+                try expect(";", "after the import")
             case .identifier("package"):
                 guard !sawPackage else { throw error(t.location, "a file has at most one 'package'") }
                 sawPackage = true
@@ -201,8 +212,8 @@ struct Parser {
             case .identifier("option"): try option()
             case .identifier("reserved"):
                 try reserved(ranges: &m.reservedRanges, names: &m.reservedNames, max: Resolver.maxFieldNumber)
-            case .identifier("oneof"): throw error(t.location, "oneof is not supported")
-            case .identifier("map") where peek().kind == .symbol("<"): throw error(t.location, "map fields are not supported")
+            case .identifier("oneof"): try oneof(into: &m)
+            case .identifier("map") where peek().kind == .symbol("<"): try mapField(into: &m)
             case .identifier("optional"):
                 throw error(t.location, "'optional' (explicit presence) is not supported: use a plain field")
             case .identifier("required"): throw error(t.location, "'required' is not allowed in proto3")
@@ -220,7 +231,9 @@ struct Parser {
         let first = token
         var repeated = false
         if isKeyword("repeated") { _ = next(); repeated = true }
-        if isKeyword("map"), peek().kind == .symbol("<") { throw error(token.location, "map fields are not supported") }
+        if isKeyword("map"), peek().kind == .symbol("<") {
+            throw error(token.location, "a map field cannot be 'repeated'")
+        }
         let (typeName, typeLocation) = try dottedName("a field type", allowLeadingDot: true)
         let (name, nameLocation) = try identifier("a field name")
         try expect("=", "after the field name '\(name)'")
@@ -257,6 +270,79 @@ struct Parser {
         return Field(name: name, number: number, type: type, isRepeated: repeated,
                      isPacked: packed && repeated, comments: first.leadingComments + end.trailingComments,
                      location: nameLocation, numberLocation: numberLocation, typeLocation: typeLocation, packedOptionLocation: packedLocation)
+    }
+
+    /// `oneof name { field; … }`: plain fields (no label, no map) sharing one presence.
+    private mutating func oneof(into m: inout Message) throws {
+        _ = next()
+        let (name, location) = try identifier("a oneof name")
+        guard !m.oneofs.contains(name) else { throw error(location, "oneof '\(name)' is already defined in '\(m.name)'") }
+        try expect("{", "after the oneof name")
+        let index = m.oneofs.count
+        m.oneofs.append(name)
+        var count = 0
+        while !isSymbol("}") {
+            let t = token
+            switch t.kind {
+            case .end: throw error(t.location, "expected '}' to close oneof '\(name)'")
+            case .symbol(";"): _ = next()
+            case .identifier("option"): try option()
+            case .identifier("repeated"), .identifier("optional"), .identifier("required"):
+                throw error(t.location, "fields in oneofs must not have labels")
+            case .identifier("map") where peek().kind == .symbol("<"):
+                throw error(t.location, "map fields are not allowed in oneofs")
+            case .identifier, .symbol("."):
+                var f = try field()
+                f.oneofIndex = index
+                m.fields.append(f)
+                count += 1
+            default: throw error(t.location, "expected a field or '}', found \(t.display)")
+            }
+        }
+        guard count > 0 else { throw error(location, "oneof '\(name)' must have at least one field") }
+        _ = next()
+    }
+
+    /// `map<K, V> name = N;` becomes what protoc makes of it: a nested message `<Name>Entry`
+    /// (`K key = 1; V value = 2;`, marked as a map entry) and a repeated field of that type.
+    private mutating func mapField(into m: inout Message) throws {
+        let first = next()
+        try expect("<", "after 'map'")
+        let (keyName, keyLocation) = try dottedName("a map key type", allowLeadingDot: true)
+        guard let key = ScalarType(rawValue: keyName), ![.double, .float, .bytes].contains(key) else {
+            throw error(keyLocation, "a map key must be an integer, bool or string type, not '\(keyName)'")
+        }
+        try expect(",", "after the map key type")
+        let (valueName, valueLocation) = try dottedName("a map value type", allowLeadingDot: true)
+        try expect(">", "after the map value type")
+        let (name, nameLocation) = try identifier("a field name")
+        try expect("=", "after the field name '\(name)'")
+        let (number, numberLocation) = try integer("a field number")
+        if isSymbol("[") {
+            _ = next()
+            while true {
+                _ = try optionAssignment()
+                if isSymbol(",") { _ = next(); continue }
+                try expect("]", "after the field options")
+                break
+            }
+        }
+        let end = try expect(";", "after the field '\(name)'")
+        var camel = Naming.jsonName(name)
+        camel = camel.prefix(1).uppercased() + camel.dropFirst()
+        let entryName = camel + "Entry"
+        let valueType: FieldType = ScalarType(rawValue: valueName).map { .scalar($0) } ?? .unresolved(valueName)
+        func entryField(_ n: String, _ number: Int, _ type: FieldType, _ at: SourceLocation) -> Field {
+            Field(name: n, number: number, type: type, isRepeated: false, isPacked: false, comments: [],
+                  location: at, numberLocation: at, typeLocation: at, packedOptionLocation: nil)
+        }
+        var entry = Message(name: entryName, fullName: qualified(m.fullName, entryName), comments: [], location: nameLocation)
+        entry.isMapEntry = true
+        entry.fields = [entryField("key", 1, .scalar(key), keyLocation), entryField("value", 2, valueType, valueLocation)]
+        m.messages.append(entry)
+        m.fields.append(Field(name: name, number: number, type: .unresolved(entryName), isRepeated: true, isPacked: false,
+                              comments: first.leadingComments + end.trailingComments, location: nameLocation,
+                              numberLocation: numberLocation, typeLocation: nameLocation, packedOptionLocation: nil))
     }
 
     /// `reserved 2, 15, 9 to 11, 40 to max;` or `reserved "foo", "bar";`
@@ -359,8 +445,10 @@ struct Parser {
         let keyword = next()
         let (name, _) = try identifier("an rpc name")
         try expect("(", "after the rpc name")
+        var clientStreaming = false, serverStreaming = false
         if isKeyword("stream"), case .identifier = peek().kind {
-            throw error(token.location, "streaming rpcs are not supported")
+            _ = next()
+            clientStreaming = true
         }
         let (input, inputLocation) = try dottedName("a request type", allowLeadingDot: true)
         try expect(")", "after the request type")
@@ -368,7 +456,8 @@ struct Parser {
         _ = next()
         try expect("(", "after 'returns'")
         if isKeyword("stream"), case .identifier = peek().kind {
-            throw error(token.location, "streaming rpcs are not supported")
+            _ = next()
+            serverStreaming = true
         }
         let (output, outputLocation) = try dottedName("a reply type", allowLeadingDot: true)
         try expect(")", "after the reply type")
@@ -408,7 +497,8 @@ struct Parser {
         } else {
             trailing = try expect(";", "after the rpc '\(name)'").trailingComments
         }
-        return RPC(name: name, input: input, output: output, idempotency: idempotency,
+        return RPC(name: name, input: input, output: output, clientStreaming: clientStreaming,
+                   serverStreaming: serverStreaming, idempotency: idempotency,
                    comments: keyword.leadingComments + trailing,
                    location: keyword.location, inputLocation: inputLocation, outputLocation: outputLocation)
     }

@@ -3,6 +3,17 @@
 public struct PythonEmitter {
     public init() {}
 
+    /// What in `schema` this emitter cannot express yet (imports, oneofs, streaming rpcs), or nil.
+    public static func unsupportedFeature(_ schema: SchemaFile) -> String? {
+        if !schema.imports.isEmpty { return "import" }
+        func hasOneof(_ m: Message) -> Bool { !m.oneofs.isEmpty || m.messages.contains(where: hasOneof) }
+        if schema.messages.contains(where: hasOneof) { return "oneof" }
+        if schema.services.contains(where: { $0.methods.contains { $0.clientStreaming || $0.serverStreaming } }) {
+            return "streaming rpcs"
+        }
+        return nil
+    }
+
     public func emit(_ schema: SchemaFile) -> String {
         let index = TypeIndex(schema)
         var w = CodeWriter()
@@ -22,7 +33,8 @@ public struct PythonEmitter {
         w.line()
         if !schema.services.isEmpty { w.line("from authrpc import method as _method") }
         w.line("from authrpc import wire as _wire")
-        let names = schema.enums.map(\.name) + schema.messages.map(\.name) + schema.services.map { clientName($0) }
+        let names = schema.enums.map(\.name) + schema.messages.map(\.name)
+            + schema.services.flatMap { [clientName($0), asyncClientName($0)] }
         w.line()
         let quoted = names.map { "\"\($0)\"" }
         if quoted.joined(separator: ", ").count <= 80 {
@@ -46,6 +58,9 @@ public struct PythonEmitter {
             w.line()
             w.line()
             emit(s, index: index, into: &w)
+            w.line()
+            w.line()
+            emitAsync(s, index: index, into: &w)
         }
         return Self.tidy(w.text)
     }
@@ -71,6 +86,7 @@ public struct PythonEmitter {
     }
 
     private func clientName(_ s: Service) -> String { s.name + "Client" }
+    private func asyncClientName(_ s: Service) -> String { "Async" + s.name + "Client" }
     private func methodName(_ r: RPC) -> String { Naming.pythonIdentifier(Naming.snakeCase(r.name)) }
 
     /// A docstring literal for comment lines (`fallback` when there are none).
@@ -185,6 +201,35 @@ public struct PythonEmitter {
                 w.block(") -> \(output):", close: "") { w in
                     Self.docstring(r.comments, fallback: "Calls `\(r.name)`.", into: &w)
                     w.line("return _wire.call(self._channel, self.Method.\(name), request, \(output), metadata, timeout)")
+                }
+            }
+        }
+        w.removeTrailingEmptyLine()
+    }
+
+    /// The same calls as coroutines, over a channel whose `unary` is a coroutine
+    /// (`authrpc.aio.AsyncChannel`); method descriptors shared with the blocking client.
+    private func emitAsync(_ s: Service, index: TypeIndex, into w: inout CodeWriter) {
+        w.block("class \(asyncClientName(s)):", close: "") { w in
+            Self.docstring(["`\(clientName(s))` for asyncio: the same calls as coroutines.", "",
+                            "Calls go through `await channel.unary(method, request_bytes, metadata=..., timeout=...)`",
+                            "(`authrpc.aio.AsyncChannel`); a failed call raises `authrpc.RpcError`."],
+                           fallback: "", into: &w)
+            w.line()
+            w.line("SERVICE = \"\(s.fullName)\"")
+            w.line("Method = \(clientName(s)).Method")
+            w.line()
+            w.block("def __init__(self, channel: _Any) -> None:", close: "") { w in
+                w.line("self._channel = channel")
+            }
+            for r in s.methods {
+                let name = methodName(r)
+                let input = index.localPath(r.input), output = index.localPath(r.output)
+                w.line("async def \(name)(")
+                w.line("    self, request: \(input), metadata: _Any = None, timeout: _Optional[float] = None")
+                w.block(") -> \(output):", close: "") { w in
+                    w.line("\"\"\"`\(clientName(s)).\(name)` as a coroutine.\"\"\"")
+                    w.line("return await _wire.call_async(self._channel, self.Method.\(name), request, \(output), metadata, timeout)")
                 }
             }
         }

@@ -27,10 +27,13 @@ struct Resolver {
 
     private mutating func run(_ input: SchemaFile) throws -> SchemaFile {
         var schema = input
-        var prefix = ""
-        for part in schema.package.split(separator: ".") {
-            prefix = qualified(prefix, String(part))
-            symbols[prefix] = .package
+        registerPackage(schema.package)
+        // protoc: the types of the files this one imports are visible (not those of their imports).
+        for d in schema.dependencies {
+            registerPackage(d.package)
+            for m in d.messages { try registerImported(m, from: d) }
+            for e in d.enums { try define(e.fullName, .enumeration, e.location, "'\(e.name)' (from \(d.protoName))") }
+            for s in d.services { try define(s.fullName, .service, s.location, "'\(s.name)' (from \(d.protoName))") }
         }
         for m in schema.messages { try register(m, scope: schema.package) }
         for e in schema.enums { try register(e, scope: schema.package) }
@@ -43,6 +46,20 @@ struct Resolver {
     }
 
     // MARK: Symbols
+
+    private mutating func registerPackage(_ package: String) {
+        var prefix = ""
+        for part in package.split(separator: ".") {
+            prefix = qualified(prefix, String(part))
+            if symbols[prefix] == nil { symbols[prefix] = .package }
+        }
+    }
+
+    private mutating func registerImported(_ m: Message, from d: SchemaFile) throws {
+        try define(m.fullName, .message, m.location, "'\(m.name)' (from \(d.protoName))")
+        for nested in m.messages { try registerImported(nested, from: d) }
+        for e in m.enums { try define(e.fullName, .enumeration, e.location, "'\(e.name)' (from \(d.protoName))") }
+    }
 
     private mutating func define(_ fullName: String, _ kind: Symbol, _ at: SourceLocation, _ what: String) throws {
         if symbols[fullName] != nil {

@@ -32,6 +32,9 @@ public struct Field: Sendable, Equatable {
     public var typeLocation: SourceLocation
     /// Where `[packed = true]` was written, if it was (checked once the type is known).
     public var packedOptionLocation: SourceLocation?
+    /// The index of the `oneof` (in its message's `oneofs`) the field belongs to. Such a field has
+    /// presence: it is a Swift optional, written when set even at its default.
+    public var oneofIndex: Int? = nil
 }
 
 /// A `reserved` range (inclusive) of field or enum value numbers.
@@ -51,6 +54,11 @@ public struct Message: Sendable, Equatable {
     public var enums: [Enumeration] = []
     public var reservedRanges: [ReservedRange] = []
     public var reservedNames: [String] = []
+    /// The names of the message's `oneof`s, in schema order (fields point in by index).
+    public var oneofs: [String] = []
+    /// The entry message protoc synthesizes for a `map<K, V>` field (`key = 1`, `value = 2`);
+    /// the map field itself is a repeated field of this type, as on the wire.
+    public var isMapEntry = false
     public var comments: [String]
     public var location: SourceLocation
 }
@@ -86,12 +94,16 @@ public enum Idempotency: String, Sendable, CaseIterable {
     case idempotent = "IDEMPOTENT"
 }
 
-/// One unary rpc of a service.
+/// One rpc of a service.
 public struct RPC: Sendable, Equatable {
     public var name: String
     /// Full names of the request and reply messages.
     public var input: String
     public var output: String
+    /// `stream` before the request type.
+    public var clientStreaming = false
+    /// `stream` before the reply type.
+    public var serverStreaming = false
     /// From `option idempotency_level`; `.unknown` when the schema says nothing.
     public var idempotency: Idempotency = .unknown
     public var comments: [String]
@@ -100,7 +112,7 @@ public struct RPC: Sendable, Equatable {
     public var outputLocation: SourceLocation
 }
 
-/// A service: a set of unary rpcs.
+/// A service: a set of rpcs.
 public struct Service: Sendable, Equatable {
     public var name: String
     public var fullName: String
@@ -113,12 +125,34 @@ public struct Service: Sendable, Equatable {
 public struct SchemaFile: Sendable, Equatable {
     /// The path as given to the compiler (relative, as it appears in generated headers).
     public var path: String
+    /// The name imports and descriptors use: the path below the schema root (`grpc/health/v1/health.proto`).
+    public var protoName: String
     public var package: String = ""
+    /// The files named by `import`, as written, in order.
+    public var imports: [String] = []
+    /// The compiled files of `imports`, in the same order (each with its own dependencies).
+    public var dependencies: [SchemaFile] = []
     /// The comment above `syntax`, the file's own documentation.
     public var comments: [String] = []
     public var messages: [Message] = []
     public var enums: [Enumeration] = []
     public var services: [Service] = []
 
-    public init(path: String) { self.path = path }
+    public init(path: String, protoName: String? = nil) {
+        self.path = path
+        self.protoName = protoName ?? path
+    }
+
+    /// This file's dependencies and theirs, each once, dependencies before dependents.
+    public var transitiveDependencies: [SchemaFile] {
+        var seen: Set<String> = [], out: [SchemaFile] = []
+        func visit(_ file: SchemaFile) {
+            for d in file.dependencies where seen.insert(d.protoName).inserted {
+                visit(d)
+                out.append(d)
+            }
+        }
+        visit(self)
+        return out
+    }
 }

@@ -19,13 +19,17 @@ public struct SwiftEmitter {
     }
 
     public let contents: Contents
+    /// Whether top-level type names carry their package (`Grpc_Health_V1_HealthCheckRequest`, as
+    /// swift-protobuf names them), so that files of several packages can share a module.
+    public let packagePrefix: Bool
 
-    public init(_ contents: Contents = .all) {
+    public init(_ contents: Contents = .all, packagePrefix: Bool = false) {
         self.contents = contents
+        self.packagePrefix = packagePrefix
     }
 
     public func emit(_ schema: SchemaFile) -> String {
-        let index = TypeIndex(schema)
+        let index = TypeIndex(schema, packagePrefix: packagePrefix)
         let messages = SwiftMessageEmitter(index: index)
         let services = SwiftServiceEmitter(index: index)
         var w = CodeWriter()
@@ -51,11 +55,11 @@ public struct SwiftEmitter {
         }
         for m in schema.messages {
             w.line()
-            messages.emit(m, into: &w)
+            messages.emit(m, topLevel: true, into: &w)
         }
         for e in schema.enums {
             w.line()
-            messages.emit(e, into: &w)
+            messages.emit(e, topLevel: true, into: &w)
         }
         return w.text
     }

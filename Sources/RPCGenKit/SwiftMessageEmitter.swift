@@ -2,9 +2,12 @@
 struct SwiftMessageEmitter {
     let index: TypeIndex
 
-    func emit(_ m: Message, into w: inout CodeWriter) {
-        w.comments(m.comments.isEmpty ? ["The `\(m.name)` message."] : m.comments)
-        w.block("public struct \(Naming.swiftIdentifier(m.name)): ProtoMessage {") { w in
+    /// A message; a top-level one (`topLevel`) is named with the index's package prefix, if any.
+    func emit(_ m: Message, topLevel: Bool = false, into w: inout CodeWriter) {
+        let doc = m.isMapEntry ? ["An entry of the map field this message is named after (`key`, `value`)."] : ["The `\(m.name)` message."]
+        w.comments(m.comments.isEmpty ? doc : m.comments)
+        let typeName = topLevel ? index.topLevelName(m.name) : Naming.swiftIdentifier(m.name)
+        w.block("public struct \(typeName): ProtoMessage {") { w in
             for f in m.fields {
                 w.comments(f.comments)
                 let wrapper = isIndirect(f, in: m) ? "@ProtoIndirect " : ""
@@ -52,6 +55,10 @@ struct SwiftMessageEmitter {
         }
         w.block("public func encode(to writer: inout ProtoWriter) {") { w in
             for f in m.fields.sorted(by: { $0.number < $1.number }) {
+                if f.oneofIndex != nil, let write = presentWrite(f) {
+                    w.line("if let v = \(access(f)) { \(write) }")
+                    continue
+                }
                 let kind = f.isRepeated ? "Repeated" + suffix(f) : suffix(f)
                 let packed = f.isRepeated && isPackable(f) && !f.isPacked ? ", packed: false" : ""
                 w.line("writer.write\(kind)(\(access(f)), field: \(f.number)\(packed))")
@@ -69,7 +76,14 @@ struct SwiftMessageEmitter {
                 w.line("switch tag.fieldNumber {")
                 for f in m.fields.sorted(by: { $0.number < $1.number }) {
                     let n = access(f)
-                    if f.isRepeated {
+                    // Setting a member of a oneof clears the others (protobuf: the last one wins).
+                    let others = m.fields.filter { $0.oneofIndex != nil && $0.oneofIndex == f.oneofIndex && $0.number != f.number }
+                    let clear = others.map { "\(access($0)) = nil; " }.joined()
+                    if f.oneofIndex != nil, case .message = f.type {
+                        w.line("case \(f.number): \(clear)try reader.readMessage(tag, into: &\(n))")
+                    } else if f.oneofIndex != nil {
+                        w.line("case \(f.number): \(clear)\(n) = try reader.read\(suffix(f))(tag)")
+                    } else if f.isRepeated {
                         w.line("case \(f.number): try reader.readRepeated\(suffix(f))(tag, into: &\(n))")
                     } else if case .message = f.type {
                         w.line("case \(f.number): try reader.readMessage(tag, into: &\(n))")
@@ -83,10 +97,11 @@ struct SwiftMessageEmitter {
         }
     }
 
-    func emit(_ e: Enumeration, into w: inout CodeWriter) {
+    func emit(_ e: Enumeration, topLevel: Bool = false, into w: inout CodeWriter) {
         let cases = Naming.enumCaseNames(e).map(Naming.swiftIdentifier)
         w.comments(e.comments.isEmpty ? ["The `\(e.name)` enum."] : e.comments)
-        w.block("public enum \(Naming.swiftIdentifier(e.name)): ProtoEnum {") { w in
+        let typeName = topLevel ? index.topLevelName(e.name) : Naming.swiftIdentifier(e.name)
+        w.block("public enum \(typeName): ProtoEnum {") { w in
             for (v, c) in zip(e.values, cases) {
                 w.comments(v.comments)
                 w.line("case \(c)  // \(v.name) = \(v.number)")
@@ -156,11 +171,13 @@ struct SwiftMessageEmitter {
     func type(_ f: Field) -> String {
         if f.isRepeated { return "[\(elementType(f))]" }
         if case .message = f.type { return elementType(f) + "?" }
+        if f.oneofIndex != nil { return elementType(f) + "?" }
         return elementType(f)
     }
 
     private func defaultValue(_ f: Field) -> String {
         if f.isRepeated { return "[]" }
+        if f.oneofIndex != nil { return "nil" }
         switch f.type {
         case .scalar(let s):
             switch s {
@@ -174,6 +191,36 @@ struct SwiftMessageEmitter {
             guard let e = index.enumeration(n) else { return ".init()" }
             return "." + Naming.swiftIdentifier(Naming.enumCaseNames(e)[0])
         case .unresolved: return ".init()"
+        }
+    }
+
+    /// For a set oneof member `v` that is not a message: the statements writing it even at its
+    /// default (`ProtoWriter.write…` skips defaults). Nil for messages (`writeMessage` writes any set one).
+    private func presentWrite(_ f: Field) -> String? {
+        let n = f.number
+        func varint(_ value: String) -> String { "writer.appendTag(\(n), .varint); writer.appendVarint(\(value))" }
+        switch f.type {
+        case .scalar(let s):
+            switch s {
+            case .string:
+                return "writer.appendTag(\(n), .lengthDelimited); writer.appendVarint(UInt64(v.utf8.count)); writer.appendRaw(v.utf8)"
+            case .bytes:
+                return "writer.appendTag(\(n), .lengthDelimited); writer.appendVarint(UInt64(v.count)); writer.appendRaw(v)"
+            case .bool: return varint("v ? 1 : 0")
+            case .int32: return varint("UInt64(bitPattern: Int64(v))")
+            case .int64: return varint("UInt64(bitPattern: v)")
+            case .uint32, .uint64: return varint("UInt64(v)")
+            case .sint32: return varint("UInt64(UInt32(bitPattern: (v &<< 1) ^ (v >> 31)))")
+            case .sint64: return varint("UInt64(bitPattern: (v &<< 1) ^ (v >> 63))")
+            case .fixed32: return "writer.appendTag(\(n), .fixed32); writer.appendFixed32(v)"
+            case .sfixed32: return "writer.appendTag(\(n), .fixed32); writer.appendFixed32(UInt32(bitPattern: v))"
+            case .float: return "writer.appendTag(\(n), .fixed32); writer.appendFixed32(v.bitPattern)"
+            case .fixed64: return "writer.appendTag(\(n), .fixed64); writer.appendFixed64(v)"
+            case .sfixed64: return "writer.appendTag(\(n), .fixed64); writer.appendFixed64(UInt64(bitPattern: v))"
+            case .double: return "writer.appendTag(\(n), .fixed64); writer.appendFixed64(v.bitPattern)"
+            }
+        case .enumeration: return varint("UInt64(bitPattern: Int64(v.rawValue))")
+        case .message, .unresolved: return nil
         }
     }
 

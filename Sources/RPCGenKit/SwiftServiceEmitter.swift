@@ -5,17 +5,23 @@ struct SwiftServiceEmitter {
     let index: TypeIndex
 
     private func method(_ r: RPC) -> String { Naming.swiftIdentifier(Naming.lowerCamel(r.name)) }
+
+    /// Whether generated code serves and calls the rpc: unary ones, and bidirectional streams
+    /// served one reply per request message (`CallShape.replyPerMessage`). A stream in one
+    /// direction only has a descriptor but no handler method, table entry or client call, so a
+    /// server answers it UNIMPLEMENTED.
+    static func isServed(_ r: RPC) -> Bool { r.clientStreaming == r.serverStreaming }
     private func docs(_ r: RPC) -> [String] { r.comments.isEmpty ? ["Calls `\(r.name)`."] : r.comments }
 
     /// The namespace; `withClient: false` leaves the client to `emitClientExtension`.
     func emit(_ s: Service, withClient: Bool, into w: inout CodeWriter) {
-        let ns = Naming.swiftIdentifier(s.name)
+        let ns = index.topLevelName(s.name)
         w.comments(s.comments.isEmpty ? ["The `\(s.name)` service."] : s.comments)
         w.line("///")
         if withClient {
-            w.line("/// Serve it with `\(s.name).service(handler)`; call it with `\(s.name).Client(transport:)`.")
+            w.line("/// Serve it with `\(ns).service(handler)`; call it with `\(ns).Client(transport:)`.")
         } else {
-            w.line("/// Serve it with `\(s.name).service(handler)`; clients call it with `\(s.name).Client(transport:)`,")
+            w.line("/// Serve it with `\(ns).service(handler)`; clients call it with `\(ns).Client(transport:)`,")
             w.line("/// generated into a module of their own.")
         }
         w.block("public enum \(ns) {") { w in
@@ -36,7 +42,7 @@ struct SwiftServiceEmitter {
 
     /// The client alone, extending the namespace `emit(_:withClient: false, into:)` wrote.
     func emitClientExtension(_ s: Service, into w: inout CodeWriter) {
-        w.block("extension \(Naming.swiftIdentifier(s.name)) {") { w in
+        w.block("extension \(index.topLevelName(s.name)) {") { w in
             emitClient(s, into: &w)
         }
     }
@@ -47,7 +53,7 @@ struct SwiftServiceEmitter {
             for r in s.methods {
                 w.comments(docs(r))
                 let idempotency = r.idempotency == .unknown ? "" : ", idempotency: .\(Self.swiftCase(r.idempotency))"
-                w.line("public static let \(method(r)) = MethodDescriptor(service: \(Naming.swiftIdentifier(s.name)).name, method: \"\(r.name)\"\(idempotency))")
+                w.line("public static let \(method(r)) = MethodDescriptor(service: \(index.topLevelName(s.name)).name, method: \"\(r.name)\"\(idempotency))")
             }
             w.line("/// Every method, in schema order.")
             w.line("public static let all: [MethodDescriptor] = [\(s.methods.map { method($0) }.joined(separator: ", "))]")
@@ -67,9 +73,13 @@ struct SwiftServiceEmitter {
         w.line("/// What a server implements to serve `\(s.name)`: one method per rpc. Throw `RPCError` to")
         w.line("/// answer with a status; any other error reaches the caller as INTERNAL.")
         w.block("public protocol Handler: Sendable {") { w in
-            for (i, r) in s.methods.enumerated() {
+            for (i, r) in s.methods.filter(Self.isServed).enumerated() {
                 if i > 0 { w.line() }
                 w.comments(docs(r))
+                if r.clientStreaming {
+                    w.line("///")
+                    w.line("/// A bidirectional stream: called once per request message, each call's reply sent in order.")
+                }
                 w.line("func \(method(r))(_ request: \(index.swiftPath(r.input)), context: ServerContext) throws -> \(index.swiftPath(r.output))")
             }
         }
@@ -89,7 +99,8 @@ struct SwiftServiceEmitter {
             w.line("public let methods: [ServerMethod]")
             w.line()
             w.block("public init(_ handler: some Handler, inline: Set<MethodDescriptor> = []) {") { w in
-                guard !s.methods.isEmpty else {
+                let served = s.methods.filter(Self.isServed)
+                guard !served.isEmpty else {
                     w.line("methods = []")
                     return
                 }
@@ -97,9 +108,10 @@ struct SwiftServiceEmitter {
                     w.line("inline.contains(method) ? .inline : .blocking")
                 }
                 w.block("methods = [", close: "]") { w in
-                    for r in s.methods {
+                    for r in served {
                         let d = "Method.\(method(r))"
-                        w.block("ServerMethod(descriptor: \(d), kind: kind(\(d))) { bytes, context in", close: "},") { w in
+                        let shape = r.clientStreaming ? ", shape: .replyPerMessage" : ""
+                        w.block("ServerMethod(descriptor: \(d), kind: kind(\(d))\(shape)) { bytes, context in", close: "},") { w in
                             w.line("let request = try \(index.swiftPath(r.input))(decodingRequest: bytes, for: \(d))")
                             w.line("return try handler.\(method(r))(request, context: context).serializedBytes()")
                         }
@@ -117,7 +129,7 @@ struct SwiftServiceEmitter {
             w.line("public init(transport: any ClientTransport) {")
             w.line("    self.transport = transport")
             w.line("}")
-            for r in s.methods {
+            for r in s.methods.filter(Self.isServed) {
                 let d = "Method.\(method(r))"
                 let input = index.swiftPath(r.input), output = index.swiftPath(r.output)
                 for isAsync in [false, true] {

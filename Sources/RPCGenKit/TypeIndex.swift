@@ -1,5 +1,8 @@
-/// Looks up the messages and enums of a schema by full name, with the nested path the
-/// emitters name them by (`HealthReply.ServingStatus`, the package left out).
+/// Looks up the messages and enums of a schema and of the files it imports by full name, with
+/// the Swift names the emitters give them: the nested path (`HealthReply.ServingStatus`, the
+/// package left out), or with `packagePrefix` that path behind the package's prefix
+/// (`Grpc_Health_V1_HealthCheckResponse.ServingStatus`, as swift-protobuf names types), so
+/// that files of several packages can share one Swift module.
 struct TypeIndex {
     enum Entry {
         case message(Message)
@@ -7,28 +10,51 @@ struct TypeIndex {
     }
 
     private(set) var entries: [String: Entry] = [:]
+    /// The package of the file each type comes from.
+    private var packages: [String: String] = [:]
     private let package: String
+    let packagePrefix: Bool
 
-    init(_ schema: SchemaFile) {
+    init(_ schema: SchemaFile, packagePrefix: Bool = false) {
         package = schema.package
-        for m in schema.messages { add(m) }
-        for e in schema.enums { entries[e.fullName] = .enumeration(e) }
+        self.packagePrefix = packagePrefix
+        for file in schema.transitiveDependencies + [schema] {
+            for m in file.messages { add(m, file.package) }
+            for e in file.enums { add(e, file.package) }
+        }
     }
 
-    private mutating func add(_ m: Message) {
+    private mutating func add(_ m: Message, _ package: String) {
         entries[m.fullName] = .message(m)
-        for n in m.messages { add(n) }
-        for e in m.enums { entries[e.fullName] = .enumeration(e) }
+        packages[m.fullName] = package
+        for n in m.messages { add(n, package) }
+        for e in m.enums { add(e, package) }
+    }
+
+    private mutating func add(_ e: Enumeration, _ package: String) {
+        entries[e.fullName] = .enumeration(e)
+        packages[e.fullName] = package
     }
 
     /// `auth.v1.HealthReply.ServingStatus` → `HealthReply.ServingStatus`.
     func localPath(_ fullName: String) -> String {
-        package.isEmpty ? fullName : String(fullName.dropFirst(package.count + 1))
+        let package = packages[fullName] ?? self.package
+        return package.isEmpty ? fullName : String(fullName.dropFirst(package.count + 1))
     }
 
-    /// `localPath` with each component a Swift identifier (keywords in backticks).
+    /// `localPath` with each component a Swift identifier (keywords in backticks), the first one
+    /// behind the package prefix when `packagePrefix` is set.
     func swiftPath(_ fullName: String) -> String {
-        localPath(fullName).split(separator: ".").map { Naming.swiftIdentifier(String($0)) }.joined(separator: ".")
+        var parts = localPath(fullName).split(separator: ".").map { Naming.swiftIdentifier(String($0)) }
+        if packagePrefix, !parts.isEmpty {
+            parts[0] = Naming.swiftPackagePrefix(packages[fullName] ?? package) + parts[0]
+        }
+        return parts.joined(separator: ".")
+    }
+
+    /// The Swift name of a top-level declaration (message, enum or service namespace) of this file.
+    func topLevelName(_ name: String) -> String {
+        packagePrefix ? Naming.swiftPackagePrefix(package) + name : Naming.swiftIdentifier(name)
     }
 
     func enumeration(_ fullName: String) -> Enumeration? {

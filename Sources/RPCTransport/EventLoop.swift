@@ -23,6 +23,8 @@ final class EventLoop: @unchecked Sendable {
     private let epfd: Int32
     private let wakeFD: Int32
     private let listenFD: Int32
+    /// The metrics listener's socket (plain HTTP), shared like `listenFD`; nil when off.
+    let metricsListenFD: Int32?
     private let mailbox = Locked<[LoopMessage]>([])
     /// Open connections per client, shared with the server's other loops.
     private let addressLimiter: AddressLimiter
@@ -31,13 +33,16 @@ final class EventLoop: @unchecked Sendable {
 
     private static let listenToken: UInt64 = 0
     private static let wakeToken: UInt64 = 1
+    static let metricsListenToken: UInt64 = 2
 
     private var connections: [UInt64: ServerConnection] = [:]
     /// Connections from a trusted proxy whose PROXY header is not read yet (no TLS so far).
     private var awaitingProxyHeader: [UInt64: ProxiedAccept] = [:]
     /// The client each connection counts against in `addressLimiter`.
     private var clientKeys: [UInt64: IPAddress] = [:]
-    private var nextID: UInt64 = 2
+    /// Connections to the metrics listener (MetricsHTTPConnection, EventLoop+MetricsHTTP.swift).
+    var httpConnections: [UInt64: MetricsHTTPConnection] = [:]
+    var nextID: UInt64 = 3
     private var dirty: [ServerConnection] = []
     private var pendingReads: [ServerConnection] = []
     private var shuttingDown = false
@@ -53,11 +58,12 @@ final class EventLoop: @unchecked Sendable {
     /// Shared receive buffer: connections copy only what a frame still lacks.
     let readBuffer: UnsafeMutableRawBufferPointer
 
-    init(index: Int, core: ServerCore, listenFD: Int32, addressLimiter: AddressLimiter,
+    init(index: Int, core: ServerCore, listenFD: Int32, metricsListenFD: Int32? = nil, addressLimiter: AddressLimiter,
          trustedProxies: [IPNetwork]) throws(TransportError) {
         self.index = index
         self.core = core
         self.listenFD = listenFD
+        self.metricsListenFD = metricsListenFD
         self.addressLimiter = addressLimiter
         self.trustedProxies = trustedProxies
         // epoll_create1 / eventfd return -1 with errno (EMFILE, ENOMEM).
@@ -68,6 +74,9 @@ final class EventLoop: @unchecked Sendable {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         try add(fd: wakeFD, events: EPOLLIN.rawValue, token: Self.wakeToken)
         try add(fd: listenFD, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, token: Self.listenToken)
+        if let metricsListenFD {
+            try add(fd: metricsListenFD, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, token: Self.metricsListenToken)
+        }
     }
 
     deinit {
@@ -116,9 +125,12 @@ final class EventLoop: @unchecked Sendable {
                 switch token {
                 case Self.listenToken: acceptConnections()
                 case Self.wakeToken: drainMailbox()
+                case Self.metricsListenToken: acceptMetricsConnections()
                 default:
                     if let connection = connections[token] {
                         connection.handle(events: flags)
+                    } else if let http = httpConnections[token] {
+                        handleMetrics(http)
                     } else {
                         readProxyHeader(token)
                     }
@@ -185,7 +197,7 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: - Internals
 
-    private func add(fd: Int32, events: UInt32, token: UInt64) throws(TransportError) {
+    func add(fd: Int32, events: UInt32, token: UInt64) throws(TransportError) {
         var event = epoll_event()
         event.events = events
         event.data.u64 = token
@@ -298,7 +310,7 @@ final class EventLoop: @unchecked Sendable {
         _ = core.connectionCount.subtract(1, ordering: .relaxed)
     }
 
-    private func deleteFromEpoll(_ fd: Int32) {
+    func deleteFromEpoll(_ fd: Int32) {
         var event = epoll_event()
         // EPOLL_CTL_DEL fails only for an fd not in the set; nothing to undo then.
         _ = epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &event)
@@ -359,6 +371,7 @@ final class EventLoop: @unchecked Sendable {
         graceDeadline = deadline
         var event = epoll_event()
         _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, &event)
+        stopMetrics()
         for id in Array(awaitingProxyHeader.keys) { dropAwaitingProxyHeader(id) }
         for connection in Array(connections.values) {
             connection.goAway(message: "server shutting down")
@@ -380,6 +393,7 @@ final class EventLoop: @unchecked Sendable {
         for connection in Array(connections.values) {
             connection.checkTimers(now: now)
         }
+        checkMetricsTimers(now: now)
         for (id, pending) in awaitingProxyHeader where now - pending.acceptedAt > core.limits.handshakeTimeout {
             core.logger.debug("no PROXY header in time, closing", metadata: ["proxy": "\(pending.proxy)"])
             dropAwaitingProxyHeader(id)

@@ -30,18 +30,26 @@ public final class RPCServer: ServerTransport {
     }
     private let state = Locked(State.idle)
     private let stopped = DispatchGroup()
+    private let metricsSocket = Locked<(fd: Int32, port: Int)?>(nil)
     private let signalThread = Locked<(thread: OSThread?, exiting: Bool, tid: pthread_t?)>((nil, false, nil))
+    /// Held while a TLS reload builds and swaps its context, so two reloads cannot interleave.
+    private let tlsReloads = Locked(())
 
     /// Builds the method table and the TLS context (throws `TLSError` on bad certificates);
     /// two methods with the same full name are a programming error.
-    public init(configuration: ServerConfiguration, services: [any RPCServiceProvider], logger: Logger) throws {
+    /// With `configuration.metricsListen`, calls are counted (`callMetrics`) and `metricsHandler`
+    /// answers that listener's GET requests.
+    public init(configuration: ServerConfiguration, services: [any RPCServiceProvider], logger: Logger,
+                metricsHandler: MetricsHTTPHandler? = nil) throws {
         self.configuration = configuration
         let tls = try TLSContext(configuration: configuration.tls, isServer: true)
         let dispatcher = Dispatcher(services: services, workerThreads: configuration.workerThreads,
                                     workerQueueCapacity: configuration.limits.workerQueueCapacity,
-                                    maxQueuedRequestBytes: configuration.limits.maxQueuedRequestBytes, logger: logger)
+                                    maxQueuedRequestBytes: configuration.limits.maxQueuedRequestBytes,
+                                    countCalls: configuration.metricsListen != nil, accessLog: configuration.accessLog,
+                                    logger: logger)
         core = ServerCore(dispatcher: dispatcher, limits: configuration.limits, tls: tls, logger: logger,
-                          busyPoll: configuration.busyPoll)
+                          busyPoll: configuration.busyPoll, metricsHandler: metricsHandler)
     }
 
     /// Binds, listens and starts the I/O threads. Throws `TransportError` when the address cannot be bound.
@@ -49,21 +57,30 @@ public final class RPCServer: ServerTransport {
         try state.withLock { state throws in
             guard case .idle = state else { throw TransportError("server already started") }
             let (fd, port) = try Self.listen(host: configuration.host, port: configuration.port)
+            var metrics: (fd: Int32, port: Int)?
             var loops: [EventLoop] = []
             do {
+                if let address = configuration.metricsListen {
+                    metrics = try Self.listen(host: address.host, port: address.port)
+                }
                 let limiter = AddressLimiter(limit: configuration.limits.maxConnectionsPerAddress)
                 for i in 0..<max(1, configuration.ioThreads) {
-                    loops.append(try EventLoop(index: i, core: core, listenFD: fd, addressLimiter: limiter,
+                    loops.append(try EventLoop(index: i, core: core, listenFD: fd, metricsListenFD: metrics?.fd, addressLimiter: limiter,
                                                trustedProxies: configuration.trustedProxies))
                 }
             } catch {
                 close(fd)
+                if let metrics { close(metrics.fd) }
                 throw error
             }
             stopped.enter()
             let threads = loops.map { loop in OSThread(name: "rpc-io-\(loop.index)") { loop.run() } }
             state = .running(listenFD: fd, port: port, loops: loops, threads: threads)
+            metricsSocket.withLock { $0 = metrics }
             core.logger.info("listening", metadata: ["address": "\(configuration.host):\(port)"])
+            if let metrics, let address = configuration.metricsListen {
+                core.logger.info("metrics listening", metadata: ["address": "\(address.host):\(metrics.port)"])
+            }
         }
     }
 
@@ -77,8 +94,49 @@ public final class RPCServer: ServerTransport {
         }
     }
 
+    /// Re-reads the TLS files of `configuration.tls` (certificate chain, private key, trust roots
+    /// for client certificates) into a new context, configured exactly as at start, and makes it
+    /// the context of new handshakes. Connections already open keep the context they were made
+    /// with (freed when the last of them closes). A failure (a file unreadable, garbage PEM, the
+    /// key not matching the certificate) throws `TLSError` and changes nothing. Costs nothing per
+    /// call: the context is read once per accepted connection. Safe from any thread.
+    @discardableResult
+    public func reloadTLS() throws(TLSError) -> TLSReload {
+        try tlsReloads.withLock { _ throws(TLSError) in
+            let fresh = try TLSContext(configuration: configuration.tls, isServer: true)
+            let previous = core.replaceTLS(fresh)
+            return TLSReload(previousCertificate: previous.certificate, certificate: fresh.certificate,
+                             previousClientCANames: previous.clientCANameCount, clientCANames: fresh.clientCANameCount)
+        }
+    }
+
+    /// The certificate new handshakes present.
+    public var certificate: CertificateSummary? { core.tls.certificate }
+
     /// Counters since start.
     public var statistics: ServerStatistics { core.counters.snapshot }
+
+    /// The metrics listener's bound port; nil without `metricsListen` or before `start()`.
+    public var metricsPort: Int? { metricsSocket.withLock { $0?.port } }
+
+    /// Calls counted by protocol, method and code; nil without `metricsListen`.
+    public var callMetrics: CallMetrics? { core.dispatcher.callMetrics }
+
+    /// Connections open now (TLS sessions, handshakes and PROXY headers under way).
+    public var openConnections: Int { core.connectionCount.load(ordering: .relaxed) }
+
+    /// Connections open now by wire protocol: those that chose gRPC (ALPN `h2`), and the rest
+    /// (authrpc/1, and connections still in their TLS handshake or PROXY header).
+    public var openConnectionsByProtocol: (authrpc: Int, grpc: Int) {
+        let grpc = core.grpcConnectionCount.load(ordering: .relaxed)
+        return (max(0, core.connectionCount.load(ordering: .relaxed) - grpc), grpc)
+    }
+
+    /// Blocking calls running and waiting on the worker pool, and the request bytes the waiting ones hold.
+    public var workerQueue: (running: Int, queued: Int, queuedBytes: Int) {
+        let load = core.dispatcher.workerLoad
+        return (load.running, load.queued, core.dispatcher.queuedRequestBytes)
+    }
 
     /// Graceful shutdown: stops accepting, sends GOAWAY on every connection, lets calls in flight
     /// finish for up to `grace`, closes everything and stops the threads. Blocks until done;
@@ -102,6 +160,7 @@ public final class RPCServer: ServerTransport {
         }
         for _ in loops { acknowledged.wait() }
         close(listenFD)  // every loop has removed it from its epoll set
+        if let metrics = metricsSocket.withLock({ $0 }) { close(metrics.fd) }
         for thread in threads { thread.join() }
         core.dispatcher.shutdown()
         state.withLock { state in
@@ -117,25 +176,35 @@ public final class RPCServer: ServerTransport {
         stopped.wait()
     }
 
-    /// Makes SIGTERM and SIGINT start a graceful shutdown. Call it from the main thread before
-    /// `start()` and before creating other threads: it blocks both signals in the calling thread
-    /// (threads created afterwards inherit that) and waits for them on a thread of its own.
-    public func shutdownOnSignals(grace: Duration = .seconds(5)) {
-        OSThread.blockSignals([SIGTERM, SIGINT])
+    /// Makes SIGTERM and SIGINT start a graceful shutdown and, when `onHangup` is given, SIGHUP
+    /// call it (a reload; it must return quickly: hand the work to another thread). Call it from
+    /// the main thread before `start()` and before creating other threads: it blocks these signals
+    /// in the calling thread (threads created afterwards inherit that) and waits for them on a
+    /// thread of its own.
+    public func shutdownOnSignals(grace: Duration = .seconds(5), onHangup: (@Sendable () -> Void)? = nil) {
+        let signals = [SIGTERM, SIGINT] + (onHangup == nil ? [] : [SIGHUP])
+        OSThread.blockSignals(signals)
         signalThread.withLock { s in
             guard s.thread == nil else { return }
             s.thread = OSThread(name: "rpc-signals") { [self] in
                 signalThread.withLock { $0.tid = pthread_self() }
                 var set = sigset_t()
                 sigemptyset(&set)
-                sigaddset(&set, SIGTERM)
-                sigaddset(&set, SIGINT)
-                var signal: Int32 = 0
-                // sigwait returns 0 with the signal number, or EINVAL for a bad set (a bug).
-                _ = sigwait(&set, &signal)
-                if signalThread.withLock({ $0.exiting }) { return }
-                core.logger.notice("signal received, shutting down", metadata: ["signal": "\(signal)"])
-                DispatchQueue.global().async { self.shutdown(grace: grace) }
+                for signal in signals { sigaddset(&set, signal) }
+                while true {
+                    var signal: Int32 = 0
+                    // sigwait returns 0 with the signal number, or EINVAL for a bad set (a bug).
+                    _ = sigwait(&set, &signal)
+                    if signalThread.withLock({ $0.exiting }) { return }
+                    if signal == SIGHUP, let onHangup {
+                        core.logger.notice("signal received, reloading", metadata: ["signal": "\(signal)"])
+                        onHangup()
+                        continue
+                    }
+                    core.logger.notice("signal received, shutting down", metadata: ["signal": "\(signal)"])
+                    DispatchQueue.global().async { self.shutdown(grace: grace) }
+                    return
+                }
             }
         }
     }

@@ -1,3 +1,4 @@
+import Logging
 import Support
 
 /// Everything a server needs: where to listen, TLS, threads and limits.
@@ -20,10 +21,17 @@ public struct ServerConfiguration: Sendable {
     /// must start with a PROXY protocol v2 header (before TLS), whose source address becomes the
     /// peer; a connection from anywhere else is taken as the client itself. Default: none.
     public var trustedProxies: [IPNetwork]
+    /// Where to serve plain-HTTP metrics and probes (`RPCServer`'s `metricsHandler`), on the same
+    /// I/O threads; nil (the default): no such listener, and calls are not counted.
+    public var metricsListen: HostPort?
+    /// Where one line per call goes (protocol, method, code, duration, peer, user, traceparent);
+    /// nil (the default): no access log.
+    public var accessLog: Logger?
 
     public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration, ioThreads: Int = 2,
                 workerThreads: Int = 4, limits: ServerLimits = ServerLimits(), busyPoll: Duration? = nil,
-                trustedProxies: [IPNetwork] = []) {
+                trustedProxies: [IPNetwork] = [], metricsListen: HostPort? = nil) {
+        self.metricsListen = metricsListen
         self.host = host
         self.port = port
         self.tls = tls
@@ -73,6 +81,9 @@ public struct ServerLimits: Sendable {
     public var writeStallTimeout: Duration = .seconds(10)
     /// Replies at least this long are compressed when the client accepts zlib. Default 1,024 bytes.
     public var compressionThreshold: Int = 1_024
+    /// gRPC over HTTP/2: the request header list (names, values, 32 bytes each, as HTTP/2 counts
+    /// them) a stream may send; a longer one gets RESOURCE_EXHAUSTED. Default 16 KiB.
+    public var maxHeaderListSize: Int = 16 << 10
 
     public init() {}
 }

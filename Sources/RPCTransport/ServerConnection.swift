@@ -20,6 +20,8 @@ final class ServerConnection {
     private var output: [UInt8] = []
     private var outputOffset = 0
     private var peerSubject: String?
+    /// gRPC over HTTP/2, when the handshake chose ALPN `h2` (nil: authrpc/1, with `machine` and `decoder`).
+    private var grpc: GRPCSession?
     private let acceptedAt: ContinuousClock.Instant
     private var lastActivity: ContinuousClock.Instant
     private var lastWriteProgress: ContinuousClock.Instant
@@ -144,6 +146,14 @@ final class ServerConnection {
             switch try tls.handshake() {
             case .done:
                 state = .open(input: .reading, output: .ready, afterFlush: .keepOpen)
+                if tls.negotiatedALPN == GRPCWire.alpn {
+                    grpc = GRPCSession(loop: loop, connectionID: id, peer: peer, peerSubject: tls.peerCertificateSubject)
+                    _ = core.grpcConnectionCount.add(1, ordering: .relaxed)
+                    lastActivity = .now
+                    drainGRPC()
+                    readAvailable()
+                    return
+                }
                 if let alpn = tls.negotiatedALPN, alpn != WireProtocol.alpn {
                     core.logger.info("wrong ALPN, closing", metadata: ["peer": "\(peer)"])
                     close()
@@ -163,6 +173,7 @@ final class ServerConnection {
             case .closed: close()
             }
         } catch {
+            core.counters.tlsHandshakeFailures.increment()
             core.logger.debug("TLS handshake failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
             close()
         }
@@ -219,6 +230,10 @@ final class ServerConnection {
     /// Handles the frames of `chunk` (after any buffered ones) in place: the decoder copies only a
     /// partial frame at the end, or the rest when processing stops (closing, or reading paused).
     private func processFrames(_ chunk: UnsafeRawBufferPointer) {
+        if let grpc {
+            processGRPC(grpc, chunk)
+            return
+        }
         guard acceptsInput else {
             if !chunk.isEmpty { decoder.append(chunk) }
             partialFrameSince = nil
@@ -239,6 +254,43 @@ final class ServerConnection {
         } catch {
             perform(machine.decodeFailed(error), nil)
         }
+    }
+
+    /// gRPC: nghttp2 takes every byte read; what it answers goes out with the next flush.
+    private func processGRPC(_ grpc: GRPCSession, _ chunk: UnsafeRawBufferPointer) {
+        guard !chunk.isEmpty else { return }
+        let ok = grpc.receive(chunk)
+        if !grpc.isIdle { lastActivity = loop.now }
+        drainGRPC()
+        if !ok {
+            failAfterFlush()
+        } else if pendingOutput > core.limits.maxBufferedOutput && acceptsInput {
+            setInput(.pausedForOutput)
+            updateInterest()
+        }
+    }
+
+    /// Moves what the gRPC session has to send into the output; closes once it is out when the
+    /// session is done (GOAWAY both ways, or a fatal one).
+    private func drainGRPC() {
+        guard let grpc, !isClosed else { return }
+        noteOutputStart()
+        if !grpc.drainOutput(into: &output) {
+            failAfterFlush()
+        } else if grpc.isDone {
+            closeWhenFlushed()
+        }
+        loop.markDirty(self)
+    }
+
+    /// Nothing more is read; the connection closes once its output is out.
+    private func failAfterFlush() {
+        switch state {
+        case .open(_, let output, _): state = .failing(output: output)
+        case .failing, .handshaking, .closed: break
+        }
+        updateInterest()
+        loop.markDirty(self)
     }
 
     /// Starts (or stops) the frame deadline: it runs from when a frame was begun while reading, and
@@ -341,6 +393,12 @@ final class ServerConnection {
     /// A call finished: send its reply unless the caller cancelled it.
     func finish(callID: UInt32, reply: CallReply) {
         guard !isClosed else { return }
+        if let grpc {
+            grpc.finish(streamID: Int32(bitPattern: callID), reply: reply)
+            lastActivity = loop.now
+            drainGRPC()
+            return
+        }
         let action = machine.callCompleted(callID)
         lastActivity = loop.now
         if action.sendReply { appendReply(callID: callID, reply) }
@@ -461,6 +519,11 @@ final class ServerConnection {
         case .handshaking: close(); return
         case .open, .failing: break
         }
+        if let grpc {
+            grpc.goAway(message: message)
+            drainGRPC()
+            return
+        }
         let (frame, closeNow) = machine.goAway(message: message)
         if let frame { append(Frame(type: .goAway, payload: frame.encode())) }
         if closeNow { closeWhenFlushed() }
@@ -471,16 +534,21 @@ final class ServerConnection {
         guard !isClosed else { return }
         if isHandshaking {
             if now - acceptedAt > core.limits.handshakeTimeout {
+                core.counters.tlsHandshakeFailures.increment()
                 core.logger.debug("TLS handshake timed out", metadata: ["peer": "\(peer)"])
                 close()
             }
             return
         }
         // The handshake ends with the client's SETTINGS: TLS, preface and SETTINGS share one deadline.
-        if machine.isAwaitingSettings && now - acceptedAt > core.limits.handshakeTimeout {
+        if (grpc.map { !$0.settingsReceived } ?? machine.isAwaitingSettings) && now - acceptedAt > core.limits.handshakeTimeout {
             core.logger.debug("no preface and SETTINGS in time, closing", metadata: ["peer": "\(peer)"])
             close()
             return
+        }
+        if let grpc, grpc.resetIncompleteRequests(now: now, limit: core.limits.frameTimeout) > 0 {
+            core.logger.info("gRPC request left incomplete, stream reset", metadata: ["peer": "\(peer)"])
+            drainGRPC()
         }
         if let since = partialFrameSince, now - since > core.limits.frameTimeout {
             core.logger.info("frame left incomplete, closing", metadata: ["peer": "\(peer)"])
@@ -493,7 +561,7 @@ final class ServerConnection {
             close()
             return
         }
-        if machine.callsInFlight == 0 && pendingOutput == 0 && now - lastActivity > core.limits.idleTimeout {
+        if (grpc?.isIdle ?? (machine.callsInFlight == 0)) && pendingOutput == 0 && now - lastActivity > core.limits.idleTimeout {
             goAway(message: "idle timeout")
         }
     }
@@ -507,6 +575,10 @@ final class ServerConnection {
         }
         state = .closed
         machine.closed()
+        if let grpc {
+            grpc.close()
+            _ = core.grpcConnectionCount.subtract(1, ordering: .relaxed)
+        }
         if !wasHandshaking { tls.shutdown() }
         loop.remove(self)
         output = []

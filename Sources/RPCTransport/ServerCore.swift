@@ -1,6 +1,7 @@
 import Logging
 import RPCCore
 import RPCDispatch
+import Support
 import Synchronization
 
 /// What every event loop of one server shares: the dispatcher (methods, worker pool, status
@@ -8,19 +9,39 @@ import Synchronization
 final class ServerCore: Sendable {
     let dispatcher: Dispatcher
     let limits: ServerLimits
-    let tls: TLSContext
+    /// The context new connections are made from; `RPCServer.reloadTLS` swaps it. Read once per
+    /// accepted connection, never per call; a connection keeps the context it was made from.
+    private let currentTLS: Locked<TLSContext>
     let logger: Logger
     /// `ServerConfiguration.busyPoll`.
     let busyPoll: Duration?
+    /// What the metrics listener answers (nil: its connections are closed at once).
+    let metricsHandler: MetricsHTTPHandler?
     let connectionCount = Atomic<Int>(0)
+    /// Of `connectionCount`, those that chose gRPC (ALPN `h2`).
+    let grpcConnectionCount = Atomic<Int>(0)
     let counters = ServerCounters()
 
-    init(dispatcher: Dispatcher, limits: ServerLimits, tls: TLSContext, logger: Logger, busyPoll: Duration? = nil) {
+    init(dispatcher: Dispatcher, limits: ServerLimits, tls: TLSContext, logger: Logger, busyPoll: Duration? = nil,
+         metricsHandler: MetricsHTTPHandler? = nil) {
+        self.metricsHandler = metricsHandler
         self.dispatcher = dispatcher
         self.limits = limits
-        self.tls = tls
+        currentTLS = Locked(tls)
         self.logger = logger
         self.busyPoll = busyPoll
+    }
+
+    /// The context for a new connection.
+    var tls: TLSContext { currentTLS.withLock { $0 } }
+
+    /// Makes `tls` the context of new connections; returns the one it replaces (freed once the
+    /// last connection made from it is gone).
+    func replaceTLS(_ tls: TLSContext) -> TLSContext {
+        currentTLS.withLock { current in
+            defer { current = tls }
+            return current
+        }
     }
 }
 
@@ -35,6 +56,8 @@ public struct ServerStatistics: Sendable, Equatable {
     public var compressedReplies: Int
     public var callsRejectedOverload: Int
     public var slowReadersCut: Int
+    /// TLS handshakes that failed (bad certificate, wrong version, garbage) or timed out.
+    public var tlsHandshakeFailures: Int
 }
 
 final class ServerCounters: Sendable {
@@ -46,6 +69,7 @@ final class ServerCounters: Sendable {
     let compressedReplies = Atomic<Int>(0)
     let callsRejectedOverload = Atomic<Int>(0)
     let slowReadersCut = Atomic<Int>(0)
+    let tlsHandshakeFailures = Atomic<Int>(0)
 
     var snapshot: ServerStatistics {
         ServerStatistics(connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
@@ -55,7 +79,8 @@ final class ServerCounters: Sendable {
                          compressedRequests: compressedRequests.load(ordering: .relaxed),
                          compressedReplies: compressedReplies.load(ordering: .relaxed),
                          callsRejectedOverload: callsRejectedOverload.load(ordering: .relaxed),
-                         slowReadersCut: slowReadersCut.load(ordering: .relaxed))
+                         slowReadersCut: slowReadersCut.load(ordering: .relaxed),
+                         tlsHandshakeFailures: tlsHandshakeFailures.load(ordering: .relaxed))
     }
 }
 

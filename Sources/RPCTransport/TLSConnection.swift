@@ -16,6 +16,9 @@ final class TLSConnection {
 
     let ssl: OpaquePointer
     let fd: Int32
+    /// Kept alive while the session lives: the SSL holds a reference to its SSL_CTX, but the ALPN
+    /// list the context's callback reads is ours (a server may swap its context mid-handshake).
+    private let context: TLSContext
     private var isClosed = false
 
     /// Wraps `fd` (already connected or accepted, non-blocking) in a TLS session; takes ownership of `fd`.
@@ -28,6 +31,7 @@ final class TLSConnection {
         }
         self.ssl = ssl
         self.fd = fd
+        self.context = context
         // Returns 1 on success, 0 if the socket BIO cannot be made.
         guard SSL_set_fd(ssl, fd) == 1 else { throw TLSError.drain("attaching the socket") }
         if context.isServer {

@@ -5,8 +5,11 @@ import COpenSSL
 public final class TLSContext: @unchecked Sendable {
     // @unchecked Sendable: the SSL_CTX is fully configured in init and only read afterwards
     // (SSL_new takes its own reference); OpenSSL makes concurrent SSL_new on one context safe.
+    // A server swaps in a new context on reload (`RPCServer.reloadTLS`); every `TLSConnection`
+    // keeps its context alive, so the ALPN list its handshake's callback reads outlives it.
     let context: OpaquePointer
-    /// ALPN protocol list in wire format (length-prefixed), kept alive for the select callback.
+    /// ALPN protocol list in wire format (length-prefixed), kept alive for the select callback: a
+    /// client offers `authrpc/1`; a server accepts `authrpc/1`, then `h2` (gRPC over HTTP/2).
     private let alpnWire: UnsafeMutableBufferPointer<UInt8>
     public let isServer: Bool
 
@@ -19,10 +22,10 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError.drain("creating the SSL context")
         }
         context = ctx
-        let alpn = Array(WireProtocol.alpn.utf8)
-        alpnWire = .allocate(capacity: alpn.count + 1)
-        alpnWire[0] = UInt8(alpn.count)
-        for (i, b) in alpn.enumerated() { alpnWire[i + 1] = b }
+        let offered = isServer ? [WireProtocol.alpn, GRPCWire.alpn] : [WireProtocol.alpn]
+        let alpn = offered.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
+        alpnWire = .allocate(capacity: alpn.count)
+        _ = alpnWire.initialize(from: alpn)
 
         let minimum = configuration.minimumVersion == .tls13 ? COpenSSL_TLS1_3_VERSION : COpenSSL_TLS1_2_VERSION
         // These macros return 1 on success; failure means a bug of ours.
@@ -97,8 +100,8 @@ public final class TLSContext: @unchecked Sendable {
                 guard let arg, let out, let outLength, let clientList else { return SSL_TLSEXT_ERR_ALERT_FATAL }
                 let ours = arg.assumingMemoryBound(to: UInt8.self)
                 var selected: UnsafeMutablePointer<UInt8>?
-                // Returns OPENSSL_NPN_NEGOTIATED when both lists share a protocol.
-                let rc = SSL_select_next_proto(&selected, outLength, ours, UInt32(ours[0]) + 1, clientList, clientLength)
+                // Returns OPENSSL_NPN_NEGOTIATED when both lists share a protocol (ours in our order).
+                let rc = SSL_select_next_proto(&selected, outLength, ours, TLSContext.serverALPNLength, clientList, clientLength)
                 guard rc == OPENSSL_NPN_NEGOTIATED, let selected else { return SSL_TLSEXT_ERR_ALERT_FATAL }
                 out.pointee = UnsafePointer(selected)
                 return SSL_TLSEXT_ERR_OK
@@ -111,6 +114,22 @@ public final class TLSContext: @unchecked Sendable {
             }
         }
     }
+
+    /// The certificate this context presents (the chain's leaf); nil when it has none (a client without mTLS).
+    public var certificate: CertificateSummary? {
+        // SSL_CTX_get0_certificate returns the loaded leaf (borrowed) or NULL.
+        SSL_CTX_get0_certificate(context).map(CertificateSummary.init(x509:))
+    }
+
+    /// How many CA names a server sends when it asks for client certificates (0 without mTLS).
+    public var clientCANameCount: Int {
+        // SSL_CTX_get_client_CA_list returns the context's list (borrowed) or NULL; OPENSSL_sk_num -1 for NULL.
+        guard let names = SSL_CTX_get_client_CA_list(context) else { return 0 }
+        return max(0, Int(OPENSSL_sk_num(names)))
+    }
+
+    /// The length of the server's ALPN list in wire format (`authrpc/1`, `h2`).
+    private static let serverALPNLength = UInt32(2 + WireProtocol.alpn.utf8.count + GRPCWire.alpn.utf8.count)
 
     deinit {
         SSL_CTX_free(context)

@@ -23,9 +23,10 @@ struct Authd: ParsableCommand {
                     --jwt-secret-file /etc/authd/jwt.secret --db-host db1 --db-password-file /etc/authd/db.pw
               authd migrate --dev
               authd admin grant alice@example.com --dev
+              authd reload --dev                            # re-read the TLS files (or: kill -HUP)
               authd keys generate --dev                     # rotate the token signing key (docs/keys.md)
             """,
-        subcommands: [Serve.self, Migrate.self, Admin.self, Keys.self, HashTime.self],
+        subcommands: [Serve.self, Migrate.self, Admin.self, Keys.self, HashTime.self, Reload.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -66,7 +67,7 @@ struct StartupError: Error, CustomStringConvertible {
 }
 
 extension Authd {
-    /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
+    /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads.
     struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the server (the default subcommand).",
@@ -106,16 +107,38 @@ extension Authd {
         private func serveUntilStopped(settings: Settings, serve: ServeSettings, logger: Logger) throws {
             let store = try openStore(settings.database, wait: Int(serve.databaseWait.components.seconds), logger: logger)
             let core = try AuthCore(configuration: serve.auth, store: store, logger: Logger(label: "authd.core"))
-            let server = try RPCServer(configuration: serve.server,
-                                       services: [AuthServiceHandler.service(core: core, logger: Logger(label: "authd.rpc"))],
-                                       logger: Logger(label: "authd.transport"))
+            let metrics = MetricsEndpoint(core: core, store: store)
+            var configuration = serve.server
+            if serve.accessLog { configuration.accessLog = Logger(label: "authd.access") }  // after LogSetup.bootstrap
+            let server = try RPCServer(configuration: configuration,
+                                       services: Authd.services(core: core),
+                                       logger: Logger(label: "authd.transport"), metricsHandler: metrics.handler)
+            metrics.attach(server)
+            let reloader = Reloader(steps: [Authd.tlsReloadStep(server), Authd.keysReloadStep(core)],
+                                    statusFile: serve.pidFile.map { ReloadStatus.path(pidFile: $0) },
+                                    logger: Logger(label: "authd.reload"))
             // Before any other thread exists (the revocation poller, the server's): signals are
             // blocked here and inherited, so only the server's signal thread receives them.
-            server.shutdownOnSignals(grace: serve.grace)
+            server.shutdownOnSignals(grace: serve.grace, onHangup: { reloader.requestReload() })
             do { try core.start() } catch { throw StartupError("loading revocations failed: \(error)") }
             defer { core.stop() }
             let refusals = RefusalReporter(server: server, logger: Logger(label: "authd.rpc"))
             try server.start()
+            if let pidFile = serve.pidFile {
+                do {
+                    try reloader.publishReady()
+                    try PidFile.write(pidFile)
+                } catch {
+                    server.shutdown(grace: .zero)
+                    throw StartupError("cannot write the pid file \(pidFile) or its reload status: \(error)")
+                }
+            }
+            defer {
+                if let pidFile = serve.pidFile {
+                    PidFile.remove(pidFile)
+                    reloader.removeStatus()
+                }
+            }
             if let readyFile = serve.readyFile {
                 let text = "\(serve.server.host):\(server.port)\n"
                 guard FileManager.default.createFile(atPath: readyFile, contents: Data(text.utf8)) else {
@@ -131,6 +154,24 @@ extension Authd {
             server.waitUntilStopped()
             refusals.stop()
             logger.notice("authd stopped", metadata: ["statistics": "\(server.statistics)"])
+        }
+    }
+
+    /// The "tls" reload step: the TLS files pass the start-up checks again, then the server
+    /// swaps in a context made from them.
+    private static func tlsReloadStep(_ server: RPCServer) -> ReloadStep {
+        ReloadStep(name: "tls") {
+            try ServeSettings.checkTLSFiles(server.configuration.tls)
+            return try server.reloadTLS().description
+        }
+    }
+
+    /// The "keys" reload step: the key set is read again from the database (each instance also
+    /// follows it every revocation poll); a failure keeps the keys in use.
+    private static func keysReloadStep(_ core: AuthCore) -> ReloadStep {
+        ReloadStep(name: "keys") {
+            try core.reloadKeys()
+            return core.signingKeyID.map { "signing with \($0)" } ?? "no key set"
         }
     }
 
@@ -157,9 +198,17 @@ extension Authd {
     /// Operator commands on accounts.
     struct Admin: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Grant or withdraw administrator rights.",
-            discussion: "Example: authd admin grant alice@example.com --dev",
-            subcommands: [Grant.self, Revoke.self])
+            abstract: "Operator commands on accounts: administrator rights, users, reset codes, the audit trail.",
+            discussion: """
+                Examples:
+                  authd admin grant alice@example.com --dev
+                  authd admin user create bob@example.com --dev       # prints a generated password
+                  authd admin disable bob@example.com --dev
+                  authd admin reset-password bob@example.com --dev    # prints a one-time code
+                  authd admin audit --email bob@example.com --dev
+                """,
+            subcommands: [Grant.self, Revoke.self, UserCommand.self, Users.self, Disable.self, Enable.self, Delete.self,
+                          ResetPassword.self, Audit.self])
 
         struct Grant: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Make a user an administrator.")
@@ -190,17 +239,27 @@ func operatorSettings(_ common: CommonOptions) throws -> Settings {
 
 /// Sets the admin flag through the core (so it is audited like every other change).
 private func setAdmin(email: String, admin: Bool, common: CommonOptions) throws {
+    try withOperatorCore(common) { core in
+        try core.setAdmin(email: email, admin: admin)
+        print(admin ? "\(email) is now an administrator" : "\(email) is no longer an administrator")
+    }
+}
+
+/// Runs an operator command on a core over the configured database (so that it is audited like
+/// every other change); an error ends the command with status 1 and its message.
+func withOperatorCore(_ common: CommonOptions, _ body: (AuthCore) throws -> Void) throws {
     let settings = try operatorSettings(common)
     do {
         let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
         // Token keys are irrelevant here; a throwaway key satisfies the configuration.
         let core = try AuthCore(configuration: AuthConfiguration(signingKeys: ["admin": SecureRandom.bytes(32)], activeKeyID: "admin"),
                                 store: store, logger: Logger(label: "authd.admin"))
-        try core.setAdmin(email: email, admin: admin)
-        print(admin ? "\(email) is now an administrator" : "\(email) is no longer an administrator")
+        try body(core)
     } catch let error as AuthError {
         FileHandle.standardError.write(Data("authd admin: \(error.message)\n".utf8))
         throw ExitCode(1)
+    } catch let error as ExitCode {
+        throw error
     } catch {
         FileHandle.standardError.write(Data("authd admin: \(error)\n".utf8))
         throw ExitCode(1)

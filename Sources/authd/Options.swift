@@ -88,7 +88,8 @@ struct ServeOptions: ParsableArguments {
     @OptionGroup var argon2: Argon2Options
     @Option(SettingTable.argon2Concurrency) var argon2Concurrency: Int?
 
-    // Registration throttling
+    // Registration policy and throttling
+    @Option(SettingTable.registration) var registration: RegistrationPolicy?
     @Option(SettingTable.registerLimitPerAddress) var registerLimitPerAddress: Int?
     @Option(SettingTable.registerLimitGlobal) var registerLimitGlobal: Int?
     @Option(SettingTable.registerWindow) var registerWindow: Int?
@@ -112,6 +113,10 @@ struct ServeOptions: ParsableArguments {
     @Option(SettingTable.grace) var grace: Int?
     @Option(SettingTable.dbWait) var dbWait: Int?
     @Option(SettingTable.readyFile) var readyFile: String?
+    @Option(SettingTable.pidFile) var pidFile: String?
+    @Option(SettingTable.metricsListen) var metricsListen: String?
+    @Flag(name: .customLong(SettingTable.accessLog.flag), help: SettingTable.accessLog.help)
+    var accessLog = false
 }
 
 /// The argon2id cost, shared by `authd serve` and `authd hash-time`.
@@ -152,3 +157,4 @@ struct KeySetOptions: ParsableArguments {
 }
 
 extension TokenAlgorithm: ExpressibleByArgument {}
+extension RegistrationPolicy: ExpressibleByArgument {}

@@ -119,7 +119,11 @@ enum SettingTable {
         range: AuthConfiguration.Bounds.passwordHashingConcurrency,
         help: "argon2id hashes at once at most; more logins wait for a turn")
 
-    // MARK: serve: registration throttling
+    // MARK: serve: registration policy and throttling
+
+    static let registration = Setting<RegistrationPolicy>(
+        flag: "registration", variable: "AUTHD_REGISTRATION", default: .open,
+        help: "Who may register: open (anyone), or closed (Register answers PERMISSION_DENIED; administrators create accounts)")
 
     static let registerLimitPerAddress = Setting<Int>(
         flag: "register-limit-per-address", variable: "AUTHD_REGISTER_LIMIT_PER_ADDRESS",
@@ -194,4 +198,22 @@ enum SettingTable {
     static let readyFile = Setting<String>(
         flag: "ready-file", variable: "AUTHD_READY_FILE",
         help: "Once listening, write HOST:PORT (the bound port, useful with --listen 127.0.0.1:0) to this file")
+
+    // MARK: serve and reload: reloading without a restart
+
+    static let pidFile = Setting<String>(
+        flag: "pid-file", variable: "AUTHD_PID_FILE", defaultLabel: "DATA_DIR/authd.pid with --dev, else none",
+        help: "Once listening, write the process id to this file and each reload's outcome to FILE.reload; `authd reload` reads both")
+    static let reloadTimeout = Setting<Duration>(
+        flag: "timeout", variable: "AUTHD_RELOAD_TIMEOUT", unit: .seconds(1), default: .seconds(10), range: .seconds(1)...(.seconds(600)),
+        help: "Seconds `authd reload` waits for the server's outcome")
+
+    // MARK: serve: observability
+
+    static let metricsListen = Setting<String>(
+        flag: "metrics-listen", variable: "AUTHD_METRICS_LISTEN",
+        help: "Serve Prometheus metrics (GET /metrics) and probes (/healthz, /readyz) over plain HTTP on HOST:PORT; off unless given")
+    static let accessLog = Setting<Bool>(
+        flag: "access-log", variable: "AUTHD_ACCESS_LOG",
+        help: "Log one line per call (protocol, method, code, duration, peer, user, traceparent; JSON with --log-format json)")
 }

@@ -82,7 +82,11 @@ struct Settings {
     }
 
     static func dataDirectory(_ common: CommonOptions, _ env: [String: String]) -> String {
-        (try? SettingTable.dataDir.resolveIfGiven(flag: common.dataDir, environment: env)) ?? nil
+        dataDirectory(flag: common.dataDir, env)
+    }
+
+    static func dataDirectory(flag: String?, _ env: [String: String]) -> String {
+        (try? SettingTable.dataDir.resolveIfGiven(flag: flag, environment: env)) ?? nil
             ?? FileManager.default.currentDirectoryPath + "/.data"
     }
 }
@@ -94,6 +98,10 @@ struct ServeSettings {
     var grace: Duration
     var databaseWait: Duration
     var readyFile: String?
+    /// Where the process id goes (and, beside it, each reload's outcome), for `authd reload`.
+    var pidFile: String?
+    /// `--access-log`: one log line per call.
+    var accessLog: Bool
 
     init(common: CommonOptions, serve o: ServeOptions, environment env: [String: String]) throws {
         typealias T = SettingTable
@@ -117,20 +125,14 @@ struct ServeSettings {
               let key = try T.tlsKey.resolveIfGiven(flag: o.tlsKey, environment: env) ?? dev?.keyPath else {
             throw ConfigurationError("a TLS certificate and key are required: --tls-cert and --tls-key (or --dev)")
         }
-        for (what, path) in [("certificate", cert), ("key", key)] where !FileManager.default.isReadableFile(atPath: path) {
-            throw ConfigurationError("cannot read the TLS \(what) file \(path)")
-        }
-        try SecretFile.checkOwnerOnly(key, what: "TLS private key")
         let clientCA = try T.tlsClientCa.resolveIfGiven(flag: o.tlsClientCa, environment: env)
         let require = try T.requireClientCert.resolve(flag: o.requireClientCert, environment: env)
         if require && clientCA == nil { throw ConfigurationError("--require-client-cert needs --tls-client-ca") }
-        if let clientCA, !FileManager.default.isReadableFile(atPath: clientCA) {
-            throw ConfigurationError("cannot read the client CA file \(clientCA)")
-        }
         let minimum = try T.tlsMinVersion.resolve(flag: o.tlsMinVersion, environment: env)
         let tls = TLSConfiguration.server(certificateChainFile: cert, privateKeyFile: key,
                                           clientCertificates: clientCA == nil ? .none : (require ? .required : .optional),
                                           trustRootsFile: clientCA, minimumVersion: minimum.transport)
+        try Self.checkTLSFiles(tls)
 
         var limits = ServerLimits()
         limits.maxConnections = try T.maxConnections.resolve(flag: o.maxConnections, environment: env)
@@ -151,13 +153,19 @@ struct ServeSettings {
         limits.idleTimeout = try T.idleTimeout.resolve(flag: o.idleTimeout, environment: env)
         limits.handshakeTimeout = try T.handshakeTimeout.resolve(flag: o.handshakeTimeout, environment: env)
         let busyPoll = try T.busyPoll.resolve(flag: o.busyPoll, environment: env)
+        var metricsListen: HostPort?
+        if let text = try T.metricsListen.resolveIfGiven(flag: o.metricsListen, environment: env) {
+            do { metricsListen = try HostPort.parse(text, allowPortZero: true) } catch {
+                throw ConfigurationError("--metrics-listen: \(error.description)")
+            }
+        }
         server = ServerConfiguration(
             host: listen.host, port: listen.port, tls: tls,
             ioThreads: try T.ioThreads.resolve(flag: o.ioThreads, environment: env, default: max(1, cores)),
             workerThreads: try T.workers.resolve(flag: o.workers, environment: env, default: max(2, 2 * cores)),
             limits: limits,
             busyPoll: busyPoll > .zero ? busyPoll : nil,
-            trustedProxies: trustedProxies)
+            trustedProxies: trustedProxies, metricsListen: metricsListen)
 
         // Token keys: the active one, plus older ones that still verify.
         let kid = try T.jwtKid.resolve(flag: o.jwtKid, environment: env)
@@ -203,6 +211,7 @@ struct ServeSettings {
         auth.sessionMaxAge = try T.sessionMaxAge.resolve(flag: o.sessionMaxAge, environment: env)
         auth.passwordHashing = try o.argon2.parameters(environment: env)
         auth.passwordHashingConcurrency = try T.argon2Concurrency.resolve(flag: o.argon2Concurrency, environment: env, default: cores)
+        auth.registration = try T.registration.resolve(flag: o.registration, environment: env)
         auth.throttle.registerAddressLimit = try T.registerLimitPerAddress.resolve(flag: o.registerLimitPerAddress, environment: env)
         auth.throttle.registerGlobalLimit = try T.registerLimitGlobal.resolve(flag: o.registerLimitGlobal, environment: env)
         auth.throttle.registerWindow = try T.registerWindow.resolve(flag: o.registerWindow, environment: env)
@@ -210,5 +219,18 @@ struct ServeSettings {
         grace = try T.grace.resolve(flag: o.grace, environment: env)
         databaseWait = try T.dbWait.resolve(flag: o.dbWait, environment: env)
         readyFile = try T.readyFile.resolveIfGiven(flag: o.readyFile, environment: env)
+        accessLog = try T.accessLog.resolve(flag: o.accessLog, environment: env)
+        pidFile = try T.pidFile.resolveIfGiven(flag: o.pidFile, environment: env)
+            ?? (common.dev ? Settings.dataDirectory(common, env) + "/authd.pid" : nil)
+    }
+
+    /// The checks the TLS files pass at start and again on every reload: all readable, the
+    /// private key readable by its owner only.
+    static func checkTLSFiles(_ tls: TLSConfiguration) throws(ConfigurationError) {
+        let files = [("certificate", tls.certificateChainFile), ("key", tls.privateKeyFile), ("client CA", tls.trustRootsFile)]
+        for case let (what, path?) in files where !FileManager.default.isReadableFile(atPath: path) {
+            throw ConfigurationError("cannot read the TLS \(what) file \(path)")
+        }
+        if let key = tls.privateKeyFile { try SecretFile.checkOwnerOnly(key, what: "TLS private key") }
     }
 }

@@ -19,6 +19,14 @@ struct RPCGen: ParsableCommand {
               rpcgen schema/auth.proto --swift-out Sources/AuthAPI/Auth.rpc.swift \\
                   --swift-client-out clients/swift/AuthClient/Auth+Client.rpc.swift \\
                   --python-out clients/python/auth_api.py
+
+            A schema that imports others names them below --proto-path (as protoc's -I); rpcgen \
+            compiles them too and emits only the schema given. --swift-descriptor-out writes the \
+            file's serialized FileDescriptorProto (for server reflection):
+
+              rpcgen schema/grpc/health/v1/health.proto --proto-path schema \\
+                  --swift-package-prefix --swift-out Sources/StandardAPI/Health.rpc.swift \\
+                  --swift-descriptor-out Sources/StandardAPI/Health.descriptor.swift
             """)
 
     @Argument(help: "The .proto schema file.")
@@ -39,9 +47,21 @@ struct RPCGen: ParsableCommand {
     @Option(name: .customLong("python-out"), help: "Write the Python module here.")
     var pythonOut: String?
 
+    @Option(name: .customLong("proto-path"),
+            help: "The schema root: imports are found below it and files are named relative to it (default: the schema's folder).")
+    var protoPath: String?
+
+    @Flag(name: .customLong("swift-package-prefix"),
+          help: "Prefix top-level Swift type names with the package (Grpc_Health_V1_HealthCheckRequest), as swift-protobuf does.")
+    var swiftPackagePrefix = false
+
+    @Option(name: .customLong("swift-descriptor-out"),
+            help: "Write the schema's serialized FileDescriptorProto, as Swift constants, to this file.")
+    var swiftDescriptorOut: String?
+
     func validate() throws {
-        guard swiftOut != nil || swiftClientOut != nil || pythonOut != nil else {
-            throw ValidationError("give --swift-out, --swift-client-out and/or --python-out")
+        guard swiftOut != nil || swiftClientOut != nil || pythonOut != nil || swiftDescriptorOut != nil else {
+            throw ValidationError("give --swift-out, --swift-client-out, --swift-descriptor-out and/or --python-out")
         }
         if swiftClientOut != nil, apiModule == nil {
             throw ValidationError("--swift-client-out needs --swift-api-module (or --swift-out, whose folder names it)")
@@ -57,26 +77,56 @@ struct RPCGen: ParsableCommand {
     }
 
     func run() throws {
-        let source: String
-        do {
-            source = try String(contentsOfFile: schema, encoding: .utf8)
-        } catch {
-            throw ValidationError("cannot read \(schema): \(error.localizedDescription)")
-        }
+        let root = protoPath ?? URL(fileURLWithPath: schema).deletingLastPathComponent().relativePath
+        let rootPrefix = root == "." || root.isEmpty ? "" : (root.hasSuffix("/") ? root : root + "/")
+        guard schema.hasPrefix(rootPrefix) else { throw ValidationError("\(schema) is not below --proto-path \(root)") }
+        var loader = Loader(rootPrefix: rootPrefix)
         let compiled: SchemaFile
         do {
-            compiled = try SchemaCompiler.compile(source: source, path: schema)
+            compiled = try loader.load(String(schema.dropFirst(rootPrefix.count)), importedBy: [])
         } catch let error as SchemaError {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
         }
         if let swiftOut {
-            try write(SwiftEmitter(swiftClientOut == nil ? .all : .api).emit(compiled), to: swiftOut)
+            try write(SwiftEmitter(swiftClientOut == nil ? .all : .api, packagePrefix: swiftPackagePrefix).emit(compiled), to: swiftOut)
         }
         if let swiftClientOut, let apiModule {
-            try write(SwiftEmitter(.client(apiModule: apiModule)).emit(compiled), to: swiftClientOut)
+            try write(SwiftEmitter(.client(apiModule: apiModule), packagePrefix: swiftPackagePrefix).emit(compiled), to: swiftClientOut)
         }
-        if let pythonOut { try write(PythonEmitter().emit(compiled), to: pythonOut) }
+        if let swiftDescriptorOut { try write(SwiftDescriptorEmitter().emit(compiled), to: swiftDescriptorOut) }
+        if let pythonOut {
+            if let unsupported = PythonEmitter.unsupportedFeature(compiled) {
+                throw ValidationError("the Python emitter does not support \(unsupported) (in \(schema)); leave out --python-out")
+            }
+            try write(PythonEmitter().emit(compiled), to: pythonOut)
+        }
+    }
+
+    /// Reads and compiles a schema and, first, the files it imports (each once; a cycle is an error).
+    private struct Loader {
+        let rootPrefix: String
+        var compiled: [String: SchemaFile] = [:]
+
+        mutating func load(_ protoName: String, importedBy chain: [String]) throws -> SchemaFile {
+            if let done = compiled[protoName] { return done }
+            let path = rootPrefix + protoName
+            guard !chain.contains(protoName) else {
+                throw ValidationError("import cycle: \((chain + [protoName]).joined(separator: " -> "))")
+            }
+            let source: String
+            do {
+                source = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ValidationError("cannot read \(path)\(chain.last.map { " (imported by \($0))" } ?? ""): \(error.localizedDescription)")
+            }
+            let dependencies = try SchemaCompiler.imports(of: source, path: path).map {
+                try load($0, importedBy: chain + [protoName])
+            }
+            let file = try SchemaCompiler.compile(source: source, path: path, protoName: protoName, dependencies: dependencies)
+            compiled[protoName] = file
+            return file
+        }
     }
 
     private func write(_ text: String, to path: String) throws {

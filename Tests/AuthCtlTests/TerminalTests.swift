@@ -6,7 +6,7 @@ import XCTest
 final class TerminalTests: XCTestCase {
     /// Drives authctl on a pseudo-terminal (Python's pty): waits for each password prompt before
     /// typing, then prints everything the terminal showed.
-    private static let ptyScript = """
+    static let ptyScript = """
         import os, pty, select, sys, time
         binary, password, prompts = sys.argv[1], sys.argv[2], sys.argv[3].split("|")
         pid, fd = pty.fork()

@@ -27,7 +27,10 @@ final class AuthServiceTests: XCTestCase {
         let kinds = Dictionary(uniqueKeysWithValues: methods.map { ($0.descriptor.method, $0.kind) })
         XCTAssertEqual(kinds, ["Register": .blocking, "Login": .blocking, "Status": .blocking, "Logout": .blocking,
                                "Validate": .inline, "Refresh": .blocking, "RevokeAll": .blocking, "Health": .inline,
-                               "Keys": .inline])
+                               "ChangePassword": .blocking, "ListSessions": .blocking, "RevokeSession": .blocking, "LogoutAll": .blocking,
+                               "DeleteAccount": .blocking, "ListUsers": .blocking, "DisableUser": .blocking, "EnableUser": .blocking,
+                               "DeleteUser": .blocking, "IssueResetCode": .blocking, "ResetPassword": .blocking, "AuditEvents": .blocking,
+                               "CreateUser": .blocking, "Keys": .inline])
     }
 
     /// Keys answers the core's JWK Set, pre-encoded (the same bytes until the set changes), and a

@@ -27,6 +27,7 @@ final class SchemaTests: XCTestCase {
             "audit_events.client_address": ColumnWidth.clientAddress, "audit_events.detail": ColumnWidth.auditDetail,
             "schema_migrations.name": ColumnWidth.migrationName,
             "signing_keys.kid": ColumnWidth.keyID, "signing_keys.alg": ColumnWidth.keyAlgorithm,
+            "schema_migrations.name": ColumnWidth.migrationName, "refresh_tokens.client_address": ColumnWidth.clientAddress,
         ]
         let columns: Statement<Void> = """
             SELECT CONCAT(table_name, '.', column_name) AS name, CAST(character_maximum_length AS SIGNED) AS width

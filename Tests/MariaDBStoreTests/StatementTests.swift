@@ -30,11 +30,14 @@ final class StatementTests: XCTestCase {
             (SQL.attemptAtOffset.sql, SQL.attemptAtOffset.parameterCount),
             (SQL.insertAggregatedAudit.sql, SQL.insertAggregatedAudit.parameterCount),
             (SQL.reserveThrottleBucket.sql, SQL.reserveThrottleBucket.parameterCount),
+            (SQL.usersPage.sql, SQL.usersPage.parameterCount), (SQL.auditPage.sql, SQL.auditPage.parameterCount),
+            (SQL.setDisabledCutoff.sql, SQL.setDisabledCutoff.parameterCount),
+            (SQL.setResetCode.sql, SQL.setResetCode.parameterCount),
         ]
         for (sql, count) in statements {
             XCTAssertEqual(sql.filter { $0 == "?" }.count, count, sql)
         }
-        XCTAssertEqual(SQL.insertRefreshToken.parameterCount, 6)
+        XCTAssertEqual(SQL.insertRefreshToken.parameterCount, 8)
     }
 
     func testRowsAreReadByNameWithTheirType() throws {

@@ -20,11 +20,7 @@ struct Register: ParsableCommand {
     var passwordStdin = false
 
     func run() throws {
-        let password = try PasswordReader.read(prompt: "Password: ", fromStandardInput: passwordStdin)
-        if !passwordStdin {
-            let again = try PasswordReader.read(prompt: "Password (again): ", fromStandardInput: false)
-            guard again == password else { throw CLIError.usage("the passwords differ") }
-        }
+        let password = try PasswordReader.readNew(fromStandardInput: passwordStdin)
         let client = try options.client()
         let reply = try perform { try client.register(RegisterRequest(email: email, password: password), options: options.plain) }
         try TokenOutput.keepAndPrint(reply, email: email, verb: "Registered", options: options)
@@ -96,10 +92,11 @@ struct Logout: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Revoke the kept token (or one given with --token-file, AUTHCTL_TOKEN or --token) and remove the credentials file.",
         discussion: """
-            First match: --token or --token-file, then AUTHCTL_TOKEN, then the kept credentials. The credentials file is removed only when its token was the one revoked.
+            First match: --token or --token-file, then AUTHCTL_TOKEN, then the kept credentials. The credentials file is removed only when its token was the one revoked. With --all, every session of the account ends (LogoutAll), this one included.
 
             Example:
               authctl logout
+              authctl logout --all --json
               authctl logout --token-file token.txt
             """)
 
@@ -108,6 +105,7 @@ struct Logout: ParsableCommand {
             help: TokenInput.argumentHelp("An access token to revoke instead of the kept one (the credentials file is then left alone)"))
     var token: String?
     @Option(help: TokenInput.fileHelp()) var tokenFile: String?
+    @Flag(help: "End every session of the account, not only this one.") var all = false
 
     func run() throws {
         let given = try TokenInput(argument: token, file: tokenFile, variable: TokenInput.accessVariable).resolve()
@@ -118,6 +116,13 @@ struct Logout: ParsableCommand {
         let client = try options.client()
         let reply: LogoutReply
         do {
+            if all {
+                let ended = try perform { try client.logoutAll(LogoutAllRequest(), options: options.bearer(token)) }
+                if stored { Credentials.remove(at: Credentials.path()) }
+                options.printer.result([("message", .string("Logged out of every session.")), ("sessions", .int(Int64(ended.sessions)))],
+                                       text: ["Logged out of every session (\(ended.sessions))."])
+                return
+            }
             reply = try perform { try client.logout(LogoutRequest(), options: options.bearer(token)) }
         } catch {
             // A token the server refuses is of no further use: forget it too.

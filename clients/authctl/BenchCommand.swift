@@ -18,7 +18,10 @@ struct Bench: ParsableCommand {
               authctl bench --connections 4 --concurrency 64 --users 1000 --duration 15
               authctl bench validate --rate 50000 --duration 10 --json
               authctl bench health --requests 100000
-            """)
+              authctl bench --duration 5 --hdr-out run.hgrm --plot run.svg
+              authctl bench plot before.hgrm after.hgrm -o compare.svg
+            """,
+        subcommands: [BenchPlot.self])
 
     @OptionGroup var options: ConnectionOptions
 
@@ -44,6 +47,10 @@ struct Bench: ParsableCommand {
     var engine: BenchEngine = .pipelined
     @Option(help: "Microseconds each connection's I/O thread polls for replies without sleeping before it sleeps (0: off). Lowers one-call-at-a-time latency by the thread wake-up, for up to a core of client CPU.")
     var busyPoll: Int = 0
+    @Option(help: ArgumentHelp("Write the latency histogram to this file in HdrHistogram's percentile-distribution format (.hgrm, milliseconds), for `authctl bench plot` or HdrHistogram's plotters.", valueName: "file"))
+    var hdrOut: String?
+    @Option(help: ArgumentHelp("Draw latency by percentile (log-scaled percentile axis) to this SVG file.", valueName: "file.svg"))
+    var plot: String?
 
     func validate() throws {
         guard (1...1024).contains(connections) else { throw ValidationError("--connections must be within 1...1024") }
@@ -137,6 +144,11 @@ struct Bench: ParsableCommand {
                                    clientCPUSeconds: cpu, connections: self.connections, concurrency: concurrency,
                                    targetRate: rate.map { Int($0) }, engine: engine.rawValue, idleConnections: idle.count,
                                    callsTotal: runner.completed.current, elapsedSeconds: Double(monotonicNanos() - started) / 1e9)
+        if let hdrOut { try writeFile(hdrOut, hgrmText(recorder.latency)) }
+        if let plot {
+            try writeFile(plot, LatencyPlot.svg([LatencyDistribution(name: "\(kind.rawValue) (\(summary.count) calls)", histogram: recorder.latency)],
+                                                title: "authctl bench \(kind.rawValue): latency by percentile"))
+        }
         options.printer.result(summary.jsonFields, text: summary.text)
     }
 }

@@ -7,7 +7,10 @@ import RPCTransport
 import Support
 
 /// The options every command takes: where the server is, how to trust it, how long to wait, and
-/// the output format. Unset flags fall back to `AUTHCTL_SERVER`, `AUTHCTL_CA`, `AUTHCTL_CERT`, `AUTHCTL_KEY`.
+/// the output format. Each setting comes from the first that has it: the flag, the environment
+/// (`AUTHCTL_SERVER`, `AUTHCTL_CA`, `AUTHCTL_CERT`, `AUTHCTL_KEY`), the selected profile
+/// (`--profile`, `AUTHCTL_PROFILE`, `authctl config use`). `GlobalArguments` lets them come
+/// before the subcommand too.
 struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Server address (default 127.0.0.1:7443); several as host:port,host:port spread the calls and move away from a failing server. [AUTHCTL_SERVER]", valueName: "host:port"))
     var server: String?
@@ -27,27 +30,41 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Print exactly one JSON object on standard output (errors included).")
     var json = false
 
+    @Option(help: ArgumentHelp("Use this profile's server, CA and client certificate (authctl config set), and its own kept credentials; flags and environment variables still win. [AUTHCTL_PROFILE]", valueName: "name"))
+    var profile: String?
+
     /// The server the kept credentials came from, used when neither --server nor AUTHCTL_SERVER is set.
     var keptServer: String?
 
     var printer: Printer { Printer(json: json) }
 
-    enum CodingKeys: CodingKey { case server, ca, cert, key, timeout, json }
+    enum CodingKeys: CodingKey { case server, ca, cert, key, timeout, json, profile }
 
     func validate() throws {
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be within (0, 3600] seconds") }
     }
 
-    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+    /// The process environment, with `--profile` as `AUTHCTL_PROFILE`.
+    private var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        if let profile, !profile.isEmpty { environment[ProfileStore.variable] = profile }
+        return environment
+    }
 
-    private func setting(_ flag: String?, _ variable: String) -> String? {
+    /// The selected profile's settings (none when no profile is selected or it cannot be read;
+    /// `clientConfigurations()` reports those as usage errors).
+    private var selectedProfile: Profile? { (try? ProfileStore.selected(environment: environment))??.profile }
+
+    /// Flag, then environment variable, then the selected profile.
+    private func setting(_ flag: String?, _ variable: String, _ fromProfile: KeyPath<Profile, String?>) -> String? {
         if let flag, !flag.isEmpty { return flag }
         if let value = environment[variable], !value.isEmpty { return value }
+        if let value = selectedProfile?[keyPath: fromProfile], !value.isEmpty { return value }
         return nil
     }
 
-    /// The server address as given (flag, environment or default).
-    var serverAddress: String { setting(server, "AUTHCTL_SERVER") ?? keptServer ?? "127.0.0.1:7443" }
+    /// The server address as given (flag, environment, profile, the kept credentials' or default).
+    var serverAddress: String { setting(server, "AUTHCTL_SERVER", \.server) ?? keptServer ?? "127.0.0.1:7443" }
 
     /// These options, talking to the kept credentials' server unless another was asked for.
     func following(_ credentials: Credentials?) -> ConnectionOptions {
@@ -69,18 +86,20 @@ struct ConnectionOptions: ParsableArguments {
     /// The transport configurations these options describe: one per address of `--server`
     /// (`host:port`, or several as `host:port,host:port`).
     func clientConfigurations() throws(CLIError) -> [ClientConfiguration] {
+        _ = try ProfileStore.selected(environment: environment)  // an unknown or unreadable profile is a usage error
+        let ca = setting(self.ca, "AUTHCTL_CA", \.ca)
         let addresses = serverAddress.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         guard !addresses.isEmpty, !addresses.contains(where: \.isEmpty) else {
             throw .usage("--server: \(serverAddress.debugDescription) is not HOST:PORT[,HOST:PORT…]")
         }
-        let cert = setting(self.cert, "AUTHCTL_CERT"), key = setting(self.key, "AUTHCTL_KEY")
+        let cert = setting(self.cert, "AUTHCTL_CERT", \.cert), key = setting(self.key, "AUTHCTL_KEY", \.key)
         guard (cert == nil) == (key == nil) else { throw .usage("--cert and --key go together") }
-        for (name, file) in [("--ca", setting(ca, "AUTHCTL_CA")), ("--cert", cert), ("--key", key)] {
+        for (name, file) in [("--ca", ca), ("--cert", cert), ("--key", key)] {
             if let file, !FileManager.default.isReadableFile(atPath: file) {
                 throw .usage("\(name): cannot read \(file)")
             }
         }
-        let tls = TLSConfiguration.client(trustRootsFile: setting(ca, "AUTHCTL_CA"), certificateChainFile: cert,
+        let tls = TLSConfiguration.client(trustRootsFile: ca, certificateChainFile: cert,
                                           privateKeyFile: key)
         var configurations: [ClientConfiguration] = []
         for address in addresses {

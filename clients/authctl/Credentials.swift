@@ -1,7 +1,8 @@
 import Foundation
 
 /// The tokens `authctl` keeps after register or login, in `$XDG_CONFIG_HOME/authctl/credentials`
-/// (default `~/.config/authctl/credentials`), mode 0600, as a small JSON object.
+/// (default `~/.config/authctl/credentials`; with a profile `credentials.d/PROFILE`), mode 0600,
+/// as a small JSON object.
 struct Credentials: Codable, Equatable {
     var server: String
     /// Who logged in (nil after a refresh with a given refresh token).
@@ -20,15 +21,18 @@ struct Credentials: Codable, Equatable {
         case refreshExpiresAt = "refresh_expires_at"
     }
 
-    /// The credentials file's path for this environment.
+    /// The credentials file's path for this environment: `credentials` in the config folder, or
+    /// `credentials.d/PROFILE` when a profile is selected (`--profile`, `AUTHCTL_PROFILE`, or
+    /// `config use`), so each profile keeps its own session.
     static func path(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        let base: String
-        if let xdg = environment["XDG_CONFIG_HOME"], !xdg.isEmpty {
-            base = xdg
-        } else {
-            base = (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
-        }
-        return base + "/authctl/credentials"
+        path(profile: ProfileStore.selectedName(environment: environment), environment: environment)
+    }
+
+    /// The credentials file of `profile` (nil, or a name that cannot be a profile's: the default file).
+    static func path(profile: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let directory = ProfileStore.directory(environment: environment)
+        guard let profile, (try? ProfileStore.checkName(profile)) != nil else { return directory + "/credentials" }
+        return directory + "/credentials.d/" + profile
     }
 
     /// The kept credentials, or nil when there are none.
@@ -41,22 +45,9 @@ struct Credentials: Codable, Equatable {
 
     /// Writes atomically: a new file created with mode 0600, then renamed over the old one.
     func save(to path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(self)
-        let temporary = path + ".tmp-\(getpid())"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw CLIError.local("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == data.count, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw CLIError.local("cannot write \(path)")
-        }
+        try PrivateFile.write(try encoder.encode(self), to: path)
     }
 
     /// Forgets the kept credentials (no error when there are none).

@@ -9,6 +9,25 @@ enum PasswordReader {
         return password
     }
 
+    /// The shortest password authd accepts: `PasswordPolicy`'s default minimum (8 characters of
+    /// the NFC form), which authd does not let operators change. authctl cannot ask the server
+    /// before an account exists, so it checks this copy; the server still checks its own.
+    static let minimumLength = 8
+
+    /// A new password (register): read once, refused at once when shorter than `minimumLength`
+    /// (before asking again), then asked for again on a terminal and compared.
+    static func readNew(fromStandardInput: Bool) throws -> String {
+        let password = try read(prompt: "Password: ", fromStandardInput: fromStandardInput)
+        guard password.precomposedStringWithCanonicalMapping.count >= minimumLength else {
+            throw CLIError.usage("the password is too short: at least \(minimumLength) characters")
+        }
+        if !fromStandardInput {
+            let again = try read(prompt: "Password (again): ", fromStandardInput: false)
+            guard again == password else { throw CLIError.usage("the passwords differ") }
+        }
+        return password
+    }
+
     private static func readStandardInput() throws -> String {
         guard var line = Swift.readLine(strippingNewline: true) else {
             throw CLIError.usage("--password-stdin: no password on standard input")

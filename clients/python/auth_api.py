@@ -4,7 +4,8 @@
 #
 # Wire format: see PROTOCOL.md beside this file. Methods are named "auth.v1.Auth/<Method>".
 # Status and Logout read the caller's access token from the `authorization` metadata
-# ("Bearer <token>"); RevokeAll does too and needs an admin token.
+# ("Bearer <token>"); RevokeAll does too and needs an admin token, as do the account administration
+# calls (ListUsers … CreateUser); ResetPassword needs none.
 """Messages and clients of auth.v1, from schema/auth.proto."""
 
 from __future__ import annotations
@@ -32,9 +33,38 @@ __all__ = [
     "RevokeAllReply",
     "HealthRequest",
     "HealthReply",
+    "ChangePasswordRequest",
+    "ListSessionsRequest",
+    "Session",
+    "ListSessionsReply",
+    "RevokeSessionRequest",
+    "RevokeSessionReply",
+    "LogoutAllRequest",
+    "LogoutAllReply",
+    "DeleteAccountRequest",
+    "DeleteAccountReply",
+    "ListUsersRequest",
+    "User",
+    "ListUsersReply",
+    "DisableUserRequest",
+    "DisableUserReply",
+    "EnableUserRequest",
+    "EnableUserReply",
+    "DeleteUserRequest",
+    "DeleteUserReply",
+    "IssueResetCodeRequest",
+    "IssueResetCodeReply",
+    "ResetPasswordRequest",
+    "ResetPasswordReply",
+    "AuditEventsRequest",
+    "AuditEntry",
+    "AuditEventsReply",
+    "CreateUserRequest",
+    "CreateUserReply",
     "KeysRequest",
     "KeysReply",
     "AuthClient",
+    "AsyncAuthClient",
 ]
 
 
@@ -50,6 +80,8 @@ class TokenRefusal(_enum.IntEnum):
     TOKEN_REFUSAL_REVOKED = 3
     # "Provide a valid auth token." (the token field was empty)
     TOKEN_REFUSAL_MISSING = 4
+    # "Account disabled. Contact an administrator." (issued before its user was disabled)
+    TOKEN_REFUSAL_DISABLED = 5
 
 
 @_dc.dataclass
@@ -531,6 +563,917 @@ class HealthReply:
 
 
 @_dc.dataclass
+class ChangePasswordRequest:
+    """The `ChangePasswordRequest` message."""
+
+    current_password: str = ""
+    new_password: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.current_password)
+        w.string(2, self.new_password)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ChangePasswordRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.current_password = r.string(field, wt)
+            elif field == 2:
+                self.new_password = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class ListSessionsRequest:
+    """The `ListSessionsRequest` message."""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        pass
+
+    @classmethod
+    def decode(cls, data: bytes) -> ListSessionsRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            r.skip(field, wt)
+
+
+@_dc.dataclass
+class Session:
+    """A session: one login and the refresh tokens that followed from it."""
+
+    # The session id, the `sid` claim of its access tokens (22 characters, base64url).
+    sid: str = ""
+    # When it began (the login), in seconds since the Unix epoch.
+    created_at: int = 0
+    # When its refresh token was last exchanged (its login when never), in seconds since the Unix epoch.
+    last_refreshed_at: int = 0
+    # The client address of its login or last refresh, when known.
+    client_address: str = ""
+    # Whether the caller's token belongs to it.
+    current: bool = False
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.sid)
+        w.int64(2, self.created_at)
+        w.int64(3, self.last_refreshed_at)
+        w.string(4, self.client_address)
+        w.bool(5, self.current)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Session:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.sid = r.string(field, wt)
+            elif field == 2:
+                self.created_at = r.int64(field, wt)
+            elif field == 3:
+                self.last_refreshed_at = r.int64(field, wt)
+            elif field == 4:
+                self.client_address = r.string(field, wt)
+            elif field == 5:
+                self.current = r.bool(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class ListSessionsReply:
+    """The `ListSessionsReply` message."""
+
+    sessions: list[Session] = _dc.field(default_factory=list)
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.repeated_message(1, self.sessions)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ListSessionsReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                r.repeated_message(field, wt, Session, self.sessions)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class RevokeSessionRequest:
+    """The `RevokeSessionRequest` message."""
+
+    sid: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.sid)
+
+    @classmethod
+    def decode(cls, data: bytes) -> RevokeSessionRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.sid = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class RevokeSessionReply:
+    """The `RevokeSessionReply` message."""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        pass
+
+    @classmethod
+    def decode(cls, data: bytes) -> RevokeSessionReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            r.skip(field, wt)
+
+
+@_dc.dataclass
+class LogoutAllRequest:
+    """The `LogoutAllRequest` message."""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        pass
+
+    @classmethod
+    def decode(cls, data: bytes) -> LogoutAllRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            r.skip(field, wt)
+
+
+@_dc.dataclass
+class LogoutAllReply:
+    """The `LogoutAllReply` message."""
+
+    # Sessions ended.
+    sessions: int = 0
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.int32(1, self.sessions)
+
+    @classmethod
+    def decode(cls, data: bytes) -> LogoutAllReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.sessions = r.int32(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class DeleteAccountRequest:
+    """The `DeleteAccountRequest` message."""
+
+    password: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.password)
+
+    @classmethod
+    def decode(cls, data: bytes) -> DeleteAccountRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.password = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class DeleteAccountReply:
+    """The `DeleteAccountReply` message."""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        pass
+
+    @classmethod
+    def decode(cls, data: bytes) -> DeleteAccountReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            r.skip(field, wt)
+
+
+@_dc.dataclass
+class ListUsersRequest:
+    """The `ListUsersRequest` message."""
+
+    # Only emails that start with this (case-insensitive).
+    email_prefix: str = ""
+    # Empty for the first page, else the previous reply's next_page_token (opaque).
+    page_token: str = ""
+    # Users per page: 0 means 50; at most 500.
+    page_size: int = 0
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.email_prefix)
+        w.string(2, self.page_token)
+        w.int32(3, self.page_size)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ListUsersRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.email_prefix = r.string(field, wt)
+            elif field == 2:
+                self.page_token = r.string(field, wt)
+            elif field == 3:
+                self.page_size = r.int32(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class User:
+    """The `User` message."""
+
+    user_id: int = 0
+    email: str = ""
+    admin: bool = False
+    disabled: bool = False
+    # Seconds since the Unix epoch.
+    registered_at: int = 0
+    # Seconds since the Unix epoch; 0 when never.
+    last_login_at: int = 0
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.int64(1, self.user_id)
+        w.string(2, self.email)
+        w.bool(3, self.admin)
+        w.bool(4, self.disabled)
+        w.int64(5, self.registered_at)
+        w.int64(6, self.last_login_at)
+
+    @classmethod
+    def decode(cls, data: bytes) -> User:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.user_id = r.int64(field, wt)
+            elif field == 2:
+                self.email = r.string(field, wt)
+            elif field == 3:
+                self.admin = r.bool(field, wt)
+            elif field == 4:
+                self.disabled = r.bool(field, wt)
+            elif field == 5:
+                self.registered_at = r.int64(field, wt)
+            elif field == 6:
+                self.last_login_at = r.int64(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class ListUsersReply:
+    """The `ListUsersReply` message."""
+
+    users: list[User] = _dc.field(default_factory=list)
+    # Empty on the last page.
+    next_page_token: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.repeated_message(1, self.users)
+        w.string(2, self.next_page_token)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ListUsersReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                r.repeated_message(field, wt, User, self.users)
+            elif field == 2:
+                self.next_page_token = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class DisableUserRequest:
+    """The `DisableUserRequest` message."""
+
+    email: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.email)
+
+    @classmethod
+    def decode(cls, data: bytes) -> DisableUserRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.email = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class DisableUserReply:
+    """The `DisableUserReply` message."""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        pass
+
+    @classmethod
+    def decode(cls, data: bytes) -> DisableUserReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            r.skip(field, wt)
+
+
+@_dc.dataclass
+class EnableUserRequest:
+    """The `EnableUserRequest` message."""
+
+    email: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.email)
+
+    @classmethod
+    def decode(cls, data: bytes) -> EnableUserRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.email = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class EnableUserReply:
+    """The `EnableUserReply` message."""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        pass
+
+    @classmethod
+    def decode(cls, data: bytes) -> EnableUserReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            r.skip(field, wt)
+
+
+@_dc.dataclass
+class DeleteUserRequest:
+    """The `DeleteUserRequest` message."""
+
+    email: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.email)
+
+    @classmethod
+    def decode(cls, data: bytes) -> DeleteUserRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.email = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class DeleteUserReply:
+    """The `DeleteUserReply` message."""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        pass
+
+    @classmethod
+    def decode(cls, data: bytes) -> DeleteUserReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            r.skip(field, wt)
+
+
+@_dc.dataclass
+class IssueResetCodeRequest:
+    """The `IssueResetCodeRequest` message."""
+
+    email: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.email)
+
+    @classmethod
+    def decode(cls, data: bytes) -> IssueResetCodeRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.email = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class IssueResetCodeReply:
+    """The `IssueResetCodeReply` message."""
+
+    # The code to hand to the user (only its hash is stored).
+    code: str = ""
+    # Seconds since the Unix epoch.
+    expires_at: int = 0
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.code)
+        w.int64(2, self.expires_at)
+
+    @classmethod
+    def decode(cls, data: bytes) -> IssueResetCodeReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.code = r.string(field, wt)
+            elif field == 2:
+                self.expires_at = r.int64(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class ResetPasswordRequest:
+    """The `ResetPasswordRequest` message."""
+
+    email: str = ""
+    code: str = ""
+    new_password: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.email)
+        w.string(2, self.code)
+        w.string(3, self.new_password)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ResetPasswordRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.email = r.string(field, wt)
+            elif field == 2:
+                self.code = r.string(field, wt)
+            elif field == 3:
+                self.new_password = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class ResetPasswordReply:
+    """The `ResetPasswordReply` message."""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        pass
+
+    @classmethod
+    def decode(cls, data: bytes) -> ResetPasswordReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            r.skip(field, wt)
+
+
+@_dc.dataclass
+class AuditEventsRequest:
+    """The `AuditEventsRequest` message."""
+
+    # Only events of this user (its email now; a deleted user's events are found by user_id).
+    email: str = ""
+    # Only events of this kind (as AuditEntry.kind says it, e.g. "login_ok").
+    kind: str = ""
+    # Only events at or after this time, in seconds since the Unix epoch (0: all).
+    since: int = 0
+    page_token: str = ""
+    # Events per page: 0 means 50; at most 500.
+    page_size: int = 0
+    user_id: int = 0
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.email)
+        w.string(2, self.kind)
+        w.int64(3, self.since)
+        w.string(4, self.page_token)
+        w.int32(5, self.page_size)
+        w.int64(6, self.user_id)
+
+    @classmethod
+    def decode(cls, data: bytes) -> AuditEventsRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.email = r.string(field, wt)
+            elif field == 2:
+                self.kind = r.string(field, wt)
+            elif field == 3:
+                self.since = r.int64(field, wt)
+            elif field == 4:
+                self.page_token = r.string(field, wt)
+            elif field == 5:
+                self.page_size = r.int32(field, wt)
+            elif field == 6:
+                self.user_id = r.int64(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class AuditEntry:
+    """One audited event. Never carries a password, token, code or hash."""
+
+    # Milliseconds since the Unix epoch.
+    at_ms: int = 0
+    kind: str = ""
+    # The user it concerns (0: none known).
+    user_id: int = 0
+    # Empty when unknown, and for every event of a deleted user.
+    email: str = ""
+    client_address: str = ""
+    # Who did it, for an administrator's action, and the like.
+    detail: str = ""
+    # How many events it stands for (refused attempts are audited in aggregate).
+    count: int = 0
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.int64(1, self.at_ms)
+        w.string(2, self.kind)
+        w.int64(3, self.user_id)
+        w.string(4, self.email)
+        w.string(5, self.client_address)
+        w.string(6, self.detail)
+        w.int64(7, self.count)
+
+    @classmethod
+    def decode(cls, data: bytes) -> AuditEntry:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.at_ms = r.int64(field, wt)
+            elif field == 2:
+                self.kind = r.string(field, wt)
+            elif field == 3:
+                self.user_id = r.int64(field, wt)
+            elif field == 4:
+                self.email = r.string(field, wt)
+            elif field == 5:
+                self.client_address = r.string(field, wt)
+            elif field == 6:
+                self.detail = r.string(field, wt)
+            elif field == 7:
+                self.count = r.int64(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class AuditEventsReply:
+    """The `AuditEventsReply` message."""
+
+    events: list[AuditEntry] = _dc.field(default_factory=list)
+    next_page_token: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.repeated_message(1, self.events)
+        w.string(2, self.next_page_token)
+
+    @classmethod
+    def decode(cls, data: bytes) -> AuditEventsReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                r.repeated_message(field, wt, AuditEntry, self.events)
+            elif field == 2:
+                self.next_page_token = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class CreateUserRequest:
+    """The `CreateUserRequest` message."""
+
+    email: str = ""
+    password: str = ""
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.email)
+        w.string(2, self.password)
+
+    @classmethod
+    def decode(cls, data: bytes) -> CreateUserRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.email = r.string(field, wt)
+            elif field == 2:
+                self.password = r.string(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
+class CreateUserReply:
+    """The `CreateUserReply` message."""
+
+    user_id: int = 0
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.int64(1, self.user_id)
+
+    @classmethod
+    def decode(cls, data: bytes) -> CreateUserReply:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.user_id = r.int64(field, wt)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
 class KeysRequest:
     """The `KeysRequest` message."""
 
@@ -615,6 +1558,19 @@ class AuthClient:
         refresh = _method.MethodDescriptor("auth.v1.Auth/Refresh")
         revoke_all = _method.MethodDescriptor("auth.v1.Auth/RevokeAll")
         health = _method.MethodDescriptor("auth.v1.Auth/Health", _method.Idempotency.NO_SIDE_EFFECTS)
+        change_password = _method.MethodDescriptor("auth.v1.Auth/ChangePassword")
+        list_sessions = _method.MethodDescriptor("auth.v1.Auth/ListSessions", _method.Idempotency.NO_SIDE_EFFECTS)
+        revoke_session = _method.MethodDescriptor("auth.v1.Auth/RevokeSession", _method.Idempotency.IDEMPOTENT)
+        logout_all = _method.MethodDescriptor("auth.v1.Auth/LogoutAll")
+        delete_account = _method.MethodDescriptor("auth.v1.Auth/DeleteAccount")
+        list_users = _method.MethodDescriptor("auth.v1.Auth/ListUsers", _method.Idempotency.NO_SIDE_EFFECTS)
+        disable_user = _method.MethodDescriptor("auth.v1.Auth/DisableUser", _method.Idempotency.IDEMPOTENT)
+        enable_user = _method.MethodDescriptor("auth.v1.Auth/EnableUser", _method.Idempotency.IDEMPOTENT)
+        delete_user = _method.MethodDescriptor("auth.v1.Auth/DeleteUser")
+        issue_reset_code = _method.MethodDescriptor("auth.v1.Auth/IssueResetCode")
+        reset_password = _method.MethodDescriptor("auth.v1.Auth/ResetPassword")
+        audit_events = _method.MethodDescriptor("auth.v1.Auth/AuditEvents", _method.Idempotency.NO_SIDE_EFFECTS)
+        create_user = _method.MethodDescriptor("auth.v1.Auth/CreateUser")
         keys = _method.MethodDescriptor("auth.v1.Auth/Keys", _method.Idempotency.NO_SIDE_EFFECTS)
 
     def __init__(self, channel: _Any) -> None:
@@ -685,6 +1641,96 @@ class AuthClient:
         """
         return _wire.call(self._channel, self.Method.health, request, HealthReply, metadata, timeout)
 
+    def change_password(
+        self, request: ChangePasswordRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """Checks the current password, applies the password policy, ends every session of the caller
+        (their refresh tokens and, within the revocation bound, their access tokens) and returns the
+        tokens of a new session. Not idempotent: the repeat's token is already revoked.
+        """
+        return _wire.call(self._channel, self.Method.change_password, request, TokenReply, metadata, timeout)
+
+    def list_sessions(
+        self, request: ListSessionsRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> ListSessionsReply:
+        """The caller's sessions (refresh-token families), newest first."""
+        return _wire.call(self._channel, self.Method.list_sessions, request, ListSessionsReply, metadata, timeout)
+
+    def revoke_session(
+        self, request: RevokeSessionRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> RevokeSessionReply:
+        """Ends one of the caller's sessions. NOT_FOUND when it is not one of theirs."""
+        return _wire.call(self._channel, self.Method.revoke_session, request, RevokeSessionReply, metadata, timeout)
+
+    def logout_all(
+        self, request: LogoutAllRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> LogoutAllReply:
+        """Ends every session of the caller, this one included.
+        Not idempotent: a repeat presents a revoked token and answers UNAUTHENTICATED.
+        """
+        return _wire.call(self._channel, self.Method.logout_all, request, LogoutAllReply, metadata, timeout)
+
+    def delete_account(
+        self, request: DeleteAccountRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> DeleteAccountReply:
+        """Deletes the caller's account (the password is checked) and ends its sessions."""
+        return _wire.call(self._channel, self.Method.delete_account, request, DeleteAccountReply, metadata, timeout)
+
+    def list_users(
+        self, request: ListUsersRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> ListUsersReply:
+        """Admins: the users, by email, a page at a time."""
+        return _wire.call(self._channel, self.Method.list_users, request, ListUsersReply, metadata, timeout)
+
+    def disable_user(
+        self, request: DisableUserRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> DisableUserReply:
+        """Admins: a disabled user cannot log in or refresh (PERMISSION_DENIED "Account disabled.
+        Contact an administrator."); its tokens are refused (TOKEN_REFUSAL_DISABLED) within the
+        revocation bound, and stay refused after EnableUser.
+        """
+        return _wire.call(self._channel, self.Method.disable_user, request, DisableUserReply, metadata, timeout)
+
+    def enable_user(
+        self, request: EnableUserRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> EnableUserReply:
+        """Admins: lets a disabled user log in again."""
+        return _wire.call(self._channel, self.Method.enable_user, request, EnableUserReply, metadata, timeout)
+
+    def delete_user(
+        self, request: DeleteUserRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> DeleteUserReply:
+        """Admins: as DeleteAccount, for any user. NOT_FOUND for an unknown email."""
+        return _wire.call(self._channel, self.Method.delete_user, request, DeleteUserReply, metadata, timeout)
+
+    def issue_reset_code(
+        self, request: IssueResetCodeRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> IssueResetCodeReply:
+        """Admins: a one-time password reset code for a user (shown once; valid 15 minutes; a new one
+        replaces the previous one).
+        """
+        return _wire.call(self._channel, self.Method.issue_reset_code, request, IssueResetCodeReply, metadata, timeout)
+
+    def reset_password(
+        self, request: ResetPasswordRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> ResetPasswordReply:
+        """Sets a new password with a reset code (no token needed) and ends every session of the user.
+        UNAUTHENTICATED "Invalid or expired reset code." for a wrong, used or expired code.
+        """
+        return _wire.call(self._channel, self.Method.reset_password, request, ResetPasswordReply, metadata, timeout)
+
+    def audit_events(
+        self, request: AuditEventsRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> AuditEventsReply:
+        """Admins: the audit trail, newest first, a page at a time."""
+        return _wire.call(self._channel, self.Method.audit_events, request, AuditEventsReply, metadata, timeout)
+
+    def create_user(
+        self, request: CreateUserRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> CreateUserReply:
+        """Admins: creates an account (the way in when registration is closed)."""
+        return _wire.call(self._channel, self.Method.create_user, request, CreateUserReply, metadata, timeout)
+
     def keys(
         self, request: KeysRequest, metadata: _Any = None, timeout: _Optional[float] = None
     ) -> KeysReply:
@@ -692,3 +1738,149 @@ class AuthClient:
         and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
         """
         return _wire.call(self._channel, self.Method.keys, request, KeysReply, metadata, timeout)
+
+
+class AsyncAuthClient:
+    """`AuthClient` for asyncio: the same calls as coroutines.
+
+    Calls go through `await channel.unary(method, request_bytes, metadata=..., timeout=...)`
+    (`authrpc.aio.AsyncChannel`); a failed call raises `authrpc.RpcError`.
+    """
+
+    SERVICE = "auth.v1.Auth"
+    Method = AuthClient.Method
+
+    def __init__(self, channel: _Any) -> None:
+        self._channel = channel
+
+    async def register(
+        self, request: RegisterRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """`AuthClient.register` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.register, request, TokenReply, metadata, timeout)
+
+    async def login(
+        self, request: LoginRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """`AuthClient.login` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.login, request, TokenReply, metadata, timeout)
+
+    async def status(
+        self, request: StatusRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> StatusReply:
+        """`AuthClient.status` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.status, request, StatusReply, metadata, timeout)
+
+    async def logout(
+        self, request: LogoutRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> LogoutReply:
+        """`AuthClient.logout` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.logout, request, LogoutReply, metadata, timeout)
+
+    async def validate(
+        self, request: ValidateRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> ValidateReply:
+        """`AuthClient.validate` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.validate, request, ValidateReply, metadata, timeout)
+
+    async def refresh(
+        self, request: RefreshRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """`AuthClient.refresh` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.refresh, request, TokenReply, metadata, timeout)
+
+    async def revoke_all(
+        self, request: RevokeAllRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> RevokeAllReply:
+        """`AuthClient.revoke_all` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.revoke_all, request, RevokeAllReply, metadata, timeout)
+
+    async def health(
+        self, request: HealthRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> HealthReply:
+        """`AuthClient.health` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.health, request, HealthReply, metadata, timeout)
+
+    async def change_password(
+        self, request: ChangePasswordRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """`AuthClient.change_password` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.change_password, request, TokenReply, metadata, timeout)
+
+    async def list_sessions(
+        self, request: ListSessionsRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> ListSessionsReply:
+        """`AuthClient.list_sessions` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.list_sessions, request, ListSessionsReply, metadata, timeout)
+
+    async def revoke_session(
+        self, request: RevokeSessionRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> RevokeSessionReply:
+        """`AuthClient.revoke_session` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.revoke_session, request, RevokeSessionReply, metadata, timeout)
+
+    async def logout_all(
+        self, request: LogoutAllRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> LogoutAllReply:
+        """`AuthClient.logout_all` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.logout_all, request, LogoutAllReply, metadata, timeout)
+
+    async def delete_account(
+        self, request: DeleteAccountRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> DeleteAccountReply:
+        """`AuthClient.delete_account` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.delete_account, request, DeleteAccountReply, metadata, timeout)
+
+    async def list_users(
+        self, request: ListUsersRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> ListUsersReply:
+        """`AuthClient.list_users` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.list_users, request, ListUsersReply, metadata, timeout)
+
+    async def disable_user(
+        self, request: DisableUserRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> DisableUserReply:
+        """`AuthClient.disable_user` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.disable_user, request, DisableUserReply, metadata, timeout)
+
+    async def enable_user(
+        self, request: EnableUserRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> EnableUserReply:
+        """`AuthClient.enable_user` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.enable_user, request, EnableUserReply, metadata, timeout)
+
+    async def delete_user(
+        self, request: DeleteUserRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> DeleteUserReply:
+        """`AuthClient.delete_user` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.delete_user, request, DeleteUserReply, metadata, timeout)
+
+    async def issue_reset_code(
+        self, request: IssueResetCodeRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> IssueResetCodeReply:
+        """`AuthClient.issue_reset_code` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.issue_reset_code, request, IssueResetCodeReply, metadata, timeout)
+
+    async def reset_password(
+        self, request: ResetPasswordRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> ResetPasswordReply:
+        """`AuthClient.reset_password` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.reset_password, request, ResetPasswordReply, metadata, timeout)
+
+    async def audit_events(
+        self, request: AuditEventsRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> AuditEventsReply:
+        """`AuthClient.audit_events` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.audit_events, request, AuditEventsReply, metadata, timeout)
+
+    async def create_user(
+        self, request: CreateUserRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> CreateUserReply:
+        """`AuthClient.create_user` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.create_user, request, CreateUserReply, metadata, timeout)
+
+    async def keys(
+        self, request: KeysRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> KeysReply:
+        """`AuthClient.keys` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.keys, request, KeysReply, metadata, timeout)

@@ -439,3 +439,13 @@ def call(channel: Any, method: str, request: Any, reply_type: Type[M], metadata:
         return decode(reply_type, reply)
     except DecodeError as e:
         raise RpcError(StatusCode.INTERNAL, f"malformed {reply_type.__name__} in reply to {method}: {e}") from e
+
+
+async def call_async(channel: Any, method: str, request: Any, reply_type: Type[M], metadata: Any = None,
+                     timeout: Optional[float] = None) -> M:
+    """`call` for a generated asyncio client, over a channel whose `unary` is a coroutine."""
+    reply = await channel.unary(method, request.encode(), metadata=metadata, timeout=timeout)
+    try:
+        return decode(reply_type, reply)
+    except DecodeError as e:
+        raise RpcError(StatusCode.INTERNAL, f"malformed {reply_type.__name__} in reply to {method}: {e}") from e

@@ -13,7 +13,7 @@ from typing import Any as _Any, Optional as _Optional
 from authrpc import method as _method
 from authrpc import wire as _wire
 
-__all__ = ["Color", "AllTypes", "MirrorClient"]
+__all__ = ["Color", "AllTypes", "MirrorClient", "AsyncMirrorClient"]
 
 
 class Color(_enum.IntEnum):
@@ -293,3 +293,29 @@ class MirrorClient:
     ) -> AllTypes.Nested:
         """Answers with the nested message's values summed into `a`."""
         return _wire.call(self._channel, self.Method.sum, request, AllTypes.Nested, metadata, timeout)
+
+
+class AsyncMirrorClient:
+    """`MirrorClient` for asyncio: the same calls as coroutines.
+
+    Calls go through `await channel.unary(method, request_bytes, metadata=..., timeout=...)`
+    (`authrpc.aio.AsyncChannel`); a failed call raises `authrpc.RpcError`.
+    """
+
+    SERVICE = "codec.test.Mirror"
+    Method = MirrorClient.Method
+
+    def __init__(self, channel: _Any) -> None:
+        self._channel = channel
+
+    async def reflect(
+        self, request: AllTypes, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> AllTypes:
+        """`MirrorClient.reflect` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.reflect, request, AllTypes, metadata, timeout)
+
+    async def sum(
+        self, request: AllTypes.Nested, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> AllTypes.Nested:
+        """`MirrorClient.sum` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.sum, request, AllTypes.Nested, metadata, timeout)

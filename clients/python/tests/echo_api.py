@@ -12,7 +12,14 @@ from typing import Any as _Any, Optional as _Optional
 from authrpc import method as _method
 from authrpc import wire as _wire
 
-__all__ = ["EchoRequest", "EchoReply", "SlowRequest", "FailRequest", "EchoClient"]
+__all__ = [
+    "EchoRequest",
+    "EchoReply",
+    "SlowRequest",
+    "FailRequest",
+    "EchoClient",
+    "AsyncEchoClient",
+]
 
 
 @_dc.dataclass
@@ -196,3 +203,35 @@ class EchoClient:
     ) -> EchoReply:
         """Fails with the given status code and message."""
         return _wire.call(self._channel, self.Method.fail, request, EchoReply, metadata, timeout)
+
+
+class AsyncEchoClient:
+    """`EchoClient` for asyncio: the same calls as coroutines.
+
+    Calls go through `await channel.unary(method, request_bytes, metadata=..., timeout=...)`
+    (`authrpc.aio.AsyncChannel`); a failed call raises `authrpc.RpcError`.
+    """
+
+    SERVICE = "rpctest.v1.Echo"
+    Method = EchoClient.Method
+
+    def __init__(self, channel: _Any) -> None:
+        self._channel = channel
+
+    async def echo(
+        self, request: EchoRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> EchoReply:
+        """`EchoClient.echo` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.echo, request, EchoReply, metadata, timeout)
+
+    async def slow(
+        self, request: SlowRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> EchoReply:
+        """`EchoClient.slow` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.slow, request, EchoReply, metadata, timeout)
+
+    async def fail(
+        self, request: FailRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> EchoReply:
+        """`EchoClient.fail` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.fail, request, EchoReply, metadata, timeout)

@@ -4,7 +4,8 @@
 //
 // Wire format: see PROTOCOL.md beside this file. Methods are named "auth.v1.Auth/<Method>".
 // Status and Logout read the caller's access token from the `authorization` metadata
-// ("Bearer <token>"); RevokeAll does too and needs an admin token.
+// ("Bearer <token>"); RevokeAll does too and needs an admin token, as do the account administration
+// calls (ListUsers … CreateUser); ResetPassword needs none.
 
 import AuthAPI
 import RPCCore
@@ -132,6 +133,176 @@ extension Auth {
         public func health(_ request: HealthRequest, options: CallOptions = CallOptions()) async throws -> HealthReply {
             let reply = try await transport.unary(Method.health, request: request.serializedBytes(), options: options)
             return try HealthReply(decodingReply: reply, for: Method.health)
+        }
+
+        /// Checks the current password, applies the password policy, ends every session of the caller
+        /// (their refresh tokens and, within the revocation bound, their access tokens) and returns the
+        /// tokens of a new session. Not idempotent: the repeat's token is already revoked.
+        public func changePassword(_ request: ChangePasswordRequest, options: CallOptions = CallOptions()) throws -> TokenReply {
+            let reply = try transport.unary(Method.changePassword, request: request.serializedBytes(), options: options)
+            return try TokenReply(decodingReply: reply, for: Method.changePassword)
+        }
+
+        /// Checks the current password, applies the password policy, ends every session of the caller
+        /// (their refresh tokens and, within the revocation bound, their access tokens) and returns the
+        /// tokens of a new session. Not idempotent: the repeat's token is already revoked.
+        public func changePassword(_ request: ChangePasswordRequest, options: CallOptions = CallOptions()) async throws -> TokenReply {
+            let reply = try await transport.unary(Method.changePassword, request: request.serializedBytes(), options: options)
+            return try TokenReply(decodingReply: reply, for: Method.changePassword)
+        }
+
+        /// The caller's sessions (refresh-token families), newest first.
+        public func listSessions(_ request: ListSessionsRequest, options: CallOptions = CallOptions()) throws -> ListSessionsReply {
+            let reply = try transport.unary(Method.listSessions, request: request.serializedBytes(), options: options)
+            return try ListSessionsReply(decodingReply: reply, for: Method.listSessions)
+        }
+
+        /// The caller's sessions (refresh-token families), newest first.
+        public func listSessions(_ request: ListSessionsRequest, options: CallOptions = CallOptions()) async throws -> ListSessionsReply {
+            let reply = try await transport.unary(Method.listSessions, request: request.serializedBytes(), options: options)
+            return try ListSessionsReply(decodingReply: reply, for: Method.listSessions)
+        }
+
+        /// Ends one of the caller's sessions. NOT_FOUND when it is not one of theirs.
+        public func revokeSession(_ request: RevokeSessionRequest, options: CallOptions = CallOptions()) throws -> RevokeSessionReply {
+            let reply = try transport.unary(Method.revokeSession, request: request.serializedBytes(), options: options)
+            return try RevokeSessionReply(decodingReply: reply, for: Method.revokeSession)
+        }
+
+        /// Ends one of the caller's sessions. NOT_FOUND when it is not one of theirs.
+        public func revokeSession(_ request: RevokeSessionRequest, options: CallOptions = CallOptions()) async throws -> RevokeSessionReply {
+            let reply = try await transport.unary(Method.revokeSession, request: request.serializedBytes(), options: options)
+            return try RevokeSessionReply(decodingReply: reply, for: Method.revokeSession)
+        }
+
+        /// Ends every session of the caller, this one included.
+        /// Not idempotent: a repeat presents a revoked token and answers UNAUTHENTICATED.
+        public func logoutAll(_ request: LogoutAllRequest, options: CallOptions = CallOptions()) throws -> LogoutAllReply {
+            let reply = try transport.unary(Method.logoutAll, request: request.serializedBytes(), options: options)
+            return try LogoutAllReply(decodingReply: reply, for: Method.logoutAll)
+        }
+
+        /// Ends every session of the caller, this one included.
+        /// Not idempotent: a repeat presents a revoked token and answers UNAUTHENTICATED.
+        public func logoutAll(_ request: LogoutAllRequest, options: CallOptions = CallOptions()) async throws -> LogoutAllReply {
+            let reply = try await transport.unary(Method.logoutAll, request: request.serializedBytes(), options: options)
+            return try LogoutAllReply(decodingReply: reply, for: Method.logoutAll)
+        }
+
+        /// Deletes the caller's account (the password is checked) and ends its sessions.
+        public func deleteAccount(_ request: DeleteAccountRequest, options: CallOptions = CallOptions()) throws -> DeleteAccountReply {
+            let reply = try transport.unary(Method.deleteAccount, request: request.serializedBytes(), options: options)
+            return try DeleteAccountReply(decodingReply: reply, for: Method.deleteAccount)
+        }
+
+        /// Deletes the caller's account (the password is checked) and ends its sessions.
+        public func deleteAccount(_ request: DeleteAccountRequest, options: CallOptions = CallOptions()) async throws -> DeleteAccountReply {
+            let reply = try await transport.unary(Method.deleteAccount, request: request.serializedBytes(), options: options)
+            return try DeleteAccountReply(decodingReply: reply, for: Method.deleteAccount)
+        }
+
+        /// Admins: the users, by email, a page at a time.
+        public func listUsers(_ request: ListUsersRequest, options: CallOptions = CallOptions()) throws -> ListUsersReply {
+            let reply = try transport.unary(Method.listUsers, request: request.serializedBytes(), options: options)
+            return try ListUsersReply(decodingReply: reply, for: Method.listUsers)
+        }
+
+        /// Admins: the users, by email, a page at a time.
+        public func listUsers(_ request: ListUsersRequest, options: CallOptions = CallOptions()) async throws -> ListUsersReply {
+            let reply = try await transport.unary(Method.listUsers, request: request.serializedBytes(), options: options)
+            return try ListUsersReply(decodingReply: reply, for: Method.listUsers)
+        }
+
+        /// Admins: a disabled user cannot log in or refresh (PERMISSION_DENIED "Account disabled.
+        /// Contact an administrator."); its tokens are refused (TOKEN_REFUSAL_DISABLED) within the
+        /// revocation bound, and stay refused after EnableUser.
+        public func disableUser(_ request: DisableUserRequest, options: CallOptions = CallOptions()) throws -> DisableUserReply {
+            let reply = try transport.unary(Method.disableUser, request: request.serializedBytes(), options: options)
+            return try DisableUserReply(decodingReply: reply, for: Method.disableUser)
+        }
+
+        /// Admins: a disabled user cannot log in or refresh (PERMISSION_DENIED "Account disabled.
+        /// Contact an administrator."); its tokens are refused (TOKEN_REFUSAL_DISABLED) within the
+        /// revocation bound, and stay refused after EnableUser.
+        public func disableUser(_ request: DisableUserRequest, options: CallOptions = CallOptions()) async throws -> DisableUserReply {
+            let reply = try await transport.unary(Method.disableUser, request: request.serializedBytes(), options: options)
+            return try DisableUserReply(decodingReply: reply, for: Method.disableUser)
+        }
+
+        /// Admins: lets a disabled user log in again.
+        public func enableUser(_ request: EnableUserRequest, options: CallOptions = CallOptions()) throws -> EnableUserReply {
+            let reply = try transport.unary(Method.enableUser, request: request.serializedBytes(), options: options)
+            return try EnableUserReply(decodingReply: reply, for: Method.enableUser)
+        }
+
+        /// Admins: lets a disabled user log in again.
+        public func enableUser(_ request: EnableUserRequest, options: CallOptions = CallOptions()) async throws -> EnableUserReply {
+            let reply = try await transport.unary(Method.enableUser, request: request.serializedBytes(), options: options)
+            return try EnableUserReply(decodingReply: reply, for: Method.enableUser)
+        }
+
+        /// Admins: as DeleteAccount, for any user. NOT_FOUND for an unknown email.
+        public func deleteUser(_ request: DeleteUserRequest, options: CallOptions = CallOptions()) throws -> DeleteUserReply {
+            let reply = try transport.unary(Method.deleteUser, request: request.serializedBytes(), options: options)
+            return try DeleteUserReply(decodingReply: reply, for: Method.deleteUser)
+        }
+
+        /// Admins: as DeleteAccount, for any user. NOT_FOUND for an unknown email.
+        public func deleteUser(_ request: DeleteUserRequest, options: CallOptions = CallOptions()) async throws -> DeleteUserReply {
+            let reply = try await transport.unary(Method.deleteUser, request: request.serializedBytes(), options: options)
+            return try DeleteUserReply(decodingReply: reply, for: Method.deleteUser)
+        }
+
+        /// Admins: a one-time password reset code for a user (shown once; valid 15 minutes; a new one
+        /// replaces the previous one).
+        public func issueResetCode(_ request: IssueResetCodeRequest, options: CallOptions = CallOptions()) throws -> IssueResetCodeReply {
+            let reply = try transport.unary(Method.issueResetCode, request: request.serializedBytes(), options: options)
+            return try IssueResetCodeReply(decodingReply: reply, for: Method.issueResetCode)
+        }
+
+        /// Admins: a one-time password reset code for a user (shown once; valid 15 minutes; a new one
+        /// replaces the previous one).
+        public func issueResetCode(_ request: IssueResetCodeRequest, options: CallOptions = CallOptions()) async throws -> IssueResetCodeReply {
+            let reply = try await transport.unary(Method.issueResetCode, request: request.serializedBytes(), options: options)
+            return try IssueResetCodeReply(decodingReply: reply, for: Method.issueResetCode)
+        }
+
+        /// Sets a new password with a reset code (no token needed) and ends every session of the user.
+        /// UNAUTHENTICATED "Invalid or expired reset code." for a wrong, used or expired code.
+        public func resetPassword(_ request: ResetPasswordRequest, options: CallOptions = CallOptions()) throws -> ResetPasswordReply {
+            let reply = try transport.unary(Method.resetPassword, request: request.serializedBytes(), options: options)
+            return try ResetPasswordReply(decodingReply: reply, for: Method.resetPassword)
+        }
+
+        /// Sets a new password with a reset code (no token needed) and ends every session of the user.
+        /// UNAUTHENTICATED "Invalid or expired reset code." for a wrong, used or expired code.
+        public func resetPassword(_ request: ResetPasswordRequest, options: CallOptions = CallOptions()) async throws -> ResetPasswordReply {
+            let reply = try await transport.unary(Method.resetPassword, request: request.serializedBytes(), options: options)
+            return try ResetPasswordReply(decodingReply: reply, for: Method.resetPassword)
+        }
+
+        /// Admins: the audit trail, newest first, a page at a time.
+        public func auditEvents(_ request: AuditEventsRequest, options: CallOptions = CallOptions()) throws -> AuditEventsReply {
+            let reply = try transport.unary(Method.auditEvents, request: request.serializedBytes(), options: options)
+            return try AuditEventsReply(decodingReply: reply, for: Method.auditEvents)
+        }
+
+        /// Admins: the audit trail, newest first, a page at a time.
+        public func auditEvents(_ request: AuditEventsRequest, options: CallOptions = CallOptions()) async throws -> AuditEventsReply {
+            let reply = try await transport.unary(Method.auditEvents, request: request.serializedBytes(), options: options)
+            return try AuditEventsReply(decodingReply: reply, for: Method.auditEvents)
+        }
+
+        /// Admins: creates an account (the way in when registration is closed).
+        public func createUser(_ request: CreateUserRequest, options: CallOptions = CallOptions()) throws -> CreateUserReply {
+            let reply = try transport.unary(Method.createUser, request: request.serializedBytes(), options: options)
+            return try CreateUserReply(decodingReply: reply, for: Method.createUser)
+        }
+
+        /// Admins: creates an account (the way in when registration is closed).
+        public func createUser(_ request: CreateUserRequest, options: CallOptions = CallOptions()) async throws -> CreateUserReply {
+            let reply = try await transport.unary(Method.createUser, request: request.serializedBytes(), options: options)
+            return try CreateUserReply(decodingReply: reply, for: Method.createUser)
         }
 
         /// The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
