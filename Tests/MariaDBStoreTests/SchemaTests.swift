@@ -25,7 +25,6 @@ final class SchemaTests: XCTestCase {
             "known_addresses.address": ColumnWidth.clientAddress,
             "audit_events.event": ColumnWidth.auditEvent, "audit_events.email": ColumnWidth.email,
             "audit_events.client_address": ColumnWidth.clientAddress, "audit_events.detail": ColumnWidth.auditDetail,
-            "schema_migrations.name": ColumnWidth.migrationName,
             "signing_keys.kid": ColumnWidth.keyID, "signing_keys.alg": ColumnWidth.keyAlgorithm,
             "schema_migrations.name": ColumnWidth.migrationName, "refresh_tokens.client_address": ColumnWidth.clientAddress,
         ]
