@@ -150,7 +150,8 @@ final class KeySet: Sendable {
             if state == .published { next = min(next, record.signsFrom) }
             if let expires = record.expiresAt { next = min(next, expires) }
             guard let secret = configuration.encryptionKey.open(record.sealedPrivateKey, associatedData: record.associatedData) else {
-                throw KeySetError("signing key \(record.kid) does not open with the key-encryption key")
+                throw KeySetError("signing key \(record.kid) does not open with the key-encryption key "
+                                  + "(every instance sharing a database needs the same --key-encryption-key-file)")
             }
             switch record.algorithm {
             case .eddsa:

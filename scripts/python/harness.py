@@ -5,6 +5,7 @@ Standard library plus the generated client (clients/python); run with PYTHONPATH
 """
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import shutil
@@ -80,7 +81,15 @@ class Authd:
         shutil.copy(db.env_file, os.path.join(self.dir, "mariadb.env"))
         os.chmod(os.path.join(self.dir, "mariadb.env"), 0o600)
         self.port = free_port()
+        # Every instance reads the one key set in the database, whose private keys are sealed under
+        # the key-encryption key: all must share it (--dev would make one per data folder).
+        kek = os.path.join(ROOT, ".data", "harden", "key-encryption.key")
+        if not os.path.exists(kek):
+            fd = os.open(kek, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
         self.args = [AUTHD, "serve", "--dev", "--data-dir", self.dir, "--listen", f"127.0.0.1:{self.port}",
+                     "--key-encryption-key-file", kek,
                      "--log-level", log_level,
                      # Load from one address registers far more than the production limits allow.
                      "--register-limit-per-address", "100000", "--register-limit-global", "100000", *extra]
