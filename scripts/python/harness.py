@@ -83,7 +83,7 @@ class Authd:
         self.port = free_port()
         # Every instance reads the one key set in the database, whose private keys are sealed under
         # the key-encryption key: all must share it (--dev would make one per data folder).
-        kek = os.path.join(ROOT, ".data", "harden", "key-encryption.key")
+        self.key_encryption_key_file = kek = os.path.join(ROOT, ".data", "harden", "key-encryption.key")
         if not os.path.exists(kek):
             fd = os.open(kek, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:

@@ -146,7 +146,9 @@ if args.leak_check:
     with open(authd.secret_file) as f:
         jwt_secret = f.read().strip()
     db_password = db.settings()["AUTH_DB_PASSWORD"]
-    needles = set(secrets_used) | {jwt_secret, base64.b64decode(jwt_secret).hex(), db_password}
+    with open(authd.key_encryption_key_file) as f:
+        kek = f.read().strip()
+    needles = set(secrets_used) | {jwt_secret, base64.b64decode(jwt_secret).hex(), db_password, kek, base64.b64decode(kek).hex()}
     # Tokens are also searched by their signature (the part no two tokens share).
     needles |= {s.rsplit(".", 1)[-1] for s in secrets_used if s.count(".") == 2}
     with open(authd.log_path, errors="replace") as f:
@@ -156,7 +158,7 @@ if args.leak_check:
     log(f"leak check: {len(needles)} secrets searched in {len(log_text.splitlines())} log lines "
         f"and {len(rec.error_texts)} error texts: {len(leaks)} found {leaks[:5]}")
     modes = {}
-    for path in (authd.secret_file, os.path.join(authd.dir, "dev", "server.key"), os.path.join(authd.dir, "dev", "ca.key"),
+    for path in (authd.secret_file, authd.key_encryption_key_file, os.path.join(authd.dir, "dev", "server.key"), os.path.join(authd.dir, "dev", "ca.key"),
                  os.path.join(os.path.dirname(db.env_file), "mariadb-harden", "app-password"), db.env_file):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         modes[os.path.relpath(path, authd.dir)] = oct(mode)
