@@ -21,7 +21,7 @@ import struct
 import zlib
 from typing import Deque, Dict, List, Optional, Tuple
 
-from .channel import (ALPN, CALL, CANCEL, COMPRESSION_ZLIB, ERROR, FLAG_COMPRESSED, GOAWAY, HEADER, PING, PONG, PREFACE,
+from .channel import (_ChannelSettings, ALPN, CALL, CANCEL, COMPRESSION_ZLIB, ERROR, FLAG_COMPRESSED, GOAWAY, HEADER, PING, PONG, PREFACE,
                       REPLY, SETTING_COMPRESSION, SETTING_MAX_CALLS_IN_FLIGHT, SETTING_MAX_DECOMPRESSED_SIZE,
                       SETTING_MAX_FRAME_SIZE, SETTINGS, MetadataArg, _frame, _inflate, _Malformed, _parse_goaway,
                       _parse_reply_head, _read_string16, _string16)
@@ -290,31 +290,12 @@ class _Retry(Exception):
     """The connection went away between lookup and use: take a new one."""
 
 
-class AsyncChannel:
+class AsyncChannel(_ChannelSettings):
     """An asyncio client channel: one TLS connection, many concurrent calls, reconnect on demand.
 
     Takes the same arguments as `authrpc.Channel`. Use it from one event loop."""
 
-    def __init__(self, host: str, port: int, *, ca_file: Optional[str] = None, cert_file: Optional[str] = None,
-                 key_file: Optional[str] = None, server_hostname: Optional[str] = None, compression: bool = True,
-                 timeout: Optional[float] = None, compression_threshold: int = 1024,
-                 max_frame_size: int = 4 << 20, max_decompressed_size: int = 4 << 20,
-                 connect_timeout: float = 5.0, minimum_tls_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2) -> None:
-        self._host = host
-        self._port = port
-        self._server_hostname = server_hostname
-        self._compression = compression
-        self._timeout = timeout
-        self._compression_threshold = compression_threshold
-        self._max_frame_size = max_frame_size
-        self._max_decompressed_size = max_decompressed_size
-        self._connect_timeout = connect_timeout
-        context = ssl.create_default_context(cafile=ca_file)
-        context.minimum_version = minimum_tls_version
-        context.set_alpn_protocols([ALPN])
-        if cert_file:
-            context.load_cert_chain(cert_file, key_file)
-        self._context = context
+    def _init_state(self) -> None:
         self._lock: Optional[asyncio.Lock] = None
         self._connection: Optional[_AsyncConnection] = None
         self._closed = False

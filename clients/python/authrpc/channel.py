@@ -435,8 +435,8 @@ class _Retry(Exception):
     """The connection went away between lookup and use: take a new one."""
 
 
-class Channel:
-    """A thread-safe client channel: one TLS connection, many concurrent calls, reconnect on demand."""
+class _ChannelSettings:
+    """What `Channel` and `authrpc.AsyncChannel` share: the server, the limits and the TLS context."""
 
     def __init__(self, host: str, port: int, *, ca_file: Optional[str] = None, cert_file: Optional[str] = None,
                  key_file: Optional[str] = None, server_hostname: Optional[str] = None, compression: bool = True,
@@ -458,6 +458,17 @@ class Channel:
         if cert_file:
             context.load_cert_chain(cert_file, key_file)
         self._context = context
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Sets up the subclass's connection state (no connection is made before the first call)."""
+        raise NotImplementedError
+
+
+class Channel(_ChannelSettings):
+    """A thread-safe client channel: one TLS connection, many concurrent calls, reconnect on demand."""
+
+    def _init_state(self) -> None:
         self._lock = threading.Lock()
         self._connection: Optional[_Connection] = None
         self._closed = False
