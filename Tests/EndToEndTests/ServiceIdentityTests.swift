@@ -149,4 +149,33 @@ final class ServiceIdentityTests: XCTestCase {
         assertNoSecrets(in: audit.stdout, secrets)
         assertNoSecrets(in: authd.log, secrets)
     }
+
+    /// clients/python/tests/test_services.py: ServiceToken and Validate's new fields through the
+    /// Python client (default `--validate-callers any`).
+    func testPythonServiceTokenAndValidate() throws {
+        let python: URL
+        do { python = try TestEnvironment.python() } catch { throw XCTSkip("\(error)") }
+        let dir = try TestEnvironment.makeTemporaryDirectory("service-identities-py")
+        let kek = dir.appendingPathComponent("kek").path
+        try CertificateFactory.write(Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString() + "\n", to: kek, mode: 0o600)
+        let authd = try AuthdProcess.start(arguments: ["--key-encryption-key-file", kek])
+        defer { authd.stop() }
+        let created = try authd.runSubcommand(["admin", "service", "create", "py-orders", "--scopes", "orders:read,orders:write",
+                                               "--json", "--key-encryption-key-file", kek])
+        XCTAssertEqual(created.status, 0, created.stderr)
+        let secret = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])?["client_secret"])
+        var environment = ProcessInfo.processInfo.environment
+        environment["PYTHONPATH"] = TestEnvironment.packageRoot.appendingPathComponent("clients/python").path
+        environment["AUTHD_SERVICES_ADDRESS"] = "\(authd.host):\(authd.port)"
+        environment["AUTHD_SERVICES_CA"] = authd.caFile
+        environment["AUTHD_SERVICES_CLIENT_ID"] = "py-orders"
+        environment["AUTHD_SERVICES_CLIENT_SECRET"] = secret
+        let testFile = TestEnvironment.packageRoot.appendingPathComponent("clients/python/tests/test_services.py").path
+        let result = try ProcessRunner.run(python, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", testFile],
+                                           environment: environment, timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertFalse(result.stdout.contains("skipped"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("2 passed"), result.stdout)
+        assertNoSecrets(in: authd.log, [secret])
+    }
 }
