@@ -253,11 +253,11 @@ private func setAdmin(email: String, admin: Bool, common: CommonOptions) throws 
 func withOperatorCore(_ common: CommonOptions, configure: (inout AuthConfiguration) throws -> Void = { _ in },
                       _ body: (AuthCore) throws -> Void) throws {
     let settings = try operatorSettings(common)
+    // Token keys are irrelevant here; a throwaway key satisfies the configuration.
+    var configuration = AuthConfiguration(signingKeys: ["admin": SecureRandom.bytes(32)], activeKeyID: "admin")
+    do { try configure(&configuration) } catch let error as ConfigurationError { throw exitForConfiguration(error) }
     do {
         let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
-        // Token keys are irrelevant here; a throwaway key satisfies the configuration.
-        var configuration = AuthConfiguration(signingKeys: ["admin": SecureRandom.bytes(32)], activeKeyID: "admin")
-        do { try configure(&configuration) } catch let error as ConfigurationError { throw exitForConfiguration(error) }
         let core = try AuthCore(configuration: configuration, store: store, logger: Logger(label: "authd.admin"))
         try body(core)
     } catch let error as AuthError {
