@@ -85,8 +85,17 @@ public enum Auth {
         /// The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
         /// and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
         public static let keys = MethodDescriptor(service: Auth.name, method: "Keys", idempotency: .noSideEffects)
+        /// Client credentials: a service account's access token (no refresh token), for client_id and
+        /// client_secret, or without a secret on a connection whose verified client certificate (mTLS) is
+        /// bound to the account. `scopes`: a subset of the account's (empty: all of them); a scope the
+        /// account lacks is PERMISSION_DENIED "Scope not granted to this service.". UNAUTHENTICATED
+        /// "Invalid client credentials." for an unknown client id, a wrong secret or an unbound
+        /// certificate (the same for each); PERMISSION_DENIED for a disabled account; RESOURCE_EXHAUSTED
+        /// when failed attempts for the client id or from the address are throttled.
+        /// Not idempotent: each call issues a new token (and is audited).
+        public static let serviceToken = MethodDescriptor(service: Auth.name, method: "ServiceToken")
         /// Every method, in schema order.
-        public static let all: [MethodDescriptor] = [register, login, status, logout, validate, refresh, revokeAll, health, changePassword, listSessions, revokeSession, logoutAll, deleteAccount, listUsers, disableUser, enableUser, deleteUser, issueResetCode, resetPassword, auditEvents, createUser, keys]
+        public static let all: [MethodDescriptor] = [register, login, status, logout, validate, refresh, revokeAll, health, changePassword, listSessions, revokeSession, logoutAll, deleteAccount, listUsers, disableUser, enableUser, deleteUser, issueResetCode, resetPassword, auditEvents, createUser, keys, serviceToken]
     }
 
     /// What a server implements to serve `Auth`: one method per rpc. Throw `RPCError` to
@@ -175,6 +184,16 @@ public enum Auth {
         /// The public keys that verify tokens (EdDSA), for verifying them offline: an RFC 7517 JWK Set
         /// and how long it may be cached. A token whose kid is not in a cached set: fetch the set again.
         func keys(_ request: KeysRequest, context: ServerContext) throws -> KeysReply
+
+        /// Client credentials: a service account's access token (no refresh token), for client_id and
+        /// client_secret, or without a secret on a connection whose verified client certificate (mTLS) is
+        /// bound to the account. `scopes`: a subset of the account's (empty: all of them); a scope the
+        /// account lacks is PERMISSION_DENIED "Scope not granted to this service.". UNAUTHENTICATED
+        /// "Invalid client credentials." for an unknown client id, a wrong secret or an unbound
+        /// certificate (the same for each); PERMISSION_DENIED for a disabled account; RESOURCE_EXHAUSTED
+        /// when failed attempts for the client id or from the address are throttled.
+        /// Not idempotent: each call issues a new token (and is audited).
+        func serviceToken(_ request: ServiceTokenRequest, context: ServerContext) throws -> TokenReply
     }
 
     /// The method table of `handler`, to give to a server. Methods listed in `inline` (descriptors
@@ -282,6 +301,10 @@ public enum Auth {
                     let request = try KeysRequest(decodingRequest: bytes, for: Method.keys)
                     return try handler.keys(request, context: context).serializedBytes()
                 },
+                ServerMethod(descriptor: Method.serviceToken, kind: kind(Method.serviceToken)) { bytes, context in
+                    let request = try ServiceTokenRequest(decodingRequest: bytes, for: Method.serviceToken)
+                    return try handler.serviceToken(request, context: context).serializedBytes()
+                },
             ]
         }
     }
@@ -357,8 +380,10 @@ public struct TokenReply: ProtoMessage {
     public var refreshToken: String = ""
     /// When the refresh token expires, in seconds since the Unix epoch.
     public var refreshExpiresAt: Int64 = 0
-    /// The user the tokens belong to.
+    /// The user the tokens belong to (0 for a service token).
     public var userId: Int64 = 0
+    /// The scopes granted (ServiceToken; the token's `scope` claim).
+    public var scopes: [String] = []
 
     /// Every field at its default.
     public init() {}
@@ -369,13 +394,15 @@ public struct TokenReply: ProtoMessage {
         expiresAt: Int64 = 0,
         refreshToken: String = "",
         refreshExpiresAt: Int64 = 0,
-        userId: Int64 = 0
+        userId: Int64 = 0,
+        scopes: [String] = []
     ) {
         self.token = token
         self.expiresAt = expiresAt
         self.refreshToken = refreshToken
         self.refreshExpiresAt = refreshExpiresAt
         self.userId = userId
+        self.scopes = scopes
     }
 
     public func encode(to writer: inout ProtoWriter) {
@@ -384,6 +411,7 @@ public struct TokenReply: ProtoMessage {
         writer.writeString(refreshToken, field: 3)
         writer.writeInt64(refreshExpiresAt, field: 4)
         writer.writeInt64(userId, field: 5)
+        writer.writeRepeatedString(scopes, field: 6)
     }
 
     public mutating func decode(from reader: inout ProtoReader) throws {
@@ -394,6 +422,7 @@ public struct TokenReply: ProtoMessage {
             case 3: refreshToken = try reader.readString(tag)
             case 4: refreshExpiresAt = try reader.readInt64(tag)
             case 5: userId = try reader.readInt64(tag)
+            case 6: try reader.readRepeatedString(tag, into: &scopes)
             default: try reader.skipField(tag)
             }
         }
@@ -497,23 +526,33 @@ public struct LogoutReply: ProtoMessage {
 public struct ValidateRequest: ProtoMessage {
     /// The token to check.
     public var token: String = ""
+    /// Scopes the token must carry (all of them): else refused as TOKEN_REFUSAL_FORBIDDEN.
+    public var requiredScopes: [String] = []
+    /// An audience the token's `aud` must name: else refused as TOKEN_REFUSAL_FORBIDDEN.
+    public var audience: String = ""
 
     /// Every field at its default.
     public init() {}
 
     /// The given fields set, the others at their defaults.
-    public init(token: String = "") {
+    public init(token: String = "", requiredScopes: [String] = [], audience: String = "") {
         self.token = token
+        self.requiredScopes = requiredScopes
+        self.audience = audience
     }
 
     public func encode(to writer: inout ProtoWriter) {
         writer.writeString(token, field: 1)
+        writer.writeRepeatedString(requiredScopes, field: 2)
+        writer.writeString(audience, field: 3)
     }
 
     public mutating func decode(from reader: inout ProtoReader) throws {
         while let tag = try reader.nextTag() {
             switch tag.fieldNumber {
             case 1: token = try reader.readString(tag)
+            case 2: try reader.readRepeatedString(tag, into: &requiredScopes)
+            case 3: audience = try reader.readString(tag)
             default: try reader.skipField(tag)
             }
         }
@@ -533,6 +572,13 @@ public struct ValidateReply: ProtoMessage {
     public var refusal: TokenRefusal = .none
     /// The refusal's message, when valid is false.
     public var message: String = ""
+    /// The token's `sub`: a user's decimal id, or "svc:" and a service's client id.
+    public var subject: String = ""
+    public var kind: SubjectKind = .unspecified
+    /// The token's `scope` claim, split (service tokens).
+    public var scopes: [String] = []
+    /// The token's `roles` claim (users' roles, granted by operators).
+    public var roles: [String] = []
 
     /// Every field at its default.
     public init() {}
@@ -545,7 +591,11 @@ public struct ValidateReply: ProtoMessage {
         expiresAt: Int64 = 0,
         expiresIn: Int64 = 0,
         refusal: TokenRefusal = .none,
-        message: String = ""
+        message: String = "",
+        subject: String = "",
+        kind: SubjectKind = .unspecified,
+        scopes: [String] = [],
+        roles: [String] = []
     ) {
         self.valid = valid
         self.userId = userId
@@ -554,6 +604,10 @@ public struct ValidateReply: ProtoMessage {
         self.expiresIn = expiresIn
         self.refusal = refusal
         self.message = message
+        self.subject = subject
+        self.kind = kind
+        self.scopes = scopes
+        self.roles = roles
     }
 
     public func encode(to writer: inout ProtoWriter) {
@@ -564,6 +618,10 @@ public struct ValidateReply: ProtoMessage {
         writer.writeInt64(expiresIn, field: 5)
         writer.writeEnum(refusal, field: 6)
         writer.writeString(message, field: 7)
+        writer.writeString(subject, field: 8)
+        writer.writeEnum(kind, field: 9)
+        writer.writeRepeatedString(scopes, field: 10)
+        writer.writeRepeatedString(roles, field: 11)
     }
 
     public mutating func decode(from reader: inout ProtoReader) throws {
@@ -576,6 +634,10 @@ public struct ValidateReply: ProtoMessage {
             case 5: expiresIn = try reader.readInt64(tag)
             case 6: refusal = try reader.readEnum(tag)
             case 7: message = try reader.readString(tag)
+            case 8: subject = try reader.readString(tag)
+            case 9: kind = try reader.readEnum(tag)
+            case 10: try reader.readRepeatedString(tag, into: &scopes)
+            case 11: try reader.readRepeatedString(tag, into: &roles)
             default: try reader.skipField(tag)
             }
         }
@@ -1560,6 +1622,43 @@ public struct KeysRequest: ProtoMessage {
     }
 }
 
+/// The `ServiceTokenRequest` message.
+public struct ServiceTokenRequest: ProtoMessage {
+    /// The service account's client id (may be empty on an mTLS connection bound to the account).
+    public var clientId: String = ""
+    /// The secret `authd admin service create` printed (empty with a bound client certificate).
+    public var clientSecret: String = ""
+    /// The scopes wanted: a subset of the account's; empty for all of them.
+    public var scopes: [String] = []
+
+    /// Every field at its default.
+    public init() {}
+
+    /// The given fields set, the others at their defaults.
+    public init(clientId: String = "", clientSecret: String = "", scopes: [String] = []) {
+        self.clientId = clientId
+        self.clientSecret = clientSecret
+        self.scopes = scopes
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeString(clientId, field: 1)
+        writer.writeString(clientSecret, field: 2)
+        writer.writeRepeatedString(scopes, field: 3)
+    }
+
+    public mutating func decode(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: clientId = try reader.readString(tag)
+            case 2: clientSecret = try reader.readString(tag)
+            case 3: try reader.readRepeatedString(tag, into: &scopes)
+            default: try reader.skipField(tag)
+            }
+        }
+    }
+}
+
 /// The `KeysReply` message.
 public struct KeysReply: ProtoMessage {
     /// The JWK Set document (RFC 7517): {"keys":[{"kty":"OKP","crv":"Ed25519","x":…,"kid":…,
@@ -1594,6 +1693,37 @@ public struct KeysReply: ProtoMessage {
     }
 }
 
+/// Who a token stands for.
+public enum SubjectKind: ProtoEnum {
+    case unspecified  // SUBJECT_KIND_UNSPECIFIED = 0
+    /// A user: `sub` is its decimal id.
+    case user  // SUBJECT_KIND_USER = 1
+    /// A service account: `sub` is "svc:" and its client id.
+    case service  // SUBJECT_KIND_SERVICE = 2
+    /// A value this version of the schema does not name, kept as it came.
+    case unrecognized(Int32)
+
+    public init() { self = .unspecified }
+
+    public init(rawValue: Int32) {
+        switch rawValue {
+        case 0: self = .unspecified
+        case 1: self = .user
+        case 2: self = .service
+        default: self = .unrecognized(rawValue)
+        }
+    }
+
+    public var rawValue: Int32 {
+        switch self {
+        case .unspecified: 0
+        case .user: 1
+        case .service: 2
+        case .unrecognized(let value): value
+        }
+    }
+}
+
 /// Why a token was refused.
 public enum TokenRefusal: ProtoEnum {
     case none  // TOKEN_REFUSAL_NONE = 0
@@ -1607,6 +1737,8 @@ public enum TokenRefusal: ProtoEnum {
     case missing  // TOKEN_REFUSAL_MISSING = 4
     /// "Account disabled. Contact an administrator." (issued before its user was disabled)
     case disabled  // TOKEN_REFUSAL_DISABLED = 5
+    /// "Insufficient scope." (the token is good but lacks a required scope or the audience)
+    case forbidden  // TOKEN_REFUSAL_FORBIDDEN = 6
     /// A value this version of the schema does not name, kept as it came.
     case unrecognized(Int32)
 
@@ -1620,6 +1752,7 @@ public enum TokenRefusal: ProtoEnum {
         case 3: self = .revoked
         case 4: self = .missing
         case 5: self = .disabled
+        case 6: self = .forbidden
         default: self = .unrecognized(rawValue)
         }
     }
@@ -1632,6 +1765,7 @@ public enum TokenRefusal: ProtoEnum {
         case .revoked: 3
         case .missing: 4
         case .disabled: 5
+        case .forbidden: 6
         case .unrecognized(let value): value
         }
     }

@@ -55,6 +55,16 @@ public struct AuthConfiguration: Sendable {
     public var registration: RegistrationPolicy = .open
     /// How long an administrator's password reset code stays valid.
     public var resetCodeLifetime: Duration = .seconds(15 * 60)
+    /// Lifetime of service tokens (client credentials; default 10 minutes).
+    public var serviceTokenLifetime = Bounds.serviceTokenLifetime.default
+    /// How long a service's previous secret still works after `rotate-secret` (default 1 hour).
+    public var serviceSecretGrace = Bounds.serviceSecretGrace.default
+    /// The key service client secrets are hashed under (`ServiceSecrets`): the key-encryption key
+    /// of the key set. Without it, ServiceToken accepts bound client certificates only.
+    public var serviceSecretKey: KeyEncryptionKey?
+    /// Keep the bound client certificates in memory (refreshed each revocation poll), for
+    /// `serviceCertificateBound` (Validate with `--validate-callers authenticated`).
+    public var followServiceBindings = false
 
     public init(signingKeys: [String: [UInt8]], activeKeyID: String, issuer: String? = nil, audience: String? = nil) {
         self.signingKeys = signingKeys
@@ -85,6 +95,8 @@ public struct AuthConfiguration: Sendable {
             throw ConfigurationError("revocationMaxStaleness must exceed revocationPollInterval")
         }
         try Bounds.sessionMaxAge.check(sessionMaxAge, "sessionMaxAge")
+        try Bounds.serviceTokenLifetime.check(serviceTokenLifetime, "serviceTokenLifetime")
+        try Bounds.serviceSecretGrace.check(serviceSecretGrace, "serviceSecretGrace")
         try Bounds.passwordHashingConcurrency.check(passwordHashingConcurrency, "passwordHashingConcurrency")
         guard validationCacheCapacity >= 0, validationCacheCapacity <= 1 << 24 else {
             throw ConfigurationError("validationCacheCapacity must be in 0...16777216")
@@ -125,6 +137,10 @@ extension AuthConfiguration {
         /// the window's rows of this bucket, hence the modest ceiling).
         public static let registerLimitGlobal = Bounded<Int>(default: 1_000, range: 1...100_000)
         public static let registerWindow = Bounded<Duration>(default: .seconds(3600), range: .seconds(1)...(.seconds(86_400)))
+        /// Service tokens: short-lived (no refresh token; the service asks again).
+        public static let serviceTokenLifetime = Bounded<Duration>(default: .seconds(600), range: .seconds(1)...(.seconds(86_400)))
+        /// The old secret's grace after a rotation (0: it stops at once).
+        public static let serviceSecretGrace = Bounded<Duration>(default: .seconds(3600), range: .zero...(.seconds(7 * 86_400)))
     }
 }
 

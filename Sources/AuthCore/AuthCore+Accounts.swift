@@ -32,7 +32,7 @@ extension AuthCore {
             let refresh = newRefreshToken(userID: user.id, at: at, clientAddress: clientAddress)
             try store.insertRefreshToken(refresh.record)
             audit(.passwordChanged, userID: user.id, clientAddress: clientAddress, detail: "\(ended.count) sessions ended")
-            return issuedTokens(userID: user.id, isAdmin: user.isAdmin, refresh: refresh, at: at)
+            return try issuedTokens(userID: user.id, isAdmin: user.isAdmin, refresh: refresh, at: at)
         }
     }
 
@@ -247,7 +247,7 @@ extension AuthCore {
 
     /// Checks the authority; returns who acts, for the audit trail ("by user N", "by an operator").
     @discardableResult
-    private func authorize(_ authority: Authority) throws(AuthError) -> String {
+    func authorize(_ authority: Authority) throws(AuthError) -> String {
         switch authority {
         case .token(let token): "by user \(try requireAdmin(token: token).userID)"
         case .operatorCommand: "by an operator"

@@ -49,6 +49,10 @@ public final class AuthCore: Sendable {
     private let following = Atomic<Bool>(false)
     /// Revocation polls that failed since start (metrics).
     private let pollFailures = Atomic<Int>(0)
+    /// Bound client certificates of enabled service accounts (`followServiceBindings`).
+    let serviceBindings = Locked(ServiceBindings())
+    /// ServiceToken throttle denials remembered: bucket key -> until (seconds since 1970).
+    let serviceDenials = Locked<[String: Double]>([:])
 
     /// - Parameters:
     ///   - now: the clock (injected so tests control time).
@@ -116,7 +120,7 @@ public final class AuthCore: Sendable {
             case .emailTaken:
                 throw AuthError.emailTaken
             case .created(let userID):
-                let tokens = issuedTokens(userID: userID, isAdmin: false, refresh: refresh, at: at)
+                let tokens = try issuedTokens(userID: userID, isAdmin: false, refresh: refresh, at: at)
                 audit(.register, userID: userID, email: address.value, clientAddress: clientAddress)
                 return tokens
             }
@@ -188,7 +192,7 @@ public final class AuthCore: Sendable {
             try store.completeLogin(CompletedLogin(
                 attempt: attempt, address: address, at: at, refreshToken: refresh.record,
                 audit: AuditEvent(at: now(), kind: .loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)))
-            return issuedTokens(userID: user.id, isAdmin: user.isAdmin, refresh: refresh, at: at)
+            return try issuedTokens(userID: user.id, isAdmin: user.isAdmin, refresh: refresh, at: at)
         }
     }
 
@@ -318,7 +322,7 @@ public final class AuthCore: Sendable {
                 // Disabled between the rotation's check and here: the replacement is never handed out.
                 if user.isDisabled { throw AuthError.accountDisabled }
                 let isAdmin = user.isAdmin
-                let access = issueAccessToken(userID: userID, isAdmin: isAdmin, session: family, at: at)
+                let access = try issueAccessToken(userID: userID, isAdmin: isAdmin, session: family, at: at)
                 audit(.refresh, userID: userID, clientAddress: clientAddress)
                 return IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
                                     refreshToken: Base64URL.encode(replacement), refreshTokenExpiresAt: expiresAt)
@@ -428,6 +432,11 @@ public final class AuthCore: Sendable {
             freshUntil.store(Double.infinity.bitPattern, ordering: .relaxed)
             throw error
         }
+        if configuration.followServiceBindings {
+            do { try refreshServiceBindings() } catch {
+                logger.warning("service certificate bindings not read", metadata: ["error": "\(error)"])
+            }
+        }
         probeHealth()
         healthProber.start(interval: configuration.healthProbeInterval, name: "auth-health-probe") { [weak self] in
             self?.probeHealth()
@@ -443,6 +452,11 @@ public final class AuthCore: Sendable {
             // set in use.
             do { try self.refreshKeys() } catch {
                 self.logger.warning("key set refresh failed; keeping the keys in use", metadata: ["error": "\(error)"])
+            }
+            if self.configuration.followServiceBindings {
+                do { try self.refreshServiceBindings() } catch {
+                    self.logger.warning("service certificate bindings not refreshed", metadata: ["error": "\(error)"])
+                }
             }
         }
     }
@@ -548,17 +562,18 @@ public final class AuthCore: Sendable {
 
     /// The tokens handed out for a stored refresh token: it plus an access token of its session.
     func issuedTokens(userID: Int64, isAdmin: Bool, refresh: (token: [UInt8], record: RefreshTokenRecord),
-                              at: Date) -> IssuedTokens {
-        let access = issueAccessToken(userID: userID, isAdmin: isAdmin, session: refresh.record.family, at: at)
+                              at: Date) throws -> IssuedTokens {
+        let access = try issueAccessToken(userID: userID, isAdmin: isAdmin, session: refresh.record.family, at: at)
         return IssuedTokens(userID: userID, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
                             refreshToken: Base64URL.encode(refresh.token), refreshTokenExpiresAt: refresh.record.expiresAt)
     }
 
-    private func issueAccessToken(userID: Int64, isAdmin: Bool, session: TokenID?, at: Date) -> (token: String, expiresAt: Date) {
+    /// A user's access token; it carries the user's roles now (`roles`).
+    private func issueAccessToken(userID: Int64, isAdmin: Bool, session: TokenID?, at: Date) throws -> (token: String, expiresAt: Date) {
         let iat = Int64(at.timeIntervalSince1970.rounded(.down))
         let exp = iat + Int64(configuration.accessTokenLifetime.timeInterval.rounded(.up))
         let claims = AccessClaims(userID: userID, issuedAt: iat, expiresAt: exp, tokenID: .random(), sessionID: session,
-                                  isAdmin: isAdmin)
+                                  isAdmin: isAdmin, roles: try userRoles(userID))
         return (codecs.withCodec { $0.sign(claims) }, Date(timeIntervalSince1970: TimeInterval(exp)))
     }
 

@@ -47,6 +47,16 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
     case sessionNotFound
     /// A malformed request field; the message says which (it never quotes a secret).
     case invalidRequest(String)
+    /// ServiceToken: unknown client id, wrong secret, or an unbound certificate (deliberately the same).
+    case invalidClientCredentials
+    /// ServiceToken asked for a scope its account lacks.
+    case scopeNotGranted
+    /// A valid token without a required scope or audience (Validate's FORBIDDEN refusal).
+    case insufficientScope
+    /// The service account named by an operator command does not exist.
+    case serviceNotFound
+    /// Creating a service account whose client id is taken.
+    case serviceExists
     /// Anything unexpected; `detail` is for the server log, not for the caller.
     case `internal`(String)
 
@@ -56,6 +66,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case tokenExpired, tokenInvalid, tokenRevoked, missingToken, notAdmin, userNotFound
         case refreshInvalid, refreshReused, storeUnavailable, revocationsStale, `internal`
         case accountDisabled, registrationClosed, wrongPassword, resetCodeInvalid, resetThrottled, sessionNotFound, invalidRequest
+        case invalidClientCredentials, scopeNotGranted, insufficientScope, serviceNotFound, serviceExists
     }
 
     public var code: Code {
@@ -84,6 +95,11 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .resetThrottled: .resetThrottled
         case .sessionNotFound: .sessionNotFound
         case .invalidRequest: .invalidRequest
+        case .invalidClientCredentials: .invalidClientCredentials
+        case .scopeNotGranted: .scopeNotGranted
+        case .insufficientScope: .insufficientScope
+        case .serviceNotFound: .serviceNotFound
+        case .serviceExists: .serviceExists
         }
     }
 
@@ -116,6 +132,11 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .resetThrottled(let after): "Too many wrong reset codes. Try again in \(Int(after.rounded(.up))) seconds."
         case .sessionNotFound: "No such session."
         case .invalidRequest(let what): what
+        case .invalidClientCredentials: "Invalid client credentials."
+        case .scopeNotGranted: "Scope not granted to this service."
+        case .insufficientScope: "Insufficient scope."
+        case .serviceNotFound: "No such service account."
+        case .serviceExists: "Service account already exists."
         }
     }
 

@@ -350,6 +350,11 @@ public struct AuditEvent: Sendable, Equatable {
         case userDisabled = "user_disabled", userEnabled = "user_enabled", userCreated = "user_created"
         case resetCodeIssued = "reset_code_issued", passwordReset = "password_reset", resetCodeFailed = "reset_code_failed"
         case resetThrottled = "reset_throttled", passwordCheckThrottled = "password_check_throttled"
+        case serviceCreated = "service_created", serviceSecretRotated = "service_secret_rotated"
+        case serviceDisabled = "service_disabled", serviceEnabled = "service_enabled", serviceDeleted = "service_deleted"
+        case serviceCertificateBound = "service_cert_bound", serviceToken = "service_token"
+        case serviceTokenRefused = "service_token_refused", serviceTokenThrottled = "service_token_throttled"
+        case roleGranted = "role_granted", roleRevoked = "role_revoked"
     }
     public var at: Date
     public var kind: Kind

@@ -25,6 +25,8 @@ public final class InMemoryAuthStore: AuthStore {
     private let state = Locked(State())
     /// The key set (`SigningKeyStore`, in InMemoryAuthStore+Keys.swift).
     let signingKeyRows = Locked<[SigningKeyRecord]>([])
+    /// Service accounts and roles (`ServiceAccountStore`, in InMemoryAuthStore+Services.swift).
+    let serviceRows = Locked(InMemoryServiceRows())
     /// When set, every call throws `.unavailable` (to test the core's handling of an outage).
     public let failing = Locked(false)
     /// When set, only the revocation feed (`revocations(since:now:)`) throws `.unavailable`: the

@@ -2,7 +2,8 @@ import COpenSSL
 
 /// The claims of an access token this core issues.
 public struct AccessClaims: Sendable, Equatable {
-    /// `sub`: the user id.
+    /// `sub`: the user id; for a service token (`sub` "svc:<client id>") its revocation key
+    /// (`ServiceIdentity.revocationKey`, always negative, so never a user's).
     public var userID: Int64
     /// `iat`, `exp`, `nbf` in seconds since 1970.
     public var issuedAt: Int64
@@ -16,9 +17,17 @@ public struct AccessClaims: Sendable, Equatable {
     /// without the database). Withdrawn rights show in tokens issued afterwards; `RevokeAll`
     /// checks the database, not this claim.
     public var isAdmin: Bool
+    /// `sub` of a service token ("svc:<client id>"; nil for a user's), kept whole so that
+    /// answering it costs no allocation on a validated-token cache hit.
+    private var serviceSubject: String?
+    /// `scope`: the granted scopes (space-separated in the token).
+    public var scopes: [String]
+    /// `roles`: the user's roles when the token was issued.
+    public var roles: [String]
 
     public init(userID: Int64, issuedAt: Int64, expiresAt: Int64, notBefore: Int64? = nil,
-                tokenID: TokenID, sessionID: TokenID? = nil, isAdmin: Bool = false) {
+                tokenID: TokenID, sessionID: TokenID? = nil, isAdmin: Bool = false, clientID: String? = nil,
+                scopes: [String] = [], roles: [String] = []) {
         self.userID = userID
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
@@ -26,7 +35,19 @@ public struct AccessClaims: Sendable, Equatable {
         self.tokenID = tokenID
         self.sessionID = sessionID
         self.isAdmin = isAdmin
+        self.serviceSubject = clientID.map { ServiceIdentity.subjectPrefix + $0 }
+        self.scopes = scopes
+        self.roles = roles
     }
+
+    /// The service account's client id, for a service token (nil for a user's).
+    public var clientID: String? { serviceSubject.map { String($0.utf8.dropFirst(ServiceIdentity.subjectPrefix.utf8.count))! } }
+
+    /// Whether the token stands for a service account.
+    public var isService: Bool { serviceSubject != nil }
+
+    /// `sub` as the token carries it: the user's decimal id, or "svc:" and the client id.
+    public var subject: String { serviceSubject ?? String(userID) }
 }
 
 /// JWS compact serialisation with HS256 and EdDSA (RFC 7515, RFC 7519, RFC 8037): signs with the
@@ -114,11 +135,15 @@ struct JWTCodec: Sendable {
     // MARK: Signing
 
     func sign(_ claims: AccessClaims) -> String {
-        var json = "{\"sub\":\"\(claims.userID)\",\"iat\":\(claims.issuedAt),\"exp\":\(claims.expiresAt)"
+        // Client ids, scopes and roles are restricted to a safe alphabet (`ServiceIdentity`), so
+        // they go into the JSON unescaped.
+        var json = "{\"sub\":\"\(claims.subject)\",\"iat\":\(claims.issuedAt),\"exp\":\(claims.expiresAt)"
         if let nbf = claims.notBefore { json += ",\"nbf\":\(nbf)" }
         json += ",\"jti\":\"\(claims.tokenID)\""
         if let sid = claims.sessionID { json += ",\"sid\":\"\(sid)\"" }
         if claims.isAdmin { json += ",\"adm\":true" }
+        if claims.isService { json += ",\"scope\":\"" + claims.scopes.joined(separator: " ") + "\"" }
+        if !claims.roles.isEmpty { json += ",\"roles\":[" + claims.roles.map { "\"\($0)\"" }.joined(separator: ",") + "]" }
         if let issuer { json += ",\"iss\":" + JWTCodec.jsonString(issuer) }
         if let audience { json += ",\"aud\":" + JWTCodec.jsonString(audience) }
         json += "}"
@@ -255,15 +280,45 @@ struct JWTCodec: Sendable {
         var scanner = JSONScanner(payload)
         var sub: Int64?, iat: Int64?, exp: Int64?, nbf: Int64?, jti: TokenID?, sid: TokenID?
         var adm = false, sawAdm = false
+        var clientID: String?, scopes: [String] = [], roles: [String] = []
+        var sawScope = false, sawRoles = false
         var sawNbf = false, sawSid = false, issOK = issuer == nil, audOK = audience == nil, sawIss = false, sawAud = false
         let ok = scanner.object { s, name in
             let raw = s.bytes[name.range]
-            guard !name.escaped, raw.count == 3 else { return s.skipValue() }
+            guard !name.escaped else { return s.skipValue() }
+            if raw.count == 5 {
+                if s.string(name, equals: JWTCodec.scopeName) {  // scope: space-separated
+                    guard !sawScope, let v = s.string(), !v.escaped,
+                          let list = ServiceIdentity.words(s.bytes[v.range], separator: UInt8(ascii: " ")) else { return false }
+                    sawScope = true
+                    scopes = list
+                    return true
+                }
+                if s.string(name, equals: JWTCodec.rolesName) {  // roles: an array of strings
+                    guard !sawRoles, s.consume(UInt8(ascii: "[")) else { return false }
+                    sawRoles = true
+                    if s.consume(UInt8(ascii: "]")) { return true }
+                    repeat {
+                        guard let v = s.string(), !v.escaped, let role = ServiceIdentity.name(s.bytes[v.range]) else { return false }
+                        roles.append(role)
+                    } while s.consume(UInt8(ascii: ","))
+                    return s.consume(UInt8(ascii: "]"))
+                }
+                return s.skipValue()
+            }
+            guard raw.count == 3 else { return s.skipValue() }
             let k = (raw[raw.startIndex], raw[raw.startIndex + 1], raw[raw.startIndex + 2])
             switch k {
-            case (0x73, 0x75, 0x62):  // sub
-                guard sub == nil, let v = s.string(), !v.escaped, let id = JWTCodec.decimal(s.bytes[v.range]) else { return false }
-                sub = id
+            case (0x73, 0x75, 0x62):  // sub: a user's decimal id, or "svc:" and a client id
+                guard sub == nil, let v = s.string(), !v.escaped else { return false }
+                if let id = JWTCodec.decimal(s.bytes[v.range]) {
+                    sub = id
+                } else if let client = ServiceIdentity.clientID(subject: s.bytes[v.range]) {
+                    clientID = client
+                    sub = ServiceIdentity.revocationKey(client)
+                } else {
+                    return false
+                }
             case (0x69, 0x61, 0x74):  // iat
                 guard iat == nil, let v = s.integer() else { return false }
                 iat = v
@@ -310,8 +365,10 @@ struct JWTCodec: Sendable {
             }
             return true
         }
-        guard ok, issOK, audOK, let sub, let iat, let exp, let jti else { return nil }
-        return AccessClaims(userID: sub, issuedAt: iat, expiresAt: exp, notBefore: nbf, tokenID: jti, sessionID: sid, isAdmin: adm)
+        // A service token always has its `scope` (maybe empty); a user's never has one.
+        guard ok, issOK, audOK, let sub, let iat, let exp, let jti, sawScope == (clientID != nil) else { return nil }
+        return AccessClaims(userID: sub, issuedAt: iat, expiresAt: exp, notBefore: nbf, tokenID: jti, sessionID: sid, isAdmin: adm,
+                            clientID: clientID, scopes: scopes, roles: roles)
     }
 
     /// A 128-bit id from its 22 base64url characters, decoded on the stack.
@@ -335,5 +392,6 @@ struct JWTCodec: Sendable {
     }
 
     static let algName = Array("alg".utf8), kidName = Array("kid".utf8), critName = Array("crit".utf8)
+    static let scopeName = Array("scope".utf8), rolesName = Array("roles".utf8)
     static let typName = Array("typ".utf8), hs256 = Array("HS256".utf8), eddsa = Array("EdDSA".utf8)
 }

@@ -12,15 +12,17 @@ enum AuthErrorMapping {
         case .emailTaken:
             return RPCError(.alreadyExists, error.message)
         case .invalidCredentials, .tokenExpired, .tokenInvalid, .tokenRevoked, .missingToken,
-             .refreshInvalid, .refreshReused, .resetCodeInvalid:
+             .refreshInvalid, .refreshReused, .resetCodeInvalid, .invalidClientCredentials:
             return RPCError(.unauthenticated, error.message)
         case .throttled, .registrationThrottled, .resetThrottled:
             return RPCError(.resourceExhausted, error.message)
-        case .notAdmin, .accountDisabled, .registrationClosed, .wrongPassword:
+        case .notAdmin, .accountDisabled, .registrationClosed, .wrongPassword, .scopeNotGranted, .insufficientScope:
             return RPCError(.permissionDenied, error.message)
         case .invalidRequest:
             return RPCError(.invalidArgument, error.message)
-        case .userNotFound, .sessionNotFound:
+        case .serviceExists:
+            return RPCError(.alreadyExists, error.message)
+        case .userNotFound, .sessionNotFound, .serviceNotFound:
             return RPCError(.notFound, error.message)
         case .storeUnavailable(let cause):
             return RPCError(.unavailable, error.message, cause: cause)

@@ -27,7 +27,10 @@ public struct AuthServiceHandler: Auth.Handler {
     /// keeps); everything else runs on the worker pool. Validate reads the token straight from
     /// the request bytes (see `ValidateFastPath`); any request it does not recognise goes
     /// through the generated decoder unchanged.
-    public static func service(core: AuthCore, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) -> AuthServiceMethods {
+    ///
+    /// `validateCallers`: `.authenticated` makes Validate check its caller first (`checkValidateCaller`).
+    public static func service(core: AuthCore, logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
+                               validateCallers: ValidateCallers = .any) -> AuthServiceMethods {
         let handler = AuthServiceHandler(core: core, logger: logger, now: now)
         let generated = Auth.service(handler, inline: [Auth.Method.validate, Auth.Method.health, Auth.Method.keys])
         let keysReplies = KeysReplyCache()
@@ -40,7 +43,9 @@ public struct AuthServiceHandler: Auth.Handler {
                 }
             }
             guard method.descriptor == Auth.Method.validate else { return method }
+            let checkCaller = validateCallers == .authenticated
             return ServerMethod(descriptor: method.descriptor, kind: .inline) { bytes, context in
+                if checkCaller { try handler.checkValidateCaller(context) }
                 if let reply = try ValidateFastPath.reply(to: bytes, handler: handler) { return reply }
                 return try method.handler(bytes, context)
             }
@@ -87,18 +92,23 @@ public struct AuthServiceHandler: Auth.Handler {
 
     /// The hot path: no database, no logging on refusal (a refusal is a normal answer here).
     public func validate(_ request: ValidateRequest, context: ServerContext) throws -> ValidateReply {
-        try reply(core.validate(token: request.token))
+        let result = core.validate(token: request.token)
+        guard case .valid(let claims) = result else { return try reply(result) }
+        return try reply(result, permitted: permits(claims, requiredScopes: request.requiredScopes, audience: request.audience))
     }
 
     /// The reply for a validation result. A token that verified while the revocations in memory
     /// are stale gets no verdict: the call fails UNAVAILABLE (the caller fails closed, or asks
-    /// another instance), never OK with `valid`.
-    func reply(_ result: ValidationResult) throws(RPCError) -> ValidateReply {
+    /// another instance), never OK with `valid`. A valid token that does not meet the request's
+    /// conditions (`permitted` false: a required scope or the audience missing) is refused FORBIDDEN.
+    func reply(_ result: ValidationResult, permitted: Bool = true) throws(RPCError) -> ValidateReply {
         switch result {
         case .valid(let claims):
+            guard permitted else { return ValidateReply(refusal: .forbidden, message: AuthError.insufficientScope.message) }
             let left = claims.expiresAt - Int64(now().timeIntervalSince1970)
-            return ValidateReply(valid: true, userId: claims.userID, admin: claims.isAdmin,
-                                 expiresAt: claims.expiresAt, expiresIn: max(0, left))
+            return ValidateReply(valid: true, userId: claims.isService ? 0 : claims.userID, admin: claims.isAdmin,
+                                 expiresAt: claims.expiresAt, expiresIn: max(0, left), subject: claims.subject,
+                                 kind: claims.isService ? .service : .user, scopes: claims.scopes, roles: claims.roles)
         case .expired:
             return ValidateReply(refusal: .expired, message: AuthError.tokenExpired.message)
         case .invalid:

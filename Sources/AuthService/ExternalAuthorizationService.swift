@@ -9,8 +9,9 @@ import StandardAPI
 /// the bearer token of the request's `authorization` header is validated exactly as `Validate`
 /// validates it (cache, revocations, expiry, UNAVAILABLE when the revocations are stale).
 ///
-/// - valid: status OK, and for the upstream the headers `x-auth-user-id` and `x-auth-admin`
-///   (`true`/`false`), replacing any the client sent;
+/// - valid: status OK, and for the upstream the headers `x-auth-user-id`, `x-auth-admin`
+///   (`true`/`false`), `x-auth-subject-kind` (`user`/`service`) and `x-auth-scopes` (the token's
+///   scopes, space-separated; empty for a user), replacing any the client sent;
 /// - refused (missing, invalid, expired, revoked): status UNAUTHENTICATED with the refusal's
 ///   message, and a denied HTTP response: 401 with that message as its body.
 ///
@@ -20,6 +21,10 @@ public enum ExternalAuthorizationService {
     public static let userIDHeader = "x-auth-user-id"
     /// The upstream header saying whether the user is an administrator (`true` or `false`).
     public static let adminHeader = "x-auth-admin"
+    /// The upstream header saying what the token stands for: `user` or `service`.
+    public static let subjectKindHeader = "x-auth-subject-kind"
+    /// The upstream header with the token's scopes, space-separated.
+    public static let scopesHeader = "x-auth-scopes"
 
     /// The method table to serve, on the same core (and validated-token cache) as `Auth`.
     public static func service(core: AuthCore, logger: Logger,
@@ -58,6 +63,8 @@ public enum ExternalAuthorizationService {
                 status: Google_Rpc_Status(code: Int32(StatusCode.ok.rawValue)),
                 okResponse: Envoy_Service_Auth_V3_OkHttpResponse(headers: [
                     header(userIDHeader, String(reply.userId)), header(adminHeader, reply.admin ? "true" : "false"),
+                    header(subjectKindHeader, reply.kind == .service ? "service" : "user"),
+                    header(scopesHeader, reply.scopes.joined(separator: " ")),
                 ]))
         }
         return Envoy_Service_Auth_V3_CheckResponse(

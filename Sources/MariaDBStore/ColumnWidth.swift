@@ -20,6 +20,14 @@ enum ColumnWidth {
     static let auditDetail = 255
     /// `schema_migrations.name`.
     static let migrationName = 200
+    /// `service_accounts.client_id` (ServiceIdentity: at most 64).
+    static let clientID = 64
+    /// `service_accounts.scopes`: up to 32 scopes of 64 characters, space-separated.
+    static let scopeList = 32 * 65
+    /// `service_accounts.cert_subject`, `cert_uri_san` (the core accepts at most 255 bytes).
+    static let certificateName = 255
+    /// `user_roles.role` (ServiceIdentity: at most 64).
+    static let role = 64
     /// `signing_keys.kid` (the core accepts at most 64).
     static let keyID = 64
     /// `signing_keys.alg`: a `TokenAlgorithm` raw value.

@@ -68,6 +68,7 @@ extension MariaDBStore {
         try run(.write) { c in
             let ended = try Self.revokeSessions(userID: userID, only: nil, times: times, on: c)
             try c.execute(SQL.deleteUser, userID)
+            try c.execute(ServiceSQL.deleteRoles, userID)
             try c.execute(SQL.deleteKnownAddresses, userID)
             try c.execute(SQL.deleteResetCode, userID)
             try c.execute(SQL.forgetAuditEmail, userID)

@@ -164,6 +164,33 @@ enum Migrations {
             """,
             "CREATE INDEX IF NOT EXISTS audit_events_event ON audit_events (event, id)",
         ]),
+        // Service identities: service accounts (client credentials as a keyed hash, the previous
+        // secret for the rotation's grace, a bound client certificate) and users' roles. Their
+        // tokens' cut-offs share user_token_cutoffs under negative keys (ServiceIdentity).
+        Migration(version: 7, name: "service accounts, user roles", statements: [
+            """
+            CREATE TABLE IF NOT EXISTS service_accounts (
+                client_id VARCHAR(\(ColumnWidth.clientID)) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+                scopes VARCHAR(\(ColumnWidth.scopeList)) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                secret_hash BINARY(32) NOT NULL,
+                previous_secret_hash BINARY(32) NULL,
+                previous_valid_until_ms BIGINT NULL,
+                cert_subject VARCHAR(\(ColumnWidth.certificateName)) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+                cert_uri_san VARCHAR(\(ColumnWidth.certificateName)) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+                disabled TINYINT(1) NOT NULL DEFAULT 0,
+                created_ms BIGINT NOT NULL,
+                UNIQUE KEY service_accounts_subject (cert_subject),
+                UNIQUE KEY service_accounts_uri (cert_uri_san)
+            ) ENGINE=InnoDB
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS user_roles (
+                user_id BIGINT NOT NULL,
+                role VARCHAR(\(ColumnWidth.role)) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                PRIMARY KEY (user_id, role)
+            ) ENGINE=InnoDB
+            """,
+        ]),
     ]
 }
 

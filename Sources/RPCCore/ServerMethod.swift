@@ -39,17 +39,21 @@ public struct ServerContext: Sendable {
     public var peer: String
     /// The subject of the verified client certificate (mTLS), if one was presented.
     public var peerCertificateSubject: String?
+    /// The first URI SAN of that certificate (e.g. a SPIFFE ID), when it has one (authrpc/1).
+    public var peerCertificateURISAN: String?
     /// The wire protocol the call arrived on.
     public var wireProtocol: WireProtocol
     /// Where a handler notes who the call acted for (the access log); nil while that log is off.
     public var note: CallNote?
 
     public init(metadata: Metadata = Metadata(), deadline: ContinuousClock.Instant? = nil,
-                peer: String = "", peerCertificateSubject: String? = nil, wireProtocol: WireProtocol = .authrpc) {
+                peer: String = "", peerCertificateSubject: String? = nil, peerCertificateURISAN: String? = nil,
+                wireProtocol: WireProtocol = .authrpc) {
         self.metadata = metadata
         self.deadline = deadline
         self.peer = peer
         self.peerCertificateSubject = peerCertificateSubject
+        self.peerCertificateURISAN = peerCertificateURISAN
         self.wireProtocol = wireProtocol
     }
 

@@ -20,6 +20,7 @@ final class ServerConnection {
     private var output: [UInt8] = []
     private var outputOffset = 0
     private var peerSubject: String?
+    private var peerURISAN: String?
     /// gRPC over HTTP/2, when the handshake chose ALPN `h2` (nil: authrpc/1, with `machine` and `decoder`).
     private var grpc: GRPCSession?
     private let acceptedAt: ContinuousClock.Instant
@@ -160,6 +161,7 @@ final class ServerConnection {
                     return
                 }
                 peerSubject = tls.peerCertificateSubject
+                peerURISAN = tls.peerCertificateURISAN
                 lastActivity = .now
                 let settings = ConnectionSettings(maxFrameSize: UInt32(core.limits.maxFrameSize),
                                                   maxDecompressedSize: UInt32(core.limits.maxDecompressedSize),
@@ -369,7 +371,7 @@ final class ServerConnection {
         }
         let deadline = head.timeoutMillis > 0 ? now + .milliseconds(head.timeoutMillis) : nil
         let context = ServerContext(metadata: head.metadata(in: payload), deadline: deadline, peer: peer,
-                                    peerCertificateSubject: peerSubject)
+                                    peerCertificateSubject: peerSubject, peerCertificateURISAN: peerURISAN)
         let started = core.dispatcher.start(method, request: request, context: context, heldBytes: payload.count, ifBlocking: {
             // A CANCEL that comes while the call waits for a worker raises this flag: the worker skips it.
             let cancellation = CallCancellation()

@@ -124,6 +124,28 @@ final class TLSConnection {
         return String(cString: line)
     }
 
+    /// The first URI subject alternative name of the peer's verified certificate (a SPIFFE ID,
+    /// say), if it sent one that has one.
+    var peerCertificateURISAN: String? {
+        // SSL_get1_peer_certificate returns a new reference or NULL.
+        guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(cert) }
+        // X509_get_ext_d2i: a new GENERAL_NAMES (freed below), or NULL when the extension is absent or malformed.
+        guard SSL_get_verify_result(ssl) == X509_V_OK,
+              let raw = X509_get_ext_d2i(cert, NID_subject_alt_name, nil, nil) else { return nil }
+        let names = OpaquePointer(raw)
+        defer { GENERAL_NAMES_free(names) }
+        for i in 0..<max(0, OPENSSL_sk_num(names)) {
+            guard let name = OPENSSL_sk_value(names, i)?.assumingMemoryBound(to: GENERAL_NAME.self),
+                  name.pointee.type == GEN_URI, let uri = name.pointee.d.uniformResourceIdentifier,
+                  let data = ASN1_STRING_get0_data(uri) else { continue }
+            let length = Int(ASN1_STRING_length(uri))
+            guard length > 0, length <= 2048 else { continue }
+            return String(decoding: UnsafeBufferPointer(start: data, count: length), as: UTF8.self)
+        }
+        return nil
+    }
+
     private func classify(_ rc: Int32, _ operation: String) throws(TLSError) -> IOResult {
         // SSL_get_error tells why an SSL_* call returned <= 0.
         let error = SSL_get_error(ssl, rc)

@@ -111,7 +111,7 @@ extension Authd {
             var configuration = serve.server
             if serve.accessLog { configuration.accessLog = Logger(label: "authd.access") }  // after LogSetup.bootstrap
             let server = try RPCServer(configuration: configuration,
-                                       services: Authd.services(core: core),
+                                       services: Authd.services(core: core, validateCallers: serve.validateCallers),
                                        logger: Logger(label: "authd.transport"), metricsHandler: metrics.handler)
             metrics.attach(server)
             let reloader = Reloader(steps: [Authd.tlsReloadStep(server), Authd.keysReloadStep(core)],
@@ -198,7 +198,7 @@ extension Authd {
     /// Operator commands on accounts.
     struct Admin: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Operator commands on accounts: administrator rights, users, reset codes, the audit trail.",
+            abstract: "Operator commands on accounts: administrator rights, users, reset codes, the audit trail, service accounts, roles.",
             discussion: """
                 Examples:
                   authd admin grant alice@example.com --dev
@@ -206,9 +206,11 @@ extension Authd {
                   authd admin disable bob@example.com --dev
                   authd admin reset-password bob@example.com --dev    # prints a one-time code
                   authd admin audit --email bob@example.com --dev
+                  authd admin service create billing --scopes orders:read --dev   # prints the client secret once
+                  authd admin role grant bob@example.com support --dev
                 """,
             subcommands: [Grant.self, Revoke.self, UserCommand.self, Users.self, Disable.self, Enable.self, Delete.self,
-                          ResetPassword.self, Audit.self])
+                          ResetPassword.self, Audit.self, Service.self, Role.self])
 
         struct Grant: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Make a user an administrator.")
@@ -247,13 +249,16 @@ private func setAdmin(email: String, admin: Bool, common: CommonOptions) throws 
 
 /// Runs an operator command on a core over the configured database (so that it is audited like
 /// every other change); an error ends the command with status 1 and its message.
-func withOperatorCore(_ common: CommonOptions, _ body: (AuthCore) throws -> Void) throws {
+/// `configure` adds what a command needs beyond that (the service secret key, say).
+func withOperatorCore(_ common: CommonOptions, configure: (inout AuthConfiguration) throws -> Void = { _ in },
+                      _ body: (AuthCore) throws -> Void) throws {
     let settings = try operatorSettings(common)
+    // Token keys are irrelevant here; a throwaway key satisfies the configuration.
+    var configuration = AuthConfiguration(signingKeys: ["admin": SecureRandom.bytes(32)], activeKeyID: "admin")
+    do { try configure(&configuration) } catch let error as ConfigurationError { throw exitForConfiguration(error) }
     do {
         let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
-        // Token keys are irrelevant here; a throwaway key satisfies the configuration.
-        let core = try AuthCore(configuration: AuthConfiguration(signingKeys: ["admin": SecureRandom.bytes(32)], activeKeyID: "admin"),
-                                store: store, logger: Logger(label: "authd.admin"))
+        let core = try AuthCore(configuration: configuration, store: store, logger: Logger(label: "authd.admin"))
         try body(core)
     } catch let error as AuthError {
         FileHandle.standardError.write(Data("authd admin: \(error.message)\n".utf8))

@@ -127,7 +127,7 @@ extension Authd {
 }
 
 /// The dev material (made on first use), for `--dev`.
-private func devMaterial(_ common: CommonOptions, _ env: [String: String]) throws -> DevMaterial {
+func devMaterial(_ common: CommonOptions, _ env: [String: String]) throws -> DevMaterial {
     let material = DevMaterial(directory: URL(fileURLWithPath: Settings.dataDirectory(common, env) + "/dev"))
     try material.ensure()
     return material

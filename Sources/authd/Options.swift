@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthCore
+import AuthService
 import Foundation
 
 /// Settings shared by `authd serve`, `authd migrate` and `authd admin`. Each flag may instead be
@@ -84,6 +85,11 @@ struct ServeOptions: ParsableArguments {
     @Option(SettingTable.revocationMaxStaleness) var revocationMaxStaleness: Int?
     @Option(SettingTable.sessionMaxAge) var sessionMaxAge: Int?
 
+    // Service identities
+    @Option(SettingTable.serviceTokenTtl) var serviceTokenTtl: Int?
+    @OptionGroup var serviceSecrets: ServiceSecretOptions
+    @Option(SettingTable.validateCallers) var validateCallers: ValidateCallers?
+
     // Passwords
     @OptionGroup var argon2: Argon2Options
     @Option(SettingTable.argon2Concurrency) var argon2Concurrency: Int?
@@ -158,3 +164,13 @@ struct KeySetOptions: ParsableArguments {
 
 extension TokenAlgorithm: ExpressibleByArgument {}
 extension RegistrationPolicy: ExpressibleByArgument {}
+extension ValidateCallers: ExpressibleByArgument {}
+
+/// The secret grace, shared by `authd serve` and `authd admin service rotate-secret` (which applies it).
+struct ServiceSecretOptions: ParsableArguments {
+    @Option(SettingTable.serviceSecretGrace) var serviceSecretGrace: Int?
+
+    func grace(environment: [String: String]) throws(ConfigurationError) -> Duration {
+        try SettingTable.serviceSecretGrace.resolve(flag: serviceSecretGrace, environment: environment)
+    }
+}

@@ -1,4 +1,5 @@
 import AuthCore
+import AuthService
 import Foundation
 import RPCTransport
 
@@ -105,6 +106,20 @@ enum SettingTable {
     static let sessionMaxAge = Setting<Duration>(
         flag: "session-max-age", variable: "AUTHD_SESSION_MAX_AGE", unit: .seconds(1), bounded: AuthConfiguration.Bounds.sessionMaxAge,
         help: "Absolute lifetime of a session in seconds, from its login; refreshing never extends it")
+
+    // MARK: serve: service identities
+
+    static let serviceTokenTtl = Setting<Duration>(
+        flag: "service-token-ttl", variable: "AUTHD_SERVICE_TOKEN_TTL", unit: .seconds(1),
+        bounded: AuthConfiguration.Bounds.serviceTokenLifetime,
+        help: "Service-token (ServiceToken, client credentials) lifetime in seconds; no refresh token")
+    static let serviceSecretGrace = Setting<Duration>(
+        flag: "service-secret-grace", variable: "AUTHD_SERVICE_SECRET_GRACE", unit: .seconds(1),
+        bounded: AuthConfiguration.Bounds.serviceSecretGrace,
+        help: "Seconds a service's previous secret keeps working after `authd admin service rotate-secret` (read by that command)")
+    static let validateCallers = Setting<ValidateCallers>(
+        flag: "validate-callers", variable: "AUTHD_VALIDATE_CALLERS", default: .any,
+        help: "Who may call Validate: any (whoever reaches the port), or authenticated (a service token in authorization, or a client certificate bound to a service account; else UNAUTHENTICATED)")
 
     // MARK: serve: passwords
 

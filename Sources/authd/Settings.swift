@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthCore
+import AuthService
 import Foundation
 import Logging
 import MariaDBStore
@@ -102,6 +103,8 @@ struct ServeSettings {
     var pidFile: String?
     /// `--access-log`: one log line per call.
     var accessLog: Bool
+    /// `--validate-callers`.
+    var validateCallers: ValidateCallers
 
     init(common: CommonOptions, serve o: ServeOptions, environment env: [String: String]) throws {
         typealias T = SettingTable
@@ -209,6 +212,11 @@ struct ServeSettings {
         auth.revocationPollInterval = try T.revocationPoll.resolve(flag: o.revocationPollMs, environment: env)
         auth.revocationMaxStaleness = try T.revocationMaxStaleness.resolve(flag: o.revocationMaxStaleness, environment: env)
         auth.sessionMaxAge = try T.sessionMaxAge.resolve(flag: o.sessionMaxAge, environment: env)
+        auth.serviceTokenLifetime = try T.serviceTokenTtl.resolve(flag: o.serviceTokenTtl, environment: env)
+        auth.serviceSecretGrace = try o.serviceSecrets.grace(environment: env)
+        auth.serviceSecretKey = keySet?.encryptionKey
+        validateCallers = try T.validateCallers.resolve(flag: o.validateCallers, environment: env)
+        auth.followServiceBindings = validateCallers == .authenticated
         auth.passwordHashing = try o.argon2.parameters(environment: env)
         auth.passwordHashingConcurrency = try T.argon2Concurrency.resolve(flag: o.argon2Concurrency, environment: env, default: cores)
         auth.registration = try T.registration.resolve(flag: o.registration, environment: env)

@@ -86,7 +86,7 @@ final class BenchTests: XCTestCase {
         // Engine and scenario are choices: the help lists them and ArgumentParser refuses others.
         let flowing = text.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         for values in ["(values: pipelined, async, threads; default: pipelined)",
-                       "(values: validate, login, status, health, register; default: validate)"] {
+                       "(values: validate, login, status, health, register, service-token; default: validate)"] {
             XCTAssertTrue(flowing.contains(values), "\(values) missing from: \(text.stdout)")
         }
         for (arguments, wrong) in [(["bench", "--engine", "warp"], "'warp' is invalid for '--engine"),

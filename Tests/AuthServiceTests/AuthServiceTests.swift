@@ -30,6 +30,7 @@ final class AuthServiceTests: XCTestCase {
                                "ChangePassword": .blocking, "ListSessions": .blocking, "RevokeSession": .blocking, "LogoutAll": .blocking,
                                "DeleteAccount": .blocking, "ListUsers": .blocking, "DisableUser": .blocking, "EnableUser": .blocking,
                                "DeleteUser": .blocking, "IssueResetCode": .blocking, "ResetPassword": .blocking, "AuditEvents": .blocking,
+                               "ServiceToken": .blocking,
                                "CreateUser": .blocking, "Keys": .inline])
     }
 

@@ -110,7 +110,8 @@ final class StandardServicesTests: XCTestCase {
         XCTAssertEqual(ok.status?.code, 0)
         XCTAssertNil(ok.deniedResponse)
         let headers = ok.okResponse?.headers.map { [$0.header?.key ?? "", $0.header?.value ?? ""] }
-        XCTAssertEqual(headers, [["x-auth-user-id", String(tokens.userId)], ["x-auth-admin", "false"]])
+        XCTAssertEqual(headers, [["x-auth-user-id", String(tokens.userId)], ["x-auth-admin", "false"],
+                                 ["x-auth-subject-kind", "user"], ["x-auth-scopes", ""]])
 
         func assertDenied(_ answer: Envoy_Service_Auth_V3_CheckResponse, _ message: String, line: UInt = #line) {
             XCTAssertEqual(answer.status?.code, Int32(StatusCode.unauthenticated.rawValue), line: line)

@@ -6,11 +6,11 @@ import RPCCore
 @testable import AuthService
 import XCTest
 
-/// `ValidateFastPath.tokenField` takes exactly the one-field, ASCII requests and declines the rest;
+/// `ValidateFastPath.Fields` takes exactly the requests of fields 1 to 3, ASCII, and declines the rest;
 /// its replies are byte for byte the generated path's.
 final class ValidateFastPathTests: XCTestCase {
     private func token(_ bytes: [UInt8]) -> [UInt8]? {
-        bytes.withUnsafeBufferPointer { ValidateFastPath.tokenField($0).map(Array.init) }
+        bytes.withUnsafeBufferPointer { ValidateFastPath.Fields($0).map { Array($0.token) } }
     }
 
     func testEmptyMessageIsTheEmptyToken() {
@@ -31,10 +31,21 @@ final class ValidateFastPathTests: XCTestCase {
     }
 
     func testOtherFieldsDecline() {
-        XCTAssertNil(token([0x12, 1, 0x61]), "field 2")
+        XCTAssertNil(token([0x22, 1, 0x61]), "field 4")
+        XCTAssertNil(token([0x1A, 1, 0x61, 0x1A, 1, 0x62]), "audience twice")
         XCTAssertNil(token([0x08, 1]), "field 1 as a varint")
         XCTAssertNil(token([0x0A, 1, 0x61, 0x10, 1]), "token then another field")
         XCTAssertNil(token([0x10, 1, 0x0A, 1, 0x61]), "another field then token")
+    }
+
+    func testRequiredScopesAndAudienceAreRead() {
+        let scoped: [UInt8] = [0x0A, 1, 0x61, 0x12, 1, 0x73, 0x12, 1, 0x74, 0x1A, 1, 0x75]
+        let fields = scoped.withUnsafeBufferPointer { ValidateFastPath.Fields($0).map { (Array($0.token), $0.hasConditions) } }
+        XCTAssertEqual(fields?.0, Array("a".utf8))
+        XCTAssertEqual(fields?.1, true)
+        XCTAssertEqual([0x0A, 1, 0x61, 0x1A, 0].withUnsafeBufferPointer { ValidateFastPath.Fields($0)?.hasConditions }, false,
+                       "an empty audience is no condition")
+        XCTAssertNil(token([0x0A, 1, 0x61, 0x12, 1, 0xFF]), "a scope that is not ASCII")
     }
 
     func testNonASCIITokenDeclines() {
@@ -66,6 +77,9 @@ final class ValidateFastPathTests: XCTestCase {
             ValidateRequest(token: "not.a.token").serializedBytes(),
             ValidateRequest(token: "").serializedBytes(),
             [0x0A, 0],
+            ValidateRequest(token: live.token, requiredScopes: ["orders:read"]).serializedBytes(),
+            ValidateRequest(token: live.token, audience: "billing").serializedBytes(),
+            ValidateRequest(token: revoked.token, requiredScopes: ["orders:read"]).serializedBytes(),
         ]
         for request in requests {
             let fast = try XCTUnwrap(ValidateFastPath.reply(to: request, handler: fixture.handler), "fast path declined \(request.prefix(8))")

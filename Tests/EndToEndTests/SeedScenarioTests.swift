@@ -165,7 +165,7 @@ final class SeedScenarioTests: AuthdTestCase {
         XCTAssertEqual(try call([]).refusal, .missing, "no field: the empty token")
         XCTAssertTrue(try call(field1(Array("junk".utf8)) + field1(token)).valid, "a repeated field: the last one counts")
         XCTAssertEqual(try call(field1(token) + field1(Array("junk".utf8))).refusal, .invalid)
-        XCTAssertTrue(try call(field1(token) + [0x10, 0x01]).valid, "an unknown field is skipped")
+        XCTAssertTrue(try call(field1(token) + [0x20, 0x01]).valid, "an unknown field (4; 2 and 3 are required_scopes and audience) is skipped")
         XCTAssertEqual(try call(field1(Array("é.é.é".utf8))).refusal, .invalid, "valid UTF-8, not ASCII")
         XCTAssertRPCError(try call(field1([0x41, 0xFF, 0x41])), .invalidArgument)
         XCTAssertRPCError(try call([0x0A, 0x05, 0x41]), .invalidArgument)  // truncated

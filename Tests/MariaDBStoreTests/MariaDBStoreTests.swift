@@ -63,7 +63,7 @@ final class MariaDBStoreTests: XCTestCase {
         }
         XCTAssertEqual(Set(tables), ["schema_migrations", "users", "revoked_tokens", "user_token_cutoffs", "refresh_tokens",
                                      "throttle_buckets", "login_attempts", "known_addresses", "audit_events", "revoked_sessions",
-                                     "reset_codes", "signing_keys"])
+                                     "reset_codes", "signing_keys", "service_accounts", "user_roles"])
     }
 
     func testUnreachableServerFailsFastAsUnavailable() throws {

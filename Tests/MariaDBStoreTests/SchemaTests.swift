@@ -27,6 +27,9 @@ final class SchemaTests: XCTestCase {
             "audit_events.client_address": ColumnWidth.clientAddress, "audit_events.detail": ColumnWidth.auditDetail,
             "signing_keys.kid": ColumnWidth.keyID, "signing_keys.alg": ColumnWidth.keyAlgorithm,
             "schema_migrations.name": ColumnWidth.migrationName, "refresh_tokens.client_address": ColumnWidth.clientAddress,
+            "service_accounts.client_id": ColumnWidth.clientID, "service_accounts.scopes": ColumnWidth.scopeList,
+            "service_accounts.cert_subject": ColumnWidth.certificateName, "service_accounts.cert_uri_san": ColumnWidth.certificateName,
+            "user_roles.role": ColumnWidth.role,
         ]
         let columns: Statement<Void> = """
             SELECT CONCAT(table_name, '.', column_name) AS name, CAST(character_maximum_length AS SIGNED) AS width

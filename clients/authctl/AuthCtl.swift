@@ -32,7 +32,7 @@ struct AuthCtl: ParsableCommand {
             Shell completion: authctl --generate-completion-script bash|zsh|fish
             """,
         version: version,
-        subcommands: [Register.self, Login.self, Status.self, Logout.self, Refresh.self, Validate.self,
+        subcommands: [Register.self, Login.self, Status.self, Logout.self, Refresh.self, Validate.self, ServiceTokenCommand.self,
                       Health.self, RevokeAll.self, Bench.self, Config.self,
                       Passwd.self, Sessions.self, DeleteAccount.self, ResetPassword.self, Admin.self, KeysCommand.self])
 

@@ -8,7 +8,7 @@ import RPCTransport
 /// `authctl bench`: a load generator in the spirit of ghz, for token validation above all.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Load-test the server: validate (default), login, register, status or health.",
+        abstract: "Load-test the server: validate (default), login, register, status, health or service-token.",
         discussion: """
             validate and status use tokens of --users generated test users (bench-<random>-<i>@example.com, registered or logged in first) or of --token-file; login logs those users in; register makes new ones.
 
@@ -18,6 +18,8 @@ struct Bench: ParsableCommand {
               authctl bench --connections 4 --concurrency 64 --users 1000 --duration 15
               authctl bench validate --rate 50000 --duration 10 --json
               authctl bench health --requests 100000
+              authctl bench validate --token-file service-tokens.txt --require-scope orders:read
+              authctl bench service-token --client-id billing --client-secret-stdin < secret.txt
               authctl bench --duration 5 --hdr-out run.hgrm --plot run.svg
               authctl bench plot before.hgrm after.hgrm -o compare.svg
             """,
@@ -27,6 +29,10 @@ struct Bench: ParsableCommand {
 
     @Argument(help: ArgumentHelp("What to call.", valueName: "scenario"))
     var scenario: BenchScenario.Kind = .validate
+    @Option(name: .customLong("require-scope"), help: "validate: a scope every request requires (repeat for several).")
+    var requiredScopes: [String] = []
+    @Option(help: "service-token: the service account's client id.") var clientId: String?
+    @Flag(help: "service-token: read the client secret from the first line of standard input.") var clientSecretStdin = false
 
     @Option(help: "TLS connections the calls are spread over.") var connections: Int = 2
     @Option(help: "Calls in flight at most, over all connections.") var concurrency: Int = 32
@@ -66,10 +72,21 @@ struct Bench: ParsableCommand {
         if tokenFile != nil, ![.validate, .status, .login].contains(scenario) {
             throw ValidationError("--token-file is for the validate, status and login scenarios")
         }
+        if !requiredScopes.isEmpty, scenario != .validate { throw ValidationError("--require-scope is for the validate scenario") }
+        if scenario == .serviceToken, clientId == nil || !clientSecretStdin {
+            throw ValidationError("service-token needs --client-id and --client-secret-stdin")
+        }
     }
 
     func run() throws {
         let kind = self.scenario
+        var service: (clientID: String, secret: String)?
+        if kind == .serviceToken, let clientId {
+            guard let line = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), !line.isEmpty else {
+                throw CLIError.usage("--client-secret-stdin: no secret on standard input")
+            }
+            service = (clientId, line)
+        }
         let progress = ProgressLine()
         // With several --server addresses, connections are spread over them round-robin.
         var configurations = try options.clientConfigurations()
@@ -96,7 +113,7 @@ struct Bench: ParsableCommand {
             if kind == .login && users?.emails.isEmpty != false {
                 throw CLIError.usage("--token-file: login needs EMAIL TOKEN lines (as --save-tokens writes)")
             }
-        } else if kind != .health && kind != .register {
+        } else if kind != .health && kind != .register && kind != .serviceToken {
             let count = self.users
             let made = AtomicCounter()
             // At most 8 registrations in flight per connection: authd's default --max-blocking-calls.
@@ -119,7 +136,8 @@ struct Bench: ParsableCommand {
 
         let plan = BenchPlan(concurrency: concurrency, duration: requests == nil ? (duration ?? 10) : nil,
                              requests: requests, rate: rate, warmup: warmup, engine: engine)
-        let scenario = BenchScenario.make(kind, users: users, timeout: options.callTimeout)
+        let scenario = BenchScenario.make(kind, users: users, timeout: options.callTimeout, requiredScopes: requiredScopes,
+                                          service: service)
         let cpuBefore = processCPUSeconds()
         let runner = BenchRunner(plan: plan, scenario: scenario, clients: connections)
         let started = monotonicNanos()

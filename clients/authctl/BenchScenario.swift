@@ -10,6 +10,7 @@ import RPCTransport
 struct BenchScenario: Sendable {
     enum Kind: String, CaseIterable, Sendable, ExpressibleByArgument {
         case validate, login, status, health, register
+        case serviceToken = "service-token"
     }
 
     let kind: Kind
@@ -36,7 +37,7 @@ struct BenchScenario: Sendable {
     func outcome(_ reply: [UInt8]) -> Outcome {
         guard kind == .validate else { return nil }
         guard let decoded = try? ValidateReply(serializedBytes: reply) else { return ("INTERNAL", "undecodable reply") }
-        return decoded.valid ? nil : ("UNAUTHENTICATED", decoded.message)
+        return decoded.valid ? nil : (decoded.refusal == .forbidden ? "PERMISSION_DENIED" : "UNAUTHENTICATED", decoded.message)
     }
 
     static func outcome(_ error: any Error) -> Outcome {
@@ -44,13 +45,19 @@ struct BenchScenario: Sendable {
         return ("UNKNOWN", "\(error)")
     }
 
-    /// Builds the scenario; `users` supplies tokens or credentials where the scenario needs them.
-    static func make(_ kind: Kind, users: BenchUsers?, timeout: Duration) -> BenchScenario {
+    /// Builds the scenario; `users` supplies tokens or credentials where the scenario needs them,
+    /// `requiredScopes` go into every Validate request, `service` is service-token's client id and secret.
+    static func make(_ kind: Kind, users: BenchUsers?, timeout: Duration, requiredScopes: [String] = [],
+                     service: (clientID: String, secret: String)? = nil) -> BenchScenario {
         let plain = CallOptions(timeout: timeout)
         switch kind {
         case .validate:
             return BenchScenario(kind: kind, method: Auth.Method.validate,
-                                 requests: users!.tokens.map { ValidateRequest(token: $0).serializedBytes() },
+                                 requests: users!.tokens.map { ValidateRequest(token: $0, requiredScopes: requiredScopes).serializedBytes() },
+                                 options: [plain], registerPrefix: "")
+        case .serviceToken:
+            let request = ServiceTokenRequest(clientId: service!.clientID, clientSecret: service!.secret)
+            return BenchScenario(kind: kind, method: Auth.Method.serviceToken, requests: [request.serializedBytes()],
                                  options: [plain], registerPrefix: "")
         case .status:
             return BenchScenario(kind: kind, method: Auth.Method.status, requests: [StatusRequest().serializedBytes()],

@@ -13,6 +13,7 @@ struct Validate: ParsableCommand {
               authctl validate --token-file token.txt --json
               AUTHCTL_TOKEN="$TOKEN" authctl validate
               authctl validate - < token.txt
+              authctl validate --token-file token.txt --require-scope orders:read   # refused (exit 1) without it
             """)
 
     @OptionGroup var options: ConnectionOptions
@@ -20,6 +21,9 @@ struct Validate: ParsableCommand {
                                  valueName: "token"))
     var token: String?
     @Option(help: TokenInput.fileHelp()) var tokenFile: String?
+    @Option(name: .customLong("require-scope"), help: "A scope the token must carry (repeat for several); else refused, exit 1.")
+    var requiredScopes: [String] = []
+    @Option(help: "An audience the token's aud must name; else refused, exit 1.") var audience = ""
 
     func run() throws {
         let input = TokenInput(argument: self.token, file: tokenFile, variable: TokenInput.accessVariable, argumentName: "TOKEN")
@@ -27,17 +31,23 @@ struct Validate: ParsableCommand {
             throw CLIError.usage("no token: give --token-file FILE, AUTHCTL_TOKEN, - (standard input) or TOKEN")
         }
         let client = try options.client()
-        let reply = try perform { try client.validate(ValidateRequest(token: token), options: options.plain) }
+        let request = ValidateRequest(token: token, requiredScopes: requiredScopes, audience: audience)
+        let reply = try perform { try client.validate(request, options: options.plain) }
         guard reply.valid else {
-            throw CLIError.refused(code: "UNAUTHENTICATED", message: reply.message.isEmpty ? "token refused" : reply.message)
+            throw CLIError.refused(code: reply.refusal == .forbidden ? "PERMISSION_DENIED" : "UNAUTHENTICATED",
+                                   message: reply.message.isEmpty ? "token refused" : reply.message)
         }
+        let service = reply.kind == .service
         options.printer.result([
             ("user_id", .int(reply.userId)), ("admin", .bool(reply.admin)), ("expires_at", .int(reply.expiresAt)),
-            ("expires_in", .int(reply.expiresIn)),
+            ("expires_in", .int(reply.expiresIn)), ("subject", .string(reply.subject)),
+            ("kind", .string(service ? "service" : "user")),
+            ("scopes", .array(reply.scopes.map { .string($0) })), ("roles", .array(reply.roles.map { .string($0) })),
         ], text: ["Token is valid."] + Labels.lines([
-            ("User", "id \(reply.userId)\(reply.admin ? " (admin)" : "")"),
+            service ? ("Service", reply.subject) : ("User", "id \(reply.userId)\(reply.admin ? " (admin)" : "")"),
+            ("Scopes", reply.scopes.joined(separator: " ")), ("Roles", reply.roles.joined(separator: " ")),
             ("Expires", "\(isoTime(reply.expiresAt)) (in \(reply.expiresIn) s)"),
-        ]))
+        ].filter { !$0.1.isEmpty }))
     }
 }
 

@@ -18,6 +18,7 @@ from authrpc import method as _method
 from authrpc import wire as _wire
 
 __all__ = [
+    "SubjectKind",
     "TokenRefusal",
     "RegisterRequest",
     "LoginRequest",
@@ -62,10 +63,21 @@ __all__ = [
     "CreateUserRequest",
     "CreateUserReply",
     "KeysRequest",
+    "ServiceTokenRequest",
     "KeysReply",
     "AuthClient",
     "AsyncAuthClient",
 ]
+
+
+class SubjectKind(_enum.IntEnum):
+    """Who a token stands for."""
+
+    SUBJECT_KIND_UNSPECIFIED = 0
+    # A user: `sub` is its decimal id.
+    SUBJECT_KIND_USER = 1
+    # A service account: `sub` is "svc:" and its client id.
+    SUBJECT_KIND_SERVICE = 2
 
 
 class TokenRefusal(_enum.IntEnum):
@@ -82,6 +94,8 @@ class TokenRefusal(_enum.IntEnum):
     TOKEN_REFUSAL_MISSING = 4
     # "Account disabled. Contact an administrator." (issued before its user was disabled)
     TOKEN_REFUSAL_DISABLED = 5
+    # "Insufficient scope." (the token is good but lacks a required scope or the audience)
+    TOKEN_REFUSAL_FORBIDDEN = 6
 
 
 @_dc.dataclass
@@ -162,8 +176,10 @@ class TokenReply:
     refresh_token: str = ""
     # When the refresh token expires, in seconds since the Unix epoch.
     refresh_expires_at: int = 0
-    # The user the tokens belong to.
+    # The user the tokens belong to (0 for a service token).
     user_id: int = 0
+    # The scopes granted (ServiceToken; the token's `scope` claim).
+    scopes: list[str] = _dc.field(default_factory=list)
 
     def encode(self) -> bytes:
         """The message's protobuf encoding."""
@@ -177,6 +193,7 @@ class TokenReply:
         w.string(3, self.refresh_token)
         w.int64(4, self.refresh_expires_at)
         w.int64(5, self.user_id)
+        w.repeated_string(6, self.scopes)
 
     @classmethod
     def decode(cls, data: bytes) -> TokenReply:
@@ -196,6 +213,8 @@ class TokenReply:
                 self.refresh_expires_at = r.int64(field, wt)
             elif field == 5:
                 self.user_id = r.int64(field, wt)
+            elif field == 6:
+                r.repeated_string(field, wt, self.scopes)
             else:
                 r.skip(field, wt)
 
@@ -325,6 +344,10 @@ class ValidateRequest:
 
     # The token to check.
     token: str = ""
+    # Scopes the token must carry (all of them): else refused as TOKEN_REFUSAL_FORBIDDEN.
+    required_scopes: list[str] = _dc.field(default_factory=list)
+    # An audience the token's `aud` must name: else refused as TOKEN_REFUSAL_FORBIDDEN.
+    audience: str = ""
 
     def encode(self) -> bytes:
         """The message's protobuf encoding."""
@@ -334,6 +357,8 @@ class ValidateRequest:
 
     def _encode(self, w: _wire.Writer) -> None:
         w.string(1, self.token)
+        w.repeated_string(2, self.required_scopes)
+        w.string(3, self.audience)
 
     @classmethod
     def decode(cls, data: bytes) -> ValidateRequest:
@@ -345,6 +370,10 @@ class ValidateRequest:
             field, wt = r.tag()
             if field == 1:
                 self.token = r.string(field, wt)
+            elif field == 2:
+                r.repeated_string(field, wt, self.required_scopes)
+            elif field == 3:
+                self.audience = r.string(field, wt)
             else:
                 r.skip(field, wt)
 
@@ -364,6 +393,13 @@ class ValidateReply:
     refusal: TokenRefusal = 0
     # The refusal's message, when valid is false.
     message: str = ""
+    # The token's `sub`: a user's decimal id, or "svc:" and a service's client id.
+    subject: str = ""
+    kind: SubjectKind = 0
+    # The token's `scope` claim, split (service tokens).
+    scopes: list[str] = _dc.field(default_factory=list)
+    # The token's `roles` claim (users' roles, granted by operators).
+    roles: list[str] = _dc.field(default_factory=list)
 
     def encode(self) -> bytes:
         """The message's protobuf encoding."""
@@ -379,6 +415,10 @@ class ValidateReply:
         w.int64(5, self.expires_in)
         w.enum(6, self.refusal)
         w.string(7, self.message)
+        w.string(8, self.subject)
+        w.enum(9, self.kind)
+        w.repeated_string(10, self.scopes)
+        w.repeated_string(11, self.roles)
 
     @classmethod
     def decode(cls, data: bytes) -> ValidateReply:
@@ -402,6 +442,14 @@ class ValidateReply:
                 self.refusal = r.enum(field, wt, TokenRefusal)
             elif field == 7:
                 self.message = r.string(field, wt)
+            elif field == 8:
+                self.subject = r.string(field, wt)
+            elif field == 9:
+                self.kind = r.enum(field, wt, SubjectKind)
+            elif field == 10:
+                r.repeated_string(field, wt, self.scopes)
+            elif field == 11:
+                r.repeated_string(field, wt, self.roles)
             else:
                 r.skip(field, wt)
 
@@ -1498,6 +1546,46 @@ class KeysRequest:
 
 
 @_dc.dataclass
+class ServiceTokenRequest:
+    """The `ServiceTokenRequest` message."""
+
+    # The service account's client id (may be empty on an mTLS connection bound to the account).
+    client_id: str = ""
+    # The secret `authd admin service create` printed (empty with a bound client certificate).
+    client_secret: str = ""
+    # The scopes wanted: a subset of the account's; empty for all of them.
+    scopes: list[str] = _dc.field(default_factory=list)
+
+    def encode(self) -> bytes:
+        """The message's protobuf encoding."""
+        w = _wire.Writer()
+        self._encode(w)
+        return w.getvalue()
+
+    def _encode(self, w: _wire.Writer) -> None:
+        w.string(1, self.client_id)
+        w.string(2, self.client_secret)
+        w.repeated_string(3, self.scopes)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ServiceTokenRequest:
+        """Decodes the protobuf encoding; raises `authrpc.wire.DecodeError` on malformed input."""
+        return _wire.decode(cls, data)
+
+    def _merge(self, r: _wire.Reader) -> None:
+        while not r.at_end():
+            field, wt = r.tag()
+            if field == 1:
+                self.client_id = r.string(field, wt)
+            elif field == 2:
+                self.client_secret = r.string(field, wt)
+            elif field == 3:
+                r.repeated_string(field, wt, self.scopes)
+            else:
+                r.skip(field, wt)
+
+
+@_dc.dataclass
 class KeysReply:
     """The `KeysReply` message."""
 
@@ -1572,6 +1660,7 @@ class AuthClient:
         audit_events = _method.MethodDescriptor("auth.v1.Auth/AuditEvents", _method.Idempotency.NO_SIDE_EFFECTS)
         create_user = _method.MethodDescriptor("auth.v1.Auth/CreateUser")
         keys = _method.MethodDescriptor("auth.v1.Auth/Keys", _method.Idempotency.NO_SIDE_EFFECTS)
+        service_token = _method.MethodDescriptor("auth.v1.Auth/ServiceToken")
 
     def __init__(self, channel: _Any) -> None:
         self._channel = channel
@@ -1739,6 +1828,20 @@ class AuthClient:
         """
         return _wire.call(self._channel, self.Method.keys, request, KeysReply, metadata, timeout)
 
+    def service_token(
+        self, request: ServiceTokenRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """Client credentials: a service account's access token (no refresh token), for client_id and
+        client_secret, or without a secret on a connection whose verified client certificate (mTLS) is
+        bound to the account. `scopes`: a subset of the account's (empty: all of them); a scope the
+        account lacks is PERMISSION_DENIED "Scope not granted to this service.". UNAUTHENTICATED
+        "Invalid client credentials." for an unknown client id, a wrong secret or an unbound
+        certificate (the same for each); PERMISSION_DENIED for a disabled account; RESOURCE_EXHAUSTED
+        when failed attempts for the client id or from the address are throttled.
+        Not idempotent: each call issues a new token (and is audited).
+        """
+        return _wire.call(self._channel, self.Method.service_token, request, TokenReply, metadata, timeout)
+
 
 class AsyncAuthClient:
     """`AuthClient` for asyncio: the same calls as coroutines.
@@ -1884,3 +1987,9 @@ class AsyncAuthClient:
     ) -> KeysReply:
         """`AuthClient.keys` as a coroutine."""
         return await _wire.call_async(self._channel, self.Method.keys, request, KeysReply, metadata, timeout)
+
+    async def service_token(
+        self, request: ServiceTokenRequest, metadata: _Any = None, timeout: _Optional[float] = None
+    ) -> TokenReply:
+        """`AuthClient.service_token` as a coroutine."""
+        return await _wire.call_async(self._channel, self.Method.service_token, request, TokenReply, metadata, timeout)

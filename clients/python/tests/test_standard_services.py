@@ -137,7 +137,8 @@ def test_envoy_check(channel):
     assert ok.status.code == 0
     assert ok.WhichOneof("http_response") == "ok_response"
     assert {h.header.key: h.header.value for h in ok.ok_response.headers} == {
-        "x-auth-user-id": str(tokens.user_id), "x-auth-admin": "false"}
+        "x-auth-user-id": str(tokens.user_id), "x-auth-admin": "false",
+        "x-auth-subject-kind": "user", "x-auth-scopes": ""}
 
     _assert_denied(_check(channel, None), "Provide a valid auth token.")
     _assert_denied(_check(channel, "Bearer not.a.token"), "Invalid token. Please log in again.")

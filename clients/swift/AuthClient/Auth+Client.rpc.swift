@@ -318,5 +318,31 @@ extension Auth {
             let reply = try await transport.unary(Method.keys, request: request.serializedBytes(), options: options)
             return try KeysReply(decodingReply: reply, for: Method.keys)
         }
+
+        /// Client credentials: a service account's access token (no refresh token), for client_id and
+        /// client_secret, or without a secret on a connection whose verified client certificate (mTLS) is
+        /// bound to the account. `scopes`: a subset of the account's (empty: all of them); a scope the
+        /// account lacks is PERMISSION_DENIED "Scope not granted to this service.". UNAUTHENTICATED
+        /// "Invalid client credentials." for an unknown client id, a wrong secret or an unbound
+        /// certificate (the same for each); PERMISSION_DENIED for a disabled account; RESOURCE_EXHAUSTED
+        /// when failed attempts for the client id or from the address are throttled.
+        /// Not idempotent: each call issues a new token (and is audited).
+        public func serviceToken(_ request: ServiceTokenRequest, options: CallOptions = CallOptions()) throws -> TokenReply {
+            let reply = try transport.unary(Method.serviceToken, request: request.serializedBytes(), options: options)
+            return try TokenReply(decodingReply: reply, for: Method.serviceToken)
+        }
+
+        /// Client credentials: a service account's access token (no refresh token), for client_id and
+        /// client_secret, or without a secret on a connection whose verified client certificate (mTLS) is
+        /// bound to the account. `scopes`: a subset of the account's (empty: all of them); a scope the
+        /// account lacks is PERMISSION_DENIED "Scope not granted to this service.". UNAUTHENTICATED
+        /// "Invalid client credentials." for an unknown client id, a wrong secret or an unbound
+        /// certificate (the same for each); PERMISSION_DENIED for a disabled account; RESOURCE_EXHAUSTED
+        /// when failed attempts for the client id or from the address are throttled.
+        /// Not idempotent: each call issues a new token (and is audited).
+        public func serviceToken(_ request: ServiceTokenRequest, options: CallOptions = CallOptions()) async throws -> TokenReply {
+            let reply = try await transport.unary(Method.serviceToken, request: request.serializedBytes(), options: options)
+            return try TokenReply(decodingReply: reply, for: Method.serviceToken)
+        }
     }
 }
