@@ -18,6 +18,7 @@ final class GRPCSession {
     private let connectionID: UInt64
     private let peer: String
     private let peerSubject: String?
+    private let peerURISAN: String?
     var streams: [Int32: GRPCStream] = [:]
     private var blockingCalls = 0
     private var callsInFlight = 0
@@ -44,12 +45,13 @@ final class GRPCSession {
     /// Per-stream flow-control window: a request message and its prefix fit in one round trip.
     static let initialWindowSize = 65_535
 
-    init(loop: EventLoop, connectionID: UInt64, peer: String, peerSubject: String?) {
+    init(loop: EventLoop, connectionID: UInt64, peer: String, peerSubject: String?, peerURISAN: String?) {
         self.loop = loop
         core = loop.core
         self.connectionID = connectionID
         self.peer = peer
         self.peerSubject = peerSubject
+        self.peerURISAN = peerURISAN
         pings = FrameRateLimit(burst: Self.pingLimit.burst, perSecond: Self.pingLimit.perSecond)
         settingsFrames = FrameRateLimit(burst: Self.settingsLimit.burst, perSecond: Self.settingsLimit.perSecond)
         resets = FrameRateLimit(burst: Self.resetLimit.burst, perSecond: Self.resetLimit.perSecond)
@@ -413,7 +415,8 @@ final class GRPCSession {
             return
         }
         let context = ServerContext(metadata: stream.metadata, deadline: stream.deadline, peer: peer,
-                                    peerCertificateSubject: peerSubject, wireProtocol: .grpc)
+                                    peerCertificateSubject: peerSubject, peerCertificateURISAN: peerURISAN,
+                                    wireProtocol: .grpc)
         stream.callInFlight = true
         callsInFlight += 1
         if blocking {

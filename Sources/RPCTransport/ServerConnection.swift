@@ -148,7 +148,8 @@ final class ServerConnection {
             case .done:
                 state = .open(input: .reading, output: .ready, afterFlush: .keepOpen)
                 if tls.negotiatedALPN == GRPCWire.alpn {
-                    grpc = GRPCSession(loop: loop, connectionID: id, peer: peer, peerSubject: tls.peerCertificateSubject)
+                    grpc = GRPCSession(loop: loop, connectionID: id, peer: peer, peerSubject: tls.peerCertificateSubject,
+                                       peerURISAN: tls.peerCertificateURISAN)
                     _ = core.grpcConnectionCount.add(1, ordering: .relaxed)
                     lastActivity = .now
                     drainGRPC()

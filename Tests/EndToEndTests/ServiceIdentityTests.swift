@@ -154,18 +154,30 @@ final class ServiceIdentityTests: XCTestCase {
     }
 
     /// clients/python/tests/test_services.py: ServiceToken and Validate's new fields through the
-    /// Python client (default `--validate-callers any`).
+    /// Python client (default `--validate-callers any`), and a token for a certificate bound by its
+    /// URI SAN over standard gRPC (grpcio).
     func testPythonServiceTokenAndValidate() throws {
         let python: URL
         do { python = try TestEnvironment.python() } catch { throw XCTSkip("\(error)") }
         let dir = try TestEnvironment.makeTemporaryDirectory("service-identities-py")
         let kek = dir.appendingPathComponent("kek").path
         try CertificateFactory.write(Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString() + "\n", to: kek, mode: 0o600)
-        let authd = try AuthdProcess.start(arguments: ["--key-encryption-key-file", kek])
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let clientCA = try CertificateFactory.makeAuthority(commonName: "python service client CA", days: 2)
+        try CertificateFactory.write(clientCA.certificatePEM, to: path("client-ca.pem"), mode: 0o644)
+        let mesh = try CertificateFactory.makeLeaf(commonName: "py-mesh-1", subjectAltNames: ["URI:spiffe://example.org/py-mesh"],
+                                                   authority: clientCA, serverAuth: false, clientAuth: true, days: 2)
+        try CertificateFactory.write(mesh.certificatePEM, to: path("mesh.pem"), mode: 0o644)
+        try CertificateFactory.write(mesh.privateKeyPEM, to: path("mesh.key"), mode: 0o600)
+        let authd = try AuthdProcess.start(arguments: ["--key-encryption-key-file", kek, "--tls-client-ca", path("client-ca.pem")])
         defer { authd.stop() }
         let created = try authd.runSubcommand(["admin", "service", "create", "py-orders", "--scopes", "orders:read,orders:write",
                                                "--json", "--key-encryption-key-file", kek])
         XCTAssertEqual(created.status, 0, created.stderr)
+        XCTAssertEqual(try authd.runSubcommand(["admin", "service", "create", "py-mesh", "--scopes", "inventory:read",
+                                                "--key-encryption-key-file", kek]).status, 0)
+        let bind = try authd.runSubcommand(["admin", "service", "bind-cert", "py-mesh", "--uri-san", "spiffe://example.org/py-mesh"])
+        XCTAssertEqual(bind.status, 0, bind.stderr)
         let secret = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])?["client_secret"])
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONPATH"] = TestEnvironment.packageRoot.appendingPathComponent("clients/python").path
@@ -173,12 +185,15 @@ final class ServiceIdentityTests: XCTestCase {
         environment["AUTHD_SERVICES_CA"] = authd.caFile
         environment["AUTHD_SERVICES_CLIENT_ID"] = "py-orders"
         environment["AUTHD_SERVICES_CLIENT_SECRET"] = secret
+        environment["AUTHD_SERVICES_MESH_CERT"] = path("mesh.pem")
+        environment["AUTHD_SERVICES_MESH_KEY"] = path("mesh.key")
+        environment["AUTHD_SERVICES_MESH_ID"] = "py-mesh"
         let testFile = TestEnvironment.packageRoot.appendingPathComponent("clients/python/tests/test_services.py").path
         let result = try ProcessRunner.run(python, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", testFile],
                                            environment: environment, timeout: 120)
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
         XCTAssertFalse(result.stdout.contains("skipped"), result.stdout)
-        XCTAssertTrue(result.stdout.contains("2 passed"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("3 passed"), result.stdout)
         assertNoSecrets(in: authd.log, [secret])
     }
 }

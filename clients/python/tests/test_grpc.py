@@ -14,11 +14,7 @@ with the environment below; without it these tests are skipped.
 """
 
 import concurrent.futures
-import importlib
 import os
-import pathlib
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -33,7 +29,6 @@ grpc = pytest.importorskip("grpc")
 from authrpc import Channel, RpcError  # noqa: E402
 import auth_api as api  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 EXPIRED = "Signature expired. Please log in again."
 INVALID = "Invalid token. Please log in again."
 REVOKED = "Token blacklisted. Please log in again."
@@ -55,20 +50,6 @@ def teardown_module(module):
         with open(out, "a", encoding="utf-8") as f:
             f.write("\n".join(_used) + "\n")
 
-
-@pytest.fixture(scope="module")
-def pb():
-    """auth_pb2 and auth_pb2_grpc, generated from schema/auth.proto into a temporary directory."""
-    from grpc_tools import protoc
-    out = tempfile.mkdtemp(prefix="authd-grpc-stubs-")
-    rc = protoc.main(["protoc", f"-I{ROOT / 'schema'}", f"--python_out={out}", f"--grpc_python_out={out}",
-                      str(ROOT / "schema" / "auth.proto")])
-    assert rc == 0, "protoc failed"
-    sys.path.insert(0, out)
-    try:
-        return importlib.import_module("auth_pb2"), importlib.import_module("auth_pb2_grpc")
-    finally:
-        sys.path.remove(out)
 
 
 def _split(address):

@@ -6,6 +6,8 @@ file with the environment below; without it these tests are skipped.
 
   AUTHD_SERVICES_ADDRESS, AUTHD_SERVICES_CA      the server
   AUTHD_SERVICES_CLIENT_ID, _CLIENT_SECRET       a service account with scopes orders:read orders:write
+  AUTHD_SERVICES_MESH_CERT, _MESH_KEY, _MESH_ID  a client certificate bound by its URI SAN to the
+                                                  account _MESH_ID (scope inventory:read)
 """
 
 import os
@@ -56,3 +58,27 @@ def test_service_token_errors(client):
         client.service_token(credentials(scopes=["admin"]))
     assert e.value.code == StatusCode.PERMISSION_DENIED
     assert e.value.message == "Scope not granted to this service."
+
+
+def test_service_token_by_bound_certificate_over_grpc(pb):
+    """Standard gRPC (grpcio, stubs from schema/auth.proto) with the bound client certificate: no
+    secret needed; without the certificate the same call is refused."""
+    grpc = pytest.importorskip("grpc")
+    with open(os.environ["AUTHD_SERVICES_CA"], "rb") as f:
+        ca = f.read()
+    with open(os.environ["AUTHD_SERVICES_MESH_CERT"], "rb") as f:
+        cert = f.read()
+    with open(os.environ["AUTHD_SERVICES_MESH_KEY"], "rb") as f:
+        key = f.read()
+    auth_pb2, auth_pb2_grpc = pb
+    with grpc.secure_channel(ADDRESS, grpc.ssl_channel_credentials(ca, key, cert)) as channel:
+        stub = auth_pb2_grpc.AuthStub(channel)
+        reply = stub.ServiceToken(auth_pb2.ServiceTokenRequest(), timeout=10)
+        assert list(reply.scopes) == ["inventory:read"]
+        answer = stub.Validate(auth_pb2.ValidateRequest(token=reply.token, required_scopes=["inventory:read"]), timeout=10)
+        assert answer.valid and answer.subject == "svc:" + os.environ["AUTHD_SERVICES_MESH_ID"]
+        assert answer.kind == auth_pb2.SUBJECT_KIND_SERVICE
+    with grpc.secure_channel(ADDRESS, grpc.ssl_channel_credentials(ca)) as channel:
+        with pytest.raises(grpc.RpcError) as e:
+            auth_pb2_grpc.AuthStub(channel).ServiceToken(auth_pb2.ServiceTokenRequest(), timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
