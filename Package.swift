@@ -132,7 +132,7 @@ let package = Package(
             "AuthAPI", "AuthClient", "AuthCore", "DevCertificates", "Metrics", "RPCTransport", "RPCCore", "TestSupport",
         ]),
         // Runs the built authctl against a real authd (TLS, MariaDB).
-        .testTarget(name: "AuthCtlTests", dependencies: ["DevCertificates", "Support", "TestSupport"]),
+        .testTarget(name: "AuthCtlTests", dependencies: ["AuthAPI", "AuthClient", "DevCertificates", "RPCCore", "Support", "TestSupport"]),
     ] + fuzzers,
     swiftLanguageModes: [.v6]
 )

@@ -31,6 +31,9 @@ public struct MariaDBErrorNumber: RawRepresentable, Hashable, Sendable, CustomSt
     /// transaction that lost to one committed on another node). The transaction was rolled back.
     public static let deadlock = Self(1213)
     public static let lockWaitTimeout = Self(1205)  // ER_LOCK_WAIT_TIMEOUT
+    /// ER_QUERY_INTERRUPTED: among others, how Galera aborts a schema change that collides with one
+    /// replicated from another node (two instances migrating at once; `GET_LOCK` is per node).
+    public static let queryInterrupted = Self(1317)
 
     public static let duplicateEntry = Self(1062)  // ER_DUP_ENTRY
     public static let duplicateEntryWithKeyName = Self(1586)  // ER_DUP_ENTRY_WITH_KEY_NAME

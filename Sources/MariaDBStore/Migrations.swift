@@ -211,10 +211,16 @@ extension MariaDBStore {
             attempt += 1
             do {
                 return try migrateOnce(lockTimeout: lockTimeout)
-            } catch where error.kind == .conflict && attempt < configuration.conflictRetries {
-                Thread.sleep(forTimeInterval: Double.random(in: 0.01...0.05) * Double(attempt))
+            } catch where Self.mayRetryMigration(error) && attempt < configuration.conflictRetries {
+                // Every statement is idempotent (IF NOT EXISTS, INSERT IGNORE): running again is safe.
+                Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.25) * Double(attempt))
             }
         }
+    }
+
+    /// A conflict, or a schema change that Galera interrupted because another node's collided with it.
+    static func mayRetryMigration(_ error: StoreError) -> Bool {
+        error.kind == .conflict || (error.cause as? MariaDBError)?.number == .queryInterrupted
     }
 
     private func migrateOnce(lockTimeout: Int) throws(StoreError) -> [Int] {

@@ -67,6 +67,15 @@ final class StatementTests: XCTestCase {
         XCTAssertEqual((error.cause as? MariaDBError)?.number, .duplicateEntry)
     }
 
+    func testAMigrationInterruptedByAnotherNodesSchemaChangeIsRetried() {
+        // Galera aborts a local ALTER that collides with one replicated from another node (1317).
+        let interrupted = StoreError("ALTER TABLE refresh_tokens", MariaDBError(number: .queryInterrupted, message: "interrupted"))
+        XCTAssertEqual(interrupted.kind, .failure, "not a conflict for ordinary transactions")
+        XCTAssertTrue(MariaDBStore.mayRetryMigration(interrupted))
+        XCTAssertTrue(MariaDBStore.mayRetryMigration(StoreError("UPDATE", MariaDBError(number: .deadlock, message: "deadlock"))))
+        XCTAssertFalse(MariaDBStore.mayRetryMigration(StoreError("ALTER", MariaDBError(number: MariaDBErrorNumber(rawValue: 1146), message: "no table"))))
+    }
+
     func testQuotedValuesAreLeftOutOfDriverMessages() {
         let duplicate = MariaDBError(number: .duplicateEntry, message: "Duplicate entry 'it's-a-secret' for key 'PRIMARY'")
         XCTAssertEqual(duplicate.message, "Duplicate entry '…' for key 'PRIMARY'")
