@@ -14,6 +14,12 @@ public struct Metadata: Sendable, Equatable, Sequence, ExpressibleByDictionaryLi
         entries.append((key: key.lowercased(), value: value))
     }
 
+    /// Appends a pair whose key the caller knows is lower case already (an HTTP/2 header name:
+    /// the protocol requires it, and nghttp2 refuses any other), sparing the copy `add` makes.
+    public mutating func add(lowercasedKey key: String, _ value: String) {
+        entries.append((key: key, value: value))
+    }
+
     /// The first value for `key`, or nil; setting replaces every value of that key.
     public subscript(key: String) -> String? {
         get {

@@ -43,7 +43,7 @@ public final class CallMetrics: Sendable {
     /// Whether the calling thread should time this inline call (true one time in `inlineSampling`).
     @inline(__always)
     func shouldSampleInline() -> Bool {
-        counters.add(1, at: sampleSlot) & (Self.inlineSampling - 1) == 0
+        counters.bumpApproximately(at: sampleSlot) & (Self.inlineSampling - 1) == 0
     }
 
     /// Counts one finished call.

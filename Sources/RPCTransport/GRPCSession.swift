@@ -20,6 +20,9 @@ final class GRPCSession {
     private let peerSubject: String?
     private let peerURISAN: String?
     var streams: [Int32: GRPCStream] = [:]
+    /// The stream whose header block is being received (set by its HEADERS frame, cleared when the
+    /// block is complete).
+    private var receivingHeaders: GRPCStream?
     private var blockingCalls = 0
     private var callsInFlight = 0
     /// The client's first SETTINGS came (its HTTP/2 handshake is over).
@@ -182,6 +185,7 @@ final class GRPCSession {
     func close() {
         for stream in streams.values { stream.cancellation?.cancel() }
         streams.removeAll()
+        receivingHeaders = nil
     }
 
     // MARK: - Callbacks
@@ -254,11 +258,21 @@ final class GRPCSession {
             stream.refusal = .grpc(.resourceExhausted, "too many calls in flight on this connection, try again later")
         }
         streams[streamID] = stream
+        receivingHeaders = stream
         return 0
     }
 
     private func header(_ streamID: Int32, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Int32 {
-        guard let stream = streams[streamID], stream.method == nil, !stream.remoteEnded else { return 0 }
+        // A header block arrives whole (HEADERS + CONTINUATION): the stream begun last, without a lookup.
+        let stream: GRPCStream
+        if let current = receivingHeaders, current.id == streamID {
+            stream = current
+        } else if let found = streams[streamID] {
+            stream = found
+        } else {
+            return 0
+        }
+        guard stream.method == nil, !stream.remoteEnded else { return 0 }
         stream.headerBytes += name.count + value.count + 32
         if stream.headerBytes > core.limits.maxHeaderListSize {
             if stream.refusal == nil {
@@ -289,7 +303,7 @@ final class GRPCSession {
         } else if equals(name, "te") || name.starts(with: "grpc-".utf8) {
             // Reserved by gRPC (te: trailers, grpc-accept-encoding, …): not metadata.
         } else {
-            stream.metadata.add(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+            stream.metadata.add(lowercasedKey: String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
         }
         return 0
     }
@@ -308,6 +322,7 @@ final class GRPCSession {
         case NGHTTP2_SETTINGS.rawValue:
             if flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { settingsReceived = true }
         case NGHTTP2_HEADERS.rawValue:
+            receivingHeaders = nil
             guard let stream = streams[streamID] else { return 0 }
             if stream.method == nil && !stream.finished { headersComplete(stream) }
             if flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 { remoteEnded(stream) }

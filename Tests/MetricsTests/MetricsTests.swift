@@ -18,6 +18,14 @@ final class ShardedCountersTests: XCTestCase {
         XCTAssertEqual(counters.shardCount, 4)
     }
 
+    func testApproximateBumpsCountOneThreadExactly() {
+        let counters = ShardedCounters(slots: 2)
+        let sequence = (1...1000).map { _ in counters.bumpApproximately(at: 1) }
+        XCTAssertEqual(sequence, Array(1...1000), "one thread: a plain sequence number")
+        XCTAssertEqual(counters.sum(at: 1), 1000)
+        XCTAssertEqual(counters.sum(at: 0), 0)
+    }
+
     func testShardCountIsRoundedUpToAPowerOfTwo() {
         XCTAssertEqual(ShardedCounters(slots: 1, shards: 5).shardCount, 8)
     }
