@@ -1,4 +1,3 @@
-import COpenSSL
 import Foundation
 
 /// On whose authority an administrative operation runs: an administrator's access token (the
@@ -169,7 +168,7 @@ extension AuthCore {
             // SHA-256 against the stored one, in constant time, and unexpired.
             let codeHash = Digest.sha256(code.utf8)
             guard let stored = try store.resetCode(userID: user.id), stored.expiresAt > at,
-                  Self.constantTimeEqual(stored.hash, codeHash) else {
+                  Digest.equal(stored.hash, codeHash) else {
                 audit(.resetCodeFailed, userID: user.id, clientAddress: clientAddress)
                 throw AuthError.resetCodeInvalid
             }
@@ -185,13 +184,6 @@ extension AuthCore {
             noteEnded(ended, times: times)
             audit(.passwordReset, userID: user.id, clientAddress: clientAddress, detail: "\(ended.count) sessions ended")
         }
-    }
-
-    /// Whether two digests are equal, in time that depends on their length only.
-    private static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        // CRYPTO_memcmp: 0 when equal, in time independent of the contents.
-        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 } }
     }
 
     /// A page of the audit trail, newest first, filtered by user (its current email, or its id

@@ -12,6 +12,13 @@ enum Digest {
         return out
     }
 
+    /// Whether two digests are equal, in time that depends on their length only.
+    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        // CRYPTO_memcmp: 0 when equal, in time independent of the contents.
+        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 } }
+    }
+
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()

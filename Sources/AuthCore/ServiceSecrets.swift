@@ -1,4 +1,3 @@
-import COpenSSL
 import Foundation
 
 /// Client secrets of service accounts: 256 random bits, shown once, stored only as a keyed hash.
@@ -29,17 +28,11 @@ public struct ServiceSecrets: Sendable {
     public func matches(_ secret: String, account: ServiceAccountRecord, now: Date) -> Bool {
         guard secret.utf8.count <= Self.maximumLength else { return false }
         let presented = hash(secret)
-        let current = Self.equal(presented, account.secretHash)
+        let current = Digest.equal(presented, account.secretHash)
         var previous = false
         if let old = account.previousSecretHash, let until = account.previousSecretValidUntil {
-            previous = Self.equal(presented, old) && now < until
+            previous = Digest.equal(presented, old) && now < until
         }
         return current || previous
-    }
-
-    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count, a.count == 32 else { return false }
-        // CRYPTO_memcmp: 0 when equal, in time independent of the contents.
-        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, 32) == 0 } }
     }
 }
