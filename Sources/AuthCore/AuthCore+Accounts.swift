@@ -107,12 +107,7 @@ extension AuthCore {
         let actor = try authorize(authority)
         try mapped {
             let user = try existingUser(email)
-            let at = now()
-            let cutoff = Int64(at.timeIntervalSince1970.rounded(.down))
-            // Kept as long as a token issued before it can be current under any configuration
-            // (the operator command does not know the servers' lifetimes).
-            let purgeAfter = at.addingTimeInterval((AuthConfiguration.Bounds.refreshTokenLifetime.range.upperBound
-                                                    + AuthConfiguration.Bounds.leeway.range.upperBound + .seconds(1)).timeInterval)
+            let (cutoff, purgeAfter) = cutoffNow(outliving: AuthConfiguration.Bounds.refreshTokenLifetime)
             try store.setDisabled(userID: user.id, disabled: disabled, cutoff: cutoff, purgeAfter: purgeAfter)
             if disabled {
                 revocations.add([], cutoffs: [RevocationCutoff(userID: user.id, cutoff: 0, disabledCutoff: cutoff, purgeAfter: seconds(purgeAfter))])
@@ -244,6 +239,16 @@ extension AuthCore {
         case .token(let token): "by user \(try requireAdmin(token: token).userID)"
         case .operatorCommand: "by an operator"
         }
+    }
+
+    /// A cut-off at now (whole seconds), and when its row may be purged: once no token issued
+    /// before it can be current under any configuration, whose lifetimes are at most `lifetime`'s
+    /// upper bound (the operator command does not know the servers' lifetimes).
+    func cutoffNow(outliving lifetime: Bounded<Duration>) -> (cutoff: Int64, purgeAfter: Date) {
+        let at = now()
+        let purgeAfter = at.addingTimeInterval((lifetime.range.upperBound + AuthConfiguration.Bounds.leeway.range.upperBound
+                                                + .seconds(1)).timeInterval)
+        return (Int64(at.timeIntervalSince1970.rounded(.down)), purgeAfter)
     }
 
     private func existingUser(_ email: String) throws -> UserRecord {

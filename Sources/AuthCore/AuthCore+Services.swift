@@ -110,7 +110,7 @@ extension AuthCore {
                                    clientAddress: String? = nil) throws(AuthError) {
         let actor = try authorize(authority)
         try mapped {
-            let (cutoff, purgeAfter) = serviceCutoff()
+            let (cutoff, purgeAfter) = cutoffNow(outliving: AuthConfiguration.Bounds.serviceTokenLifetime)
             guard try serviceStore().setServiceDisabled(clientID: clientID, disabled: disabled, cutoff: cutoff, purgeAfter: purgeAfter) else {
                 throw AuthError.serviceNotFound
             }
@@ -126,7 +126,7 @@ extension AuthCore {
     public func deleteService(clientID: String, authority: Authority, clientAddress: String? = nil) throws(AuthError) {
         let actor = try authorize(authority)
         try mapped {
-            let (cutoff, purgeAfter) = serviceCutoff()
+            let (cutoff, purgeAfter) = cutoffNow(outliving: AuthConfiguration.Bounds.serviceTokenLifetime)
             guard try serviceStore().deleteServiceAccount(clientID: clientID, cutoff: cutoff, purgeAfter: purgeAfter) else {
                 throw AuthError.serviceNotFound
             }
@@ -260,14 +260,6 @@ extension AuthCore {
             throw AuthError.invalidRequest("Service client secrets need the key-encryption key (--key-encryption-key-file, or --dev).")
         }
         return ServiceSecrets(encryptionKey: key)
-    }
-
-    /// A disable or delete cut-off now, kept as long as a service token issued before can be current.
-    private func serviceCutoff() -> (Int64, Date) {
-        let at = now()
-        let purgeAfter = at.addingTimeInterval((AuthConfiguration.Bounds.serviceTokenLifetime.range.upperBound
-                                                + AuthConfiguration.Bounds.leeway.range.upperBound + .seconds(1)).timeInterval)
-        return (Int64(at.timeIntervalSince1970.rounded(.down)), purgeAfter)
     }
 
     private static func checkNames(_ names: [String], what: String) throws {
