@@ -251,7 +251,8 @@ extension AuthCore {
         return (Int64(at.timeIntervalSince1970.rounded(.down)), purgeAfter)
     }
 
-    private func existingUser(_ email: String) throws -> UserRecord {
+    /// The user with that email: `invalidEmail` when it is not one, `userNotFound` when no one has it.
+    func existingUser(_ email: String) throws -> UserRecord {
         guard let address = EmailAddress(email) else { throw AuthError.invalidEmail }
         guard let user = try store.user(emailKey: address.key) else { throw AuthError.userNotFound }
         return user

@@ -145,12 +145,13 @@ extension AuthCore {
             guard ServiceIdentity.isValidName(role) else {
                 throw AuthError.invalidRequest("A role is 1 to 64 of A-Z a-z 0-9 . _ - : /.")
             }
-            guard let address = EmailAddress(email) else { throw AuthError.invalidEmail }
-            guard let user = try store.user(emailKey: address.key) else { throw AuthError.userNotFound }
+            let user = try existingUser(email)
             let store = try serviceStore()
-            if granted, !(try store.roles(userID: user.id)).contains(role),
-               try store.roles(userID: user.id).count >= ServiceIdentity.maximumNames {
-                throw AuthError.invalidRequest("A user has at most \(ServiceIdentity.maximumNames) roles.")
+            if granted {
+                let held = try store.roles(userID: user.id)
+                if !held.contains(role), held.count >= ServiceIdentity.maximumNames {
+                    throw AuthError.invalidRequest("A user has at most \(ServiceIdentity.maximumNames) roles.")
+                }
             }
             _ = try store.setRole(userID: user.id, role: role, granted: granted)
             audit(granted ? .roleGranted : .roleRevoked, userID: user.id, clientAddress: clientAddress, detail: "role \(role) \(actor)")
@@ -161,8 +162,7 @@ extension AuthCore {
     public func roles(email: String, authority: Authority) throws(AuthError) -> [String] {
         _ = try authorize(authority)
         return try mapped {
-            guard let address = EmailAddress(email) else { throw AuthError.invalidEmail }
-            guard let user = try store.user(emailKey: address.key) else { throw AuthError.userNotFound }
+            let user = try existingUser(email)
             return try serviceStore().roles(userID: user.id)
         }
     }

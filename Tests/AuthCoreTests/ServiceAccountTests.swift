@@ -214,6 +214,24 @@ final class ServiceAccountTests: StoreTestCase {
         }
     }
 
+    func testAUserHoldsAtMostTheMaximumNumberOfRoles() {
+        forEachStore { f in
+            let core = try f.core(Self.configuration())
+            _ = try core.register(email: "ben@example.com", password: "correct horse battery", clientAddress: nil)
+            for i in 0..<ServiceIdentity.maximumNames {
+                try core.setRole(email: "ben@example.com", role: "r\(i)", granted: true, authority: .operatorCommand)
+            }
+            XCTAssertEqual(AuthError.code { try core.setRole(email: "ben@example.com", role: "one-more", granted: true,
+                                                              authority: .operatorCommand) }, .invalidRequest)
+            // Granting a role already held, or withdrawing one, is not refused at the limit.
+            try core.setRole(email: "ben@example.com", role: "r0", granted: true, authority: .operatorCommand)
+            try core.setRole(email: "ben@example.com", role: "r0", granted: false, authority: .operatorCommand)
+            try core.setRole(email: "ben@example.com", role: "one-more", granted: true, authority: .operatorCommand)
+            XCTAssertEqual(try core.roles(email: "ben@example.com", authority: .operatorCommand).count, ServiceIdentity.maximumNames)
+            XCTAssertEqual(AuthError.code { try core.roles(email: "not an email", authority: .operatorCommand) }, .invalidEmail)
+        }
+    }
+
     func testRevocationKeysAreNegativeAndDistinct() {
         let keys = (0..<1000).map { ServiceIdentity.revocationKey("svc-\($0)") }
         XCTAssertTrue(keys.allSatisfy { $0 < 0 })
