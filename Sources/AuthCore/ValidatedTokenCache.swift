@@ -38,6 +38,8 @@ final class ValidatedTokenCache: Sendable {
         var slots: [Slot]
         /// The clock hand of each set.
         var hands: [UInt8]
+        /// Lookups that found their token (counted under the lock the lookup takes anyway).
+        var hits = 0
     }
 
     static let ways = 4
@@ -93,6 +95,7 @@ final class ValidatedTokenCache: Sendable {
                 return nil
             }
             shard.slots[i].referenced = true
+            shard.hits &+= 1
             return Hit(claims: claims, checkedGeneration: shard.slots[i].checkedGeneration)
         }
     }
@@ -147,6 +150,12 @@ final class ValidatedTokenCache: Sendable {
                 shard.slots[i].checkedGeneration = generation
             }
         }
+    }
+
+    /// Lookups that found their token, since the cache was made (for statistics; takes every
+    /// shard's lock in turn).
+    var hits: Int {
+        shards.reduce(0) { sum, shard in sum &+ shard.withLock { $0.hits } }
     }
 
     /// Entries held now (for tests and statistics; takes every shard's lock in turn).
