@@ -232,8 +232,9 @@ public final class AuthCore: Sendable {
         // Read before the revocation lookup: a revocation added after it moves the generation
         // on, so the entry is looked up again at its next hit.
         let generation = revocations.generation
+        // A hit is counted by the cache, under the shard lock the lookup holds: no atomic add here.
         let hit = validated.lookup(token)
-        counters.add(1, at: hit == nil ? CoreCounter.cacheMiss.rawValue : CoreCounter.cacheHit.rawValue)
+        if hit == nil { counters.add(1, at: CoreCounter.cacheMiss.rawValue) }
         let outcome = hit.map { JWTCodec.checkTime($0.claims, now: at, leeway: leeway) }
             ?? codecs.withCodec { $0.verify(token, now: at, leeway: leeway) }
         switch outcome {

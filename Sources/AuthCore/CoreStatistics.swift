@@ -2,13 +2,13 @@ import Metrics
 
 /// The counters `AuthCore` keeps for metrics (slots of its `ShardedCounters`).
 enum CoreCounter: Int, CaseIterable {
-    case cacheHit, cacheMiss, throttledLogin, throttledRegister, storeErrors
+    case cacheMiss, throttledLogin, throttledRegister, storeErrors
 }
 
 /// What the auth core counted since it was made, and what waits now: for metrics.
 public struct CoreStatistics: Sendable, Equatable {
-    /// Validations that found the token in the validated-token cache, and those that did not
-    /// (a missing token, or one verified in full).
+    /// Validations of a non-empty token that found it in the validated-token cache (counted by
+    /// the cache), and those that did not (verified in full).
     public var validateCacheHits: Int
     public var validateCacheMisses: Int
     /// Logins and registrations refused by the throttling policy.
@@ -23,7 +23,7 @@ public struct CoreStatistics: Sendable, Equatable {
 extension AuthCore {
     /// The counts so far (each a sum over threads, not one snapshot).
     public var statistics: CoreStatistics {
-        CoreStatistics(validateCacheHits: counters.sum(at: CoreCounter.cacheHit.rawValue),
+        CoreStatistics(validateCacheHits: validated.hits,
                        validateCacheMisses: counters.sum(at: CoreCounter.cacheMiss.rawValue),
                        throttledLogins: counters.sum(at: CoreCounter.throttledLogin.rawValue),
                        throttledRegistrations: counters.sum(at: CoreCounter.throttledRegister.rawValue),

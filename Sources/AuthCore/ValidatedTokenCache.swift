@@ -16,8 +16,10 @@ import Support
 /// token, so a different token that lands in the same slot is a miss, never a hit. Only tokens
 /// that verified are inserted, so nobody without a signing key can fill the cache.
 ///
-/// Keys: a cache belongs to one `AuthCore`, whose keys are fixed for its life; rotating or
-/// retiring a key means a new core (authd restarts with the new key set), so a new, empty cache.
+/// Keys: a cache belongs to one `AuthCore` and outlives changes of its key set (`KeySet`): a
+/// key leaves the set only once it has expired, after the last token it signed
+/// (`KeySetAdministration.retire`), so by then its cached tokens are refused as expired (to
+/// within the leeway). Static keys change only with a new core, so a new, empty cache.
 final class ValidatedTokenCache: Sendable {
     /// What a hit hands back: the claims and the revocation generation under which the token was
     /// last found not revoked (see `RevocationCache.generation`).
@@ -38,6 +40,8 @@ final class ValidatedTokenCache: Sendable {
         var slots: [Slot]
         /// The clock hand of each set.
         var hands: [UInt8]
+        /// Lookups that found their token (counted under the lock the lookup takes anyway).
+        var hits = 0
     }
 
     static let ways = 4
@@ -93,6 +97,7 @@ final class ValidatedTokenCache: Sendable {
                 return nil
             }
             shard.slots[i].referenced = true
+            shard.hits &+= 1
             return Hit(claims: claims, checkedGeneration: shard.slots[i].checkedGeneration)
         }
     }
@@ -147,6 +152,12 @@ final class ValidatedTokenCache: Sendable {
                 shard.slots[i].checkedGeneration = generation
             }
         }
+    }
+
+    /// Lookups that found their token, since the cache was made (for statistics; takes every
+    /// shard's lock in turn).
+    var hits: Int {
+        shards.reduce(0) { sum, shard in sum &+ shard.withLock { $0.hits } }
     }
 
     /// Entries held now (for tests and statistics; takes every shard's lock in turn).

@@ -38,6 +38,23 @@ public final class CallMetrics: Sendable {
         sampleSlot = histogramBase + methods * bucketsPerMethod
         counters = ShardedCounters(slots: sampleSlot + 1)
         boundsNanos = Self.bucketBounds.map { Int($0 * 1e9) }
+        assert(Self.protocols.indices.allSatisfy { Self.index(of: Self.protocols[$0]) == $0 })
+    }
+
+    /// The position of `wire` in `protocols`, without a search on each call.
+    @inline(__always)
+    private static func index(of wire: WireProtocol) -> Int {
+        switch wire {
+        case .authrpc: 0
+        case .grpc: 1
+        case .inProcess: 2
+        }
+    }
+
+    /// The slot counting calls of method `method` over protocol `p` (an index in `protocols`) that ended with `code`.
+    @inline(__always)
+    private func callSlot(protocol p: Int, method: Int, code: StatusCode) -> Int {
+        (p * methodNames.count + method) * Self.codes + Int(code.rawValue)
     }
 
     /// Whether the calling thread should time this inline call (true one time in `inlineSampling`).
@@ -49,8 +66,7 @@ public final class CallMetrics: Sendable {
     /// Counts one finished call.
     @inline(__always)
     func count(method: Int, protocol wire: WireProtocol, code: StatusCode) {
-        let p = wire == .authrpc ? 0 : (wire == .grpc ? 1 : 2)
-        counters.add(1, at: (p * methodNames.count + method) * Self.codes + Int(code.rawValue))
+        counters.add(1, at: callSlot(protocol: Self.index(of: wire), method: method, code: code))
     }
 
     /// Records a duration of `nanoseconds`, weighing `weight` calls.
@@ -64,8 +80,7 @@ public final class CallMetrics: Sendable {
     /// Calls counted so far for one method, protocol and code (tests, summaries).
     public func calls(method: String, protocol wire: WireProtocol, code: StatusCode) -> Int {
         guard let m = methodNames.firstIndex(of: method) else { return 0 }
-        let p = Self.protocols.firstIndex(of: wire)!
-        return counters.sum(at: (p * methodNames.count + m) * Self.codes + Int(code.rawValue))
+        return counters.sum(at: callSlot(protocol: Self.index(of: wire), method: m, code: code))
     }
 
     /// Appends `authd_rpc_requests_total{protocol,method,code}` and
@@ -76,7 +91,7 @@ public final class CallMetrics: Sendable {
         for (p, wire) in Self.protocols.enumerated() {
             for (m, method) in methodNames.enumerated() {
                 for code in StatusCode.allCases {
-                    let n = counters.sum(at: (p * methodNames.count + m) * Self.codes + Int(code.rawValue))
+                    let n = counters.sum(at: callSlot(protocol: p, method: m, code: code))
                     guard n > 0 else { continue }
                     text.sample("authd_rpc_requests_total",
                                 labels: ["protocol": wire.rawValue, "method": method, "code": code.description], value: n)

@@ -91,16 +91,14 @@ public final class Dispatcher: Sendable {
         switch served.kind {
         case .inline:
             guard let metrics = callMetrics else { return .replied(run(served, request, context)) }
-            guard metrics.shouldSampleInline() else {
-                let reply = run(served, request, context)
-                metrics.count(method: method.index, protocol: context.wireProtocol, code: reply.code)
-                return .replied(reply)
-            }
-            let started = ContinuousClock.now
+            // The clock is read only for a sampled call.
+            let started = metrics.shouldSampleInline() ? ContinuousClock.now : nil
             let reply = run(served, request, context)
             metrics.count(method: method.index, protocol: context.wireProtocol, code: reply.code)
-            metrics.observe(method: method.index, nanoseconds: (ContinuousClock.now - started).nanoseconds,
-                            weight: CallMetrics.inlineSampling)
+            if let started {
+                metrics.observe(method: method.index, nanoseconds: (ContinuousClock.now - started).nanoseconds,
+                                weight: CallMetrics.inlineSampling)
+            }
             return .replied(reply)
         case .blocking:
             let held = heldBytes ?? request.count

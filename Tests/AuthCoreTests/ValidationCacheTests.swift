@@ -37,6 +37,23 @@ final class ValidationCacheTests: StoreTestCase {
         }
     }
 
+    /// The statistics count a hit for each validation the cache answered and a miss for each
+    /// non-empty token verified in full (a refusal included); a missing token counts as neither.
+    func testStatisticsCountHitsAndMisses() {
+        forEachStore { fixture in
+            let core = try fixture.core()
+            let issued = try core.register(email: "counted@example.com", password: "a long passphrase", clientAddress: nil)
+            let start = core.statistics
+            guard case .valid = core.validate(token: issued.accessToken) else { return XCTFail("not valid") }
+            for _ in 0..<3 { _ = core.validate(token: issued.accessToken) }
+            XCTAssertEqual(core.validate(token: "junk"), .invalid)
+            XCTAssertEqual(core.validate(token: ""), .missing)
+            let end = core.statistics
+            XCTAssertEqual(end.validateCacheHits - start.validateCacheHits, 3)
+            XCTAssertEqual(end.validateCacheMisses - start.validateCacheMisses, 2)
+        }
+    }
+
     /// A different token that ends in the same bytes, with the same length (so the same hash
     /// and slot), is not taken for the cached one.
     func testATokenWithTheSameHashIsNotAHit() {

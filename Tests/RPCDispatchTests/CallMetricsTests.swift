@@ -33,6 +33,9 @@ final class CallMetricsTests: XCTestCase {
             _ = dispatcher.start(echo, request: [1], context: ServerContext(), ifBlocking: { fatalError("inline") })
         }
         _ = dispatcher.start(echo, request: [], context: ServerContext(wireProtocol: .grpc), ifBlocking: { fatalError("inline") })
+        for _ in 0..<2 {
+            _ = dispatcher.start(echo, request: [], context: ServerContext(wireProtocol: .inProcess), ifBlocking: { fatalError("inline") })
+        }
         let done = DispatchSemaphore(value: 0)
         _ = dispatcher.start(missing, request: [], context: ServerContext(), ifBlocking: {
             BlockingCompletion { reply in
@@ -44,6 +47,7 @@ final class CallMetricsTests: XCTestCase {
 
         XCTAssertEqual(metrics.calls(method: "test.Svc/Echo", protocol: .authrpc, code: .ok), 320)
         XCTAssertEqual(metrics.calls(method: "test.Svc/Echo", protocol: .grpc, code: .ok), 1)
+        XCTAssertEqual(metrics.calls(method: "test.Svc/Echo", protocol: .inProcess, code: .ok), 2)
         XCTAssertEqual(metrics.calls(method: "test.Svc/Missing", protocol: .authrpc, code: .notFound), 1)
         XCTAssertEqual(metrics.calls(method: "test.Svc/Missing", protocol: .authrpc, code: .ok), 0)
 
@@ -51,9 +55,10 @@ final class CallMetricsTests: XCTestCase {
         metrics.write(to: &text)
         let body = text.finish()
         XCTAssertTrue(body.contains(#"authd_rpc_requests_total{protocol="grpc",method="test.Svc/Echo",code="OK"} 1"#), body)
+        XCTAssertTrue(body.contains(#"authd_rpc_requests_total{protocol="in-process",method="test.Svc/Echo",code="OK"} 2"#), body)
         XCTAssertTrue(body.contains(#"authd_rpc_requests_total{protocol="authrpc",method="test.Svc/Missing",code="NOT_FOUND"} 1"#), body)
         XCTAssertTrue(body.contains(#"authd_rpc_duration_seconds_count{method="test.Svc/Missing"} 1"#), body)
-        // 321 inline calls on this thread: 20 or 21 of them timed, each counting 16.
+        // 323 inline calls on this thread: 20 or 21 of them timed, each counting 16.
         let count = body.split(separator: "\n").first { $0.hasPrefix(#"authd_rpc_duration_seconds_count{method="test.Svc/Echo"}"#) }
         let sampled = Int(count?.split(separator: " ").last ?? "") ?? 0
         XCTAssertTrue([320, 336].contains(sampled), "sampled count \(sampled)")
