@@ -375,12 +375,9 @@ public final class AuthCore: Sendable {
             if admin {
                 found = try store.setAdmin(emailKey: address.key, admin: true)
             } else {
-                let at = now()
-                let cutoff = Int64(at.timeIntervalSince1970.rounded(.down))
                 // The operator command does not know the servers' --access-ttl: keep the row as
                 // long as the longest access token any configuration can issue.
-                let purgeAfter = at.addingTimeInterval((AuthConfiguration.Bounds.accessTokenLifetime.range.upperBound
-                                                        + AuthConfiguration.Bounds.leeway.range.upperBound + .seconds(1)).timeInterval)
+                let (cutoff, purgeAfter) = cutoffNow(outliving: AuthConfiguration.Bounds.accessTokenLifetime)
                 found = try store.withdrawAdmin(emailKey: address.key, cutoff: cutoff, purgeAfter: purgeAfter)
                 if found, let user = try store.user(emailKey: address.key) {
                     revocations.add([], cutoffs: [RevocationCutoff(userID: user.id, cutoff: 0, adminCutoff: cutoff, purgeAfter: seconds(purgeAfter))])

@@ -43,8 +43,10 @@ public struct Metadata: Sendable, Equatable, Sequence, ExpressibleByDictionaryLi
     /// The bearer token of an `authorization: Bearer <token>` entry, if any.
     public var bearerToken: String? {
         guard let value = self["authorization"] else { return nil }
+        // The scheme is case-insensitive (RFC 9110): only its 7 characters are lower-cased (a small
+        // string, no heap copy), not the whole value with the token.
         let prefix = "bearer "
-        guard value.count > prefix.count, value.lowercased().hasPrefix(prefix) else { return nil }
+        guard value.utf8.count > prefix.utf8.count, value.prefix(prefix.count).lowercased() == prefix else { return nil }
         return String(value.dropFirst(prefix.count)).trimmingCharacters(in: " ")
     }
 
