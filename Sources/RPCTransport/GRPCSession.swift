@@ -24,7 +24,6 @@ final class GRPCSession {
     /// block is complete).
     private var receivingHeaders: GRPCStream?
     private var blockingCalls: BlockingCallLimit
-    private var callsInFlight = 0
     /// The client's first SETTINGS came (its HTTP/2 handshake is over).
     private(set) var settingsReceived = false
     private var goingAway = false
@@ -143,8 +142,8 @@ final class GRPCSession {
         nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
     }
 
-    /// Streams open or calls still running.
-    var isIdle: Bool { streams.isEmpty && callsInFlight == 0 }
+    /// No stream open (a stream whose call still runs stays in `streams` until its reply came).
+    var isIdle: Bool { streams.isEmpty }
 
     /// Graceful shutdown: GOAWAY naming the last stream taken; those streams are answered, newer ones refused.
     func goAway(message: String) {
@@ -433,7 +432,6 @@ final class GRPCSession {
                                     peerCertificateSubject: peerSubject, peerCertificateURISAN: peerURISAN,
                                     wireProtocol: .grpc)
         stream.callInFlight = true
-        callsInFlight += 1
         if blocking {
             stream.blockingInFlight = true
             blockingCalls.started()
@@ -463,7 +461,6 @@ final class GRPCSession {
         guard stream.callInFlight else { return }
         stream.callInFlight = false
         stream.cancellation = nil
-        callsInFlight -= 1
         if stream.blockingInFlight {
             stream.blockingInFlight = false
             blockingCalls.ended()
