@@ -36,7 +36,7 @@ extension EventLoop {
     func handleMetrics(_ connection: MetricsHTTPConnection) {
         switch connection.handle(buffer: readBuffer) {
         case .keepReading: break
-        case .waitWritable: setMetricsInterest(connection, EPOLLOUT.rawValue)
+        case .waitWritable: modify(fd: connection.fd, events: EPOLLOUT.rawValue, token: connection.id)
         case .close: closeMetrics(connection)
         }
     }
@@ -52,11 +52,6 @@ extension EventLoop {
     func stopMetrics() {
         if let metricsListenFD { deleteFromEpoll(metricsListenFD) }
         for connection in Array(httpConnections.values) { closeMetrics(connection) }
-    }
-
-    private func setMetricsInterest(_ connection: MetricsHTTPConnection, _ events: UInt32) {
-        deleteFromEpoll(connection.fd)
-        do { try add(fd: connection.fd, events: events, token: connection.id) } catch { closeMetrics(connection) }
     }
 
     private func closeMetrics(_ connection: MetricsHTTPConnection) {

@@ -179,18 +179,12 @@ final class EventLoop: @unchecked Sendable {
     }
 
     func updateInterest(_ connection: ServerConnection, events: UInt32) {
-        var event = epoll_event()
-        event.events = events
-        event.data.u64 = connection.id
-        // EPOLL_CTL_MOD fails only for fds we did not add (a bug).
-        let rc = epoll_ctl(epfd, EPOLL_CTL_MOD, connection.fd, &event)
-        precondition(rc == 0, "epoll_ctl MOD failed: \(CEpoll_errno())")
+        modify(fd: connection.fd, events: events, token: connection.id)
     }
 
     func remove(_ connection: ServerConnection) {
         guard connections.removeValue(forKey: connection.id) != nil else { return }
-        var event = epoll_event()
-        _ = epoll_ctl(epfd, EPOLL_CTL_DEL, connection.fd, &event)
+        deleteFromEpoll(connection.fd)
         _ = core.connectionCount.subtract(1, ordering: .relaxed)
         if let client = clientKeys.removeValue(forKey: connection.id) { addressLimiter.release(client) }
     }
@@ -203,6 +197,16 @@ final class EventLoop: @unchecked Sendable {
         event.data.u64 = token
         // epoll_ctl ADD returns -1 with ENOMEM / ENOSPC (max_user_watches).
         guard epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event) == 0 else { throw TransportError.errno("epoll_ctl ADD") }
+    }
+
+    /// Changes the events and token of an fd in the epoll set.
+    func modify(fd: Int32, events: UInt32, token: UInt64) {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = token
+        // EPOLL_CTL_MOD fails only for fds we did not add (a bug).
+        let rc = epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &event)
+        precondition(rc == 0, "epoll_ctl MOD failed: \(CEpoll_errno())")
     }
 
     private func flushDirty() {
@@ -232,8 +236,7 @@ final class EventLoop: @unchecked Sendable {
                 if e == EINTR || e == ECONNABORTED { continue }
                 if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
                     core.logger.warning("accept failed, pausing accepts", metadata: ["errno": "\(e)"])
-                    var event = epoll_event()
-                    _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, &event)
+                    deleteFromEpoll(listenFD)
                     acceptPaused = true
                 } else if e != EAGAIN && e != EWOULDBLOCK {
                     core.logger.warning("accept failed", metadata: ["errno": "\(e)"])
@@ -369,8 +372,7 @@ final class EventLoop: @unchecked Sendable {
         guard !shuttingDown else { return }
         shuttingDown = true
         graceDeadline = deadline
-        var event = epoll_event()
-        _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, &event)
+        deleteFromEpoll(listenFD)
         stopMetrics()
         for id in Array(awaitingProxyHeader.keys) { dropAwaitingProxyHeader(id) }
         for connection in Array(connections.values) {

@@ -23,8 +23,7 @@ final class GRPCSession {
     /// The stream whose header block is being received (set by its HEADERS frame, cleared when the
     /// block is complete).
     private var receivingHeaders: GRPCStream?
-    private var blockingCalls = 0
-    private var callsInFlight = 0
+    private var blockingCalls: BlockingCallLimit
     /// The client's first SETTINGS came (its HTTP/2 handshake is over).
     private(set) var settingsReceived = false
     private var goingAway = false
@@ -55,6 +54,7 @@ final class GRPCSession {
         self.peer = peer
         self.peerSubject = peerSubject
         self.peerURISAN = peerURISAN
+        blockingCalls = BlockingCallLimit(limit: core.limits.maxBlockingCallsPerConnection)
         pings = FrameRateLimit(burst: Self.pingLimit.burst, perSecond: Self.pingLimit.perSecond)
         settingsFrames = FrameRateLimit(burst: Self.settingsLimit.burst, perSecond: Self.settingsLimit.perSecond)
         resets = FrameRateLimit(burst: Self.resetLimit.burst, perSecond: Self.resetLimit.perSecond)
@@ -142,8 +142,8 @@ final class GRPCSession {
         nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
     }
 
-    /// Streams open or calls still running.
-    var isIdle: Bool { streams.isEmpty && callsInFlight == 0 }
+    /// No stream open (a stream whose call still runs stays in `streams` until its reply came).
+    var isIdle: Bool { streams.isEmpty }
 
     /// Graceful shutdown: GOAWAY naming the last stream taken; those streams are answered, newer ones refused.
     func goAway(message: String) {
@@ -423,20 +423,18 @@ final class GRPCSession {
 
     private func start(_ method: MethodTable.Entry, request: [UInt8], on stream: GRPCStream) {
         let blocking = method.method.kind == .blocking
-        if blocking && blockingCalls >= core.limits.maxBlockingCallsPerConnection {
+        if blocking, let refusal = blockingCalls.refusal {
             core.counters.callsRejectedOverload.increment()
-            deliver(.failure(.resourceExhausted, "too many blocking calls on this connection (limit \(core.limits.maxBlockingCallsPerConnection)), try again later"),
-                    on: stream)
+            deliver(.failure(refusal.status, refusal.message), on: stream)
             return
         }
         let context = ServerContext(metadata: stream.metadata, deadline: stream.deadline, peer: peer,
                                     peerCertificateSubject: peerSubject, peerCertificateURISAN: peerURISAN,
                                     wireProtocol: .grpc)
         stream.callInFlight = true
-        callsInFlight += 1
         if blocking {
             stream.blockingInFlight = true
-            blockingCalls += 1
+            blockingCalls.started()
         }
         let started = core.dispatcher.start(method, request: request, context: context, ifBlocking: {
             let cancellation = CallCancellation()
@@ -463,10 +461,9 @@ final class GRPCSession {
         guard stream.callInFlight else { return }
         stream.callInFlight = false
         stream.cancellation = nil
-        callsInFlight -= 1
         if stream.blockingInFlight {
             stream.blockingInFlight = false
-            blockingCalls -= 1
+            blockingCalls.ended()
         }
     }
 

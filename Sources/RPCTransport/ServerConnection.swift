@@ -324,12 +324,7 @@ final class ServerConnection {
             core.counters.protocolErrors.increment()
             core.logger.info("protocol error, closing", metadata: ["peer": "\(peer)", "reason": "\(violation.message)"])
             append(Frame(type: .error, payload: ErrorPayload(status: violation.code, message: violation.message).encode()))
-            switch state {
-            case .open(_, let output, _): state = .failing(output: output)
-            case .failing, .handshaking, .closed: break
-            }
-            updateInterest()
-            loop.markDirty(self)
+            failAfterFlush()
         case .close:
             close()
         }

@@ -49,9 +49,8 @@ struct ServerConnectionStateMachine {
     private var calls: [CallState] = []
     private var highestCallID: UInt32 = 0
     let maxCallsInFlight: Int
-    let maxBlockingCalls: Int
-    /// Calls in `calls` that were queued for a worker (waiting or running).
-    private(set) var blockingCalls = 0
+    /// Counts the calls in `calls` that were queued for a worker (waiting or running).
+    private var blocking: BlockingCallLimit
     /// Whether the client can inflate zlib replies (from its SETTINGS).
     private(set) var peerAcceptsCompression = false
     /// Largest frame payload the client accepts (from its SETTINGS).
@@ -59,14 +58,15 @@ struct ServerConnectionStateMachine {
 
     init(maxCallsInFlight: Int, maxBlockingCalls: Int = .max) {
         self.maxCallsInFlight = maxCallsInFlight
-        self.maxBlockingCalls = maxBlockingCalls
+        blocking = BlockingCallLimit(limit: maxBlockingCalls)
     }
 
+    var maxBlockingCalls: Int { blocking.limit }
+    /// Calls in flight that were queued for a worker (waiting or running).
+    var blockingCalls: Int { blocking.count }
+
     /// Whether another blocking call would pass `maxBlockingCalls`; the refusal to send if so.
-    var blockingCallRefusal: (status: StatusCode, message: String)? {
-        guard blockingCalls >= maxBlockingCalls else { return nil }
-        return (.resourceExhausted, "too many blocking calls on this connection (limit \(maxBlockingCalls)), try again later")
-    }
+    var blockingCallRefusal: (status: StatusCode, message: String)? { blocking.refusal }
 
     var callsInFlight: Int { calls.count }
     var isGoingAway: Bool { phase == .goingAway }
@@ -155,7 +155,7 @@ struct ServerConnectionStateMachine {
     mutating func queued(_ callID: UInt32, cancellation: CallCancellation) {
         guard let i = index(of: callID), calls[i].queued == nil else { return }
         calls[i].queued = cancellation
-        blockingCalls += 1
+        blocking.started()
     }
 
     /// A started call finished (its handler returned, threw, or was skipped).
@@ -166,7 +166,7 @@ struct ServerConnectionStateMachine {
         let state = calls[i]
         if i != calls.count - 1 { calls.swapAt(i, calls.count - 1) }
         calls.removeLast()
-        if state.queued != nil { blockingCalls -= 1 }
+        if state.queued != nil { blocking.ended() }
         return CompletionAction(sendReply: !state.cancelled, closeAfterFlush: phase == .goingAway && calls.isEmpty)
     }
 

@@ -58,6 +58,36 @@ final class BlockingCallLimitTests: XCTestCase {
         XCTAssertEqual(server.statistics.callsRejectedOverload, 4)
     }
 
+    /// gRPC streams count against the same per-connection cap: with one blocking call allowed, a
+    /// second stream's blocking call is refused at once while the first runs, and its place comes
+    /// back once the first is answered.
+    func testBlockingCallsPerGRPCConnectionAreCapped() throws {
+        var limits = ServerLimits()
+        limits.maxBlockingCallsPerConnection = 1
+        let server = try TestHarness.startServer(limits: limits, workerThreads: 2)
+        defer { server.shutdown(grace: .seconds(2)) }
+        let client = try H2TestClient(port: server.port)
+        try client.start()
+        let block = H2TestClient.headerBlock(H2TestClient.requestFields(path: "/rpctest.v1.Echo/Slow"))
+        var out: [UInt8] = []
+        for stream: UInt32 in [1, 3] {
+            out += H2TestClient.frame(.headers, flags: 0x4, stream: stream, block)
+                + H2TestClient.frame(.data, flags: 0x1, stream: stream, H2TestClient.message(EchoTestService.slowRequest(millis: 300)))
+        }
+        try client.send(out)
+        let frames = client.read { frames in [UInt32(1), 3].allSatisfy { s in frames.contains { $0.stream == s && $0.endStream } } }
+        let refused = try XCTUnwrap(client.response(stream: 3, in: frames))
+        XCTAssertEqual(refused.grpcStatus, Int(StatusCode.resourceExhausted.rawValue))
+        XCTAssertEqual(refused.grpcMessage, "too many blocking calls on this connection (limit 1), try again later")
+        XCTAssertEqual(client.response(stream: 1, in: frames)?.trailers?["grpc-status"], "0")
+        let refusedAt = try XCTUnwrap(frames.firstIndex { $0.stream == 3 && $0.endStream })
+        let answeredAt = try XCTUnwrap(frames.firstIndex { $0.stream == 1 && $0.endStream })
+        XCTAssertLessThan(refusedAt, answeredAt, "refused at once, before the first call is answered")
+        XCTAssertEqual(server.statistics.callsRejectedOverload, 1)
+        XCTAssertEqual(try client.call("/rpctest.v1.Echo/Slow", EchoTestService.slowRequest(millis: 10), stream: 5)?
+            .trailers?["grpc-status"], "0")
+    }
+
     /// One worker held; calls of ~30 KiB queued from three connections where 64 KiB may be queued:
     /// the third is refused at once, the others run once the worker is free, and the budget comes back.
     func testQueuedRequestBytesAreBudgeted() throws {
