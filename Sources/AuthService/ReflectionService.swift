@@ -52,8 +52,9 @@ public struct ReflectionFile: Sendable {
 }
 
 /// gRPC server reflection, `grpc.reflection.v1.ServerReflection` and the older
-/// `grpc.reflection.v1alpha.ServerReflection` (the same messages, field for field), answering
-/// each request message on its own (`CallShape.replyPerMessage`):
+/// `grpc.reflection.v1alpha.ServerReflection` (the same messages, field for field, so the same
+/// Swift types and one method for both), answering each request message on its own
+/// (`CallShape.replyPerMessage`):
 /// - `list_services`: the services the server serves;
 /// - `file_by_filename`, `file_containing_symbol` (a service, method, message or enum): the file
 ///   and every file it imports, directly or not, the asked one first;
@@ -118,14 +119,6 @@ public struct ReflectionService: Grpc_Reflection_V1_ServerReflection.Handler, Gr
             error(.invalidArgument, "The request asks for nothing this server knows.")
         }
         return response
-    }
-
-    /// v1alpha: the same messages under other names, so the same answer re-encoded.
-    public func serverReflectionInfo(_ request: Grpc_Reflection_V1alpha_ServerReflectionRequest,
-                                     context: ServerContext) throws -> Grpc_Reflection_V1alpha_ServerReflectionResponse {
-        let v1 = try Grpc_Reflection_V1_ServerReflectionRequest(serializedBytes: request.serializedBytes())
-        return try Grpc_Reflection_V1alpha_ServerReflectionResponse(
-            serializedBytes: serverReflectionInfo(v1, context: context).serializedBytes())
     }
 
     /// The file's descriptor, then those of every file it imports, each once.

@@ -190,19 +190,7 @@ public struct PythonEmitter {
                     w.line("\(methodName(r)) = _method.MethodDescriptor(\"\(s.fullName)/\(r.name)\"\(level))")
                 }
             }
-            w.block("def __init__(self, channel: _Any) -> None:", close: "") { w in
-                w.line("self._channel = channel")
-            }
-            for r in s.methods {
-                let name = methodName(r)
-                let input = index.localPath(r.input), output = index.localPath(r.output)
-                w.line("def \(name)(")
-                w.line("    self, request: \(input), metadata: _Any = None, timeout: _Optional[float] = None")
-                w.block(") -> \(output):", close: "") { w in
-                    Self.docstring(r.comments, fallback: "Calls `\(r.name)`.", into: &w)
-                    w.line("return _wire.call(self._channel, self.Method.\(name), request, \(output), metadata, timeout)")
-                }
-            }
+            emitCalls(s, index: index, coroutines: false, into: &w)
         }
         w.removeTrailingEmptyLine()
     }
@@ -219,21 +207,31 @@ public struct PythonEmitter {
             w.line("SERVICE = \"\(s.fullName)\"")
             w.line("Method = \(clientName(s)).Method")
             w.line()
-            w.block("def __init__(self, channel: _Any) -> None:", close: "") { w in
-                w.line("self._channel = channel")
-            }
-            for r in s.methods {
-                let name = methodName(r)
-                let input = index.localPath(r.input), output = index.localPath(r.output)
-                w.line("async def \(name)(")
-                w.line("    self, request: \(input), metadata: _Any = None, timeout: _Optional[float] = None")
-                w.block(") -> \(output):", close: "") { w in
-                    w.line("\"\"\"`\(clientName(s)).\(name)` as a coroutine.\"\"\"")
-                    w.line("return await _wire.call_async(self._channel, self.Method.\(name), request, \(output), metadata, timeout)")
-                }
-            }
+            emitCalls(s, index: index, coroutines: true, into: &w)
         }
         w.removeTrailingEmptyLine()
+    }
+
+    /// A client's `__init__` and one method per rpc, blocking or as coroutines.
+    private func emitCalls(_ s: Service, index: TypeIndex, coroutines: Bool, into w: inout CodeWriter) {
+        w.block("def __init__(self, channel: _Any) -> None:", close: "") { w in
+            w.line("self._channel = channel")
+        }
+        for r in s.methods {
+            let name = methodName(r)
+            let input = index.localPath(r.input), output = index.localPath(r.output)
+            w.line("\(coroutines ? "async " : "")def \(name)(")
+            w.line("    self, request: \(input), metadata: _Any = None, timeout: _Optional[float] = None")
+            w.block(") -> \(output):", close: "") { w in
+                if coroutines {
+                    w.line("\"\"\"`\(clientName(s)).\(name)` as a coroutine.\"\"\"")
+                } else {
+                    Self.docstring(r.comments, fallback: "Calls `\(r.name)`.", into: &w)
+                }
+                let call = coroutines ? "await _wire.call_async" : "_wire.call"
+                w.line("return \(call)(self._channel, self.Method.\(name), request, \(output), metadata, timeout)")
+            }
+        }
     }
 }
 

@@ -22,10 +22,15 @@ public struct SwiftEmitter {
     /// Whether top-level type names carry their package (`Grpc_Health_V1_HealthCheckRequest`, as
     /// swift-protobuf names them), so that files of several packages can share a module.
     public let packagePrefix: Bool
+    /// A file declaring the same messages and enums in another package (`firstTypeDiffering(from:)`
+    /// is nil): this file's then become typealiases of that file's Swift types, which the module
+    /// must hold too. The services stay this file's own, under their own names.
+    public let messagesFrom: SchemaFile?
 
-    public init(_ contents: Contents = .all, packagePrefix: Bool = false) {
+    public init(_ contents: Contents = .all, packagePrefix: Bool = false, messagesFrom: SchemaFile? = nil) {
         self.contents = contents
         self.packagePrefix = packagePrefix
+        self.messagesFrom = messagesFrom
     }
 
     public func emit(_ schema: SchemaFile) -> String {
@@ -52,6 +57,16 @@ public struct SwiftEmitter {
         for s in schema.services {
             w.line()
             services.emit(s, withClient: contents == .all, into: &w)
+        }
+        if let messagesFrom {
+            let other = TypeIndex(messagesFrom, packagePrefix: packagePrefix)
+            for name in schema.messages.map(\.name) + schema.enums.map(\.name) {
+                w.line()
+                let fullName = schema.package.isEmpty ? name : "\(schema.package).\(name)"
+                w.line("/// `\(fullName)`: the same declaration as `\(messagesFrom.package).\(name)` (\(messagesFrom.protoName)).")
+                w.line("public typealias \(index.topLevelName(name)) = \(other.topLevelName(name))")
+            }
+            return w.text
         }
         for m in schema.messages {
             w.line()

@@ -59,6 +59,11 @@ struct RPCGen: ParsableCommand {
             help: "Write the schema's serialized FileDescriptorProto, as Swift constants, to this file.")
     var swiftDescriptorOut: String?
 
+    @Option(name: .customLong("swift-messages-from"),
+            help: ArgumentHelp("Another schema, below --proto-path, declaring the same messages and enums in its own package.",
+                               discussion: "The Swift output makes this schema's messages and enums typealiases of that file's (generated into the same module); the services stay this schema's own. For two versions of one API, as gRPC reflection's v1alpha and v1."))
+    var swiftMessagesFrom: String?
+
     func validate() throws {
         guard swiftOut != nil || swiftClientOut != nil || pythonOut != nil || swiftDescriptorOut != nil else {
             throw ValidationError("give --swift-out, --swift-client-out, --swift-descriptor-out and/or --python-out")
@@ -81,15 +86,20 @@ struct RPCGen: ParsableCommand {
         let rootPrefix = root == "." || root.isEmpty ? "" : (root.hasSuffix("/") ? root : root + "/")
         guard schema.hasPrefix(rootPrefix) else { throw ValidationError("\(schema) is not below --proto-path \(root)") }
         var loader = Loader(rootPrefix: rootPrefix)
-        let compiled: SchemaFile
+        let compiled: SchemaFile, messagesFrom: SchemaFile?
         do {
             compiled = try loader.load(String(schema.dropFirst(rootPrefix.count)), importedBy: [])
+            messagesFrom = try swiftMessagesFrom.map { try loader.load($0, importedBy: []) }
         } catch let error as SchemaError {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
         }
+        if let swiftMessagesFrom, let messagesFrom, let differing = compiled.firstTypeDiffering(from: messagesFrom) {
+            throw ValidationError("--swift-messages-from \(swiftMessagesFrom): \(differing) is not declared alike in both files")
+        }
         if let swiftOut {
-            try write(SwiftEmitter(swiftClientOut == nil ? .all : .api, packagePrefix: swiftPackagePrefix).emit(compiled), to: swiftOut)
+            let emitter = SwiftEmitter(swiftClientOut == nil ? .all : .api, packagePrefix: swiftPackagePrefix, messagesFrom: messagesFrom)
+            try write(emitter.emit(compiled), to: swiftOut)
         }
         if let swiftClientOut, let apiModule {
             try write(SwiftEmitter(.client(apiModule: apiModule), packagePrefix: swiftPackagePrefix).emit(compiled), to: swiftClientOut)

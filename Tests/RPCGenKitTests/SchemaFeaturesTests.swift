@@ -89,6 +89,38 @@ final class SchemaFeaturesTests: XCTestCase {
         XCTAssertEqual(PythonEmitter.unsupportedFeature(try compile()), "import")
     }
 
+    /// Two versions of one API (gRPC reflection's v1alpha and v1): the second's messages and enums
+    /// become typealiases of the first's, its service stays its own.
+    func testMessagesFromAnotherVersion() throws {
+        func version(_ v: String, _ extra: String = "", kindOne: Int = 1) throws -> SchemaFile {
+            try SchemaCompiler.compile(source: """
+                syntax = "proto3";
+                package z.\(v);
+                message Ask { oneof what { string name = 1; Ask again = 2; } Kind kind = 3;\(extra) }
+                enum Kind { KIND_UNSPECIFIED = 0; KIND_ONE = \(kindOne); }
+                service Api { rpc Call(stream Ask) returns (stream Ask); }
+                """, path: "z/\(v).proto", protoName: "z/\(v).proto", dependencies: [])
+        }
+        let v1 = try version("v1"), alpha = try version("v1alpha")
+        XCTAssertNil(alpha.firstTypeDiffering(from: v1))
+        let swift = SwiftEmitter(.all, packagePrefix: true, messagesFrom: v1).emit(alpha)
+        for expected in [
+            "public typealias Z_V1alpha_Ask = Z_V1_Ask",
+            "public typealias Z_V1alpha_Kind = Z_V1_Kind",
+            "public static let name = \"z.v1alpha.Api\"",
+            "func call(_ request: Z_V1alpha_Ask, context: ServerContext) throws -> Z_V1alpha_Ask",
+        ] {
+            XCTAssertTrue(swift.contains(expected), "missing: \(expected)")
+        }
+        XCTAssertFalse(swift.contains("struct Z_V1alpha"))
+        XCTAssertFalse(swift.contains("enum Z_V1alpha_Kind"))
+
+        // A field more on either side, or an enum value of another number, is a difference.
+        XCTAssertEqual(try version("v1alpha", " string more = 4;").firstTypeDiffering(from: v1), "Ask")
+        XCTAssertEqual(alpha.firstTypeDiffering(from: try version("v1", " int32 more = 4;")), "Ask")
+        XCTAssertEqual(try version("v1alpha", kindOne: 2).firstTypeDiffering(from: v1), "Kind")
+    }
+
     func testDescriptorNamesAndSymbols() throws {
         let schema = try compile()
         XCTAssertEqual(SwiftDescriptorEmitter.namespace("grpc/reflection/v1alpha/reflection.proto"),
