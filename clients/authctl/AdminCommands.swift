@@ -137,10 +137,7 @@ struct Admin: ParsableCommand {
         func run() throws {
             let caller = try self.caller.resolve(options)
             let password = try PasswordReader.read(prompt: "Password: ", fromStandardInput: passwordStdin)
-            if !passwordStdin {
-                let again = try PasswordReader.read(prompt: "Password (again): ", fromStandardInput: false)
-                guard again == password else { throw CLIError.usage("the passwords differ") }
-            }
+            try PasswordReader.confirm(password, prompt: "Password (again): ", fromStandardInput: passwordStdin)
             let reply = try caller.call { client, bearer in
                 try client.createUser(CreateUserRequest(email: email, password: password), options: bearer)
             }

@@ -50,10 +50,7 @@ struct Passwd: ParsableCommand {
         let caller = try self.caller.resolve(options)
         let current = try PasswordReader.read(prompt: "Current password: ", fromStandardInput: passwordStdin)
         let new = try PasswordReader.read(prompt: "New password: ", fromStandardInput: passwordStdin)
-        if !passwordStdin {
-            let again = try PasswordReader.read(prompt: "New password (again): ", fromStandardInput: false)
-            guard again == new else { throw CLIError.usage("the passwords differ") }
-        }
+        try PasswordReader.confirm(new, prompt: "New password (again): ", fromStandardInput: passwordStdin)
         let reply = try caller.call { client, bearer in
             try client.changePassword(ChangePasswordRequest(currentPassword: current, newPassword: new), options: bearer)
         }
@@ -137,10 +134,7 @@ struct ResetPassword: ParsableCommand {
 
     func run() throws {
         let password = try PasswordReader.read(prompt: "New password: ", fromStandardInput: passwordStdin)
-        if !passwordStdin {
-            let again = try PasswordReader.read(prompt: "New password (again): ", fromStandardInput: false)
-            guard again == password else { throw CLIError.usage("the passwords differ") }
-        }
+        try PasswordReader.confirm(password, prompt: "New password (again): ", fromStandardInput: passwordStdin)
         let client = try options.client()
         _ = try perform {
             try client.resetPassword(ResetPasswordRequest(email: email, code: code, newPassword: password), options: options.plain)
