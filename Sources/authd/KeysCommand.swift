@@ -26,14 +26,10 @@ extension Authd {
 
             func run() throws {
                 let settings = try operatorSettings(common)
-                let env = ProcessInfo.processInfo.environment
                 let configuration: KeySetConfiguration
                 do {
-                    let dev = try common.dev ? devMaterial(common, env) : nil
-                    guard let c = try keySet.configuration(dev: dev, environment: env) else {
-                        throw ConfigurationError("a key set needs --key-encryption-key-file (or --dev)")
-                    }
-                    configuration = c
+                    configuration = try keySet.required(common, environment: ProcessInfo.processInfo.environment,
+                                                        missing: "a key set needs --key-encryption-key-file (or --dev)")
                 } catch let error as ConfigurationError {
                     throw exitForConfiguration(error)
                 }
@@ -131,6 +127,16 @@ func devMaterial(_ common: CommonOptions, _ env: [String: String]) throws -> Dev
     let material = DevMaterial(directory: URL(fileURLWithPath: Settings.dataDirectory(common, env) + "/dev"))
     try material.ensure()
     return material
+}
+
+extension KeySetOptions {
+    /// The key-set settings of an operator command that cannot do without them (--dev makes them
+    /// from the dev material); `missing` is the configuration error when they are not given.
+    func required(_ common: CommonOptions, environment env: [String: String], missing: String) throws -> KeySetConfiguration {
+        let dev = try common.dev ? devMaterial(common, env) : nil
+        guard let set = try configuration(dev: dev, environment: env) else { throw ConfigurationError(missing) }
+        return set
+    }
 }
 
 /// Runs a keys subcommand; a failure prints its message and exits 1.
