@@ -122,13 +122,6 @@ extension Authd {
     }
 }
 
-/// The dev material (made on first use), for `--dev`.
-func devMaterial(_ common: CommonOptions, _ env: [String: String]) throws -> DevMaterial {
-    let material = DevMaterial(directory: URL(fileURLWithPath: Settings.dataDirectory(common, env) + "/dev"))
-    try material.ensure()
-    return material
-}
-
 extension KeySetOptions {
     /// The key-set settings of an operator command that cannot do without them (--dev makes them
     /// from the dev material); `missing` is the configuration error when they are not given.
