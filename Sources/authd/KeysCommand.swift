@@ -33,8 +33,7 @@ extension Authd {
                 } catch let error as ConfigurationError {
                     throw exitForConfiguration(error)
                 }
-                try keysCommand("generate") {
-                    let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+                try keysCommand("generate", settings) { store in
                     let key = try KeySetAdministration.generate(alg ?? configuration.signingAlgorithm, store: store,
                                                                 encryptionKey: configuration.encryptionKey,
                                                                 publishLead: configuration.publishLead, now: Date())
@@ -50,8 +49,7 @@ extension Authd {
 
             func run() throws {
                 let settings = try operatorSettings(common)
-                try keysCommand("list") {
-                    let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+                try keysCommand("list", settings) { store in
                     let now = Date()
                     let keys = try store.signingKeys()
                     if json {
@@ -98,8 +96,7 @@ extension Authd {
                 } catch {
                     throw exitForConfiguration(error)
                 }
-                try keysCommand("retire") {
-                    let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+                try keysCommand("retire", settings) { store in
                     let key = try KeySetAdministration.retire(kid, store: store, longestTokenLifetime: lifetime, now: Date(), force: force)
                     print("retired \(key.kid): no longer signs; published until \(isoDate(key.expiresAt ?? Date()))")
                 }
@@ -113,8 +110,7 @@ extension Authd {
 
             func run() throws {
                 let settings = try operatorSettings(common)
-                try keysCommand("jwks") {
-                    let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+                try keysCommand("jwks", settings) { store in
                     print(try KeySetAdministration.jwks(store: store, now: Date()))
                 }
             }
@@ -132,10 +128,10 @@ extension KeySetOptions {
     }
 }
 
-/// Runs a keys subcommand; a failure prints its message and exits 1.
-private func keysCommand(_ name: String, _ body: () throws -> Void) throws {
+/// Runs a keys subcommand on the configured database; a failure prints its message and exits 1.
+private func keysCommand(_ name: String, _ settings: Settings, _ body: (MariaDBStore) throws -> Void) throws {
     do {
-        try body()
+        try body(try openStore(settings.database, wait: 0, logger: Logger(label: "authd")))
     } catch let error as ExitCode {
         throw error
     } catch {
