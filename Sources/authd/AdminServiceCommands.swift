@@ -212,12 +212,9 @@ extension Authd.Admin {
 /// settings (or --dev), and the secret grace.
 private func withServiceCore(_ common: CommonOptions, _ keySet: KeySetOptions, grace: Duration? = nil,
                              _ body: (AuthCore) throws -> Void) throws {
-    let env = ProcessInfo.processInfo.environment
     try withOperatorCore(common, configure: { configuration in
-        let dev = try common.dev ? devMaterial(common, env) : nil
-        guard let set = try keySet.configuration(dev: dev, environment: env) else {
-            throw ConfigurationError("service client secrets need the key-encryption key: give --key-encryption-key-file (or --dev)")
-        }
+        let set = try keySet.required(common, environment: ProcessInfo.processInfo.environment, missing:
+            "service client secrets need the key-encryption key: give --key-encryption-key-file (or --dev)")
         configuration.serviceSecretKey = set.encryptionKey
         if let grace { configuration.serviceSecretGrace = grace }
     }, body)

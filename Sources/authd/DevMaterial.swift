@@ -46,3 +46,10 @@ struct DevMaterial {
         }
     }
 }
+
+/// The dev material (made on first use), for `--dev`.
+func devMaterial(_ common: CommonOptions, _ env: [String: String]) throws -> DevMaterial {
+    let material = DevMaterial(directory: URL(fileURLWithPath: Settings.dataDirectory(common, env) + "/dev"))
+    try material.ensure()
+    return material
+}

@@ -26,19 +26,14 @@ extension Authd {
 
             func run() throws {
                 let settings = try operatorSettings(common)
-                let env = ProcessInfo.processInfo.environment
                 let configuration: KeySetConfiguration
                 do {
-                    let dev = try common.dev ? devMaterial(common, env) : nil
-                    guard let c = try keySet.configuration(dev: dev, environment: env) else {
-                        throw ConfigurationError("a key set needs --key-encryption-key-file (or --dev)")
-                    }
-                    configuration = c
+                    configuration = try keySet.required(common, environment: ProcessInfo.processInfo.environment,
+                                                        missing: "a key set needs --key-encryption-key-file (or --dev)")
                 } catch let error as ConfigurationError {
                     throw exitForConfiguration(error)
                 }
-                try keysCommand("generate") {
-                    let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+                try keysCommand("generate", settings) { store in
                     let key = try KeySetAdministration.generate(alg ?? configuration.signingAlgorithm, store: store,
                                                                 encryptionKey: configuration.encryptionKey,
                                                                 publishLead: configuration.publishLead, now: Date())
@@ -54,8 +49,7 @@ extension Authd {
 
             func run() throws {
                 let settings = try operatorSettings(common)
-                try keysCommand("list") {
-                    let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+                try keysCommand("list", settings) { store in
                     let now = Date()
                     let keys = try store.signingKeys()
                     if json {
@@ -102,8 +96,7 @@ extension Authd {
                 } catch {
                     throw exitForConfiguration(error)
                 }
-                try keysCommand("retire") {
-                    let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+                try keysCommand("retire", settings) { store in
                     let key = try KeySetAdministration.retire(kid, store: store, longestTokenLifetime: lifetime, now: Date(), force: force)
                     print("retired \(key.kid): no longer signs; published until \(isoDate(key.expiresAt ?? Date()))")
                 }
@@ -117,8 +110,7 @@ extension Authd {
 
             func run() throws {
                 let settings = try operatorSettings(common)
-                try keysCommand("jwks") {
-                    let store = try openStore(settings.database, wait: 0, logger: Logger(label: "authd"))
+                try keysCommand("jwks", settings) { store in
                     print(try KeySetAdministration.jwks(store: store, now: Date()))
                 }
             }
@@ -126,17 +118,20 @@ extension Authd {
     }
 }
 
-/// The dev material (made on first use), for `--dev`.
-func devMaterial(_ common: CommonOptions, _ env: [String: String]) throws -> DevMaterial {
-    let material = DevMaterial(directory: URL(fileURLWithPath: Settings.dataDirectory(common, env) + "/dev"))
-    try material.ensure()
-    return material
+extension KeySetOptions {
+    /// The key-set settings of an operator command that cannot do without them (--dev makes them
+    /// from the dev material); `missing` is the configuration error when they are not given.
+    func required(_ common: CommonOptions, environment env: [String: String], missing: String) throws -> KeySetConfiguration {
+        let dev = try common.dev ? devMaterial(common, env) : nil
+        guard let set = try configuration(dev: dev, environment: env) else { throw ConfigurationError(missing) }
+        return set
+    }
 }
 
-/// Runs a keys subcommand; a failure prints its message and exits 1.
-private func keysCommand(_ name: String, _ body: () throws -> Void) throws {
+/// Runs a keys subcommand on the configured database; a failure prints its message and exits 1.
+private func keysCommand(_ name: String, _ settings: Settings, _ body: (MariaDBStore) throws -> Void) throws {
     do {
-        try body()
+        try body(try openStore(settings.database, wait: 0, logger: Logger(label: "authd")))
     } catch let error as ExitCode {
         throw error
     } catch {

@@ -109,12 +109,7 @@ struct ServeSettings {
     init(common: CommonOptions, serve o: ServeOptions, environment env: [String: String]) throws {
         typealias T = SettingTable
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        var dev: DevMaterial?
-        if common.dev {
-            let material = DevMaterial(directory: URL(fileURLWithPath: Settings.dataDirectory(common, env) + "/dev"))
-            try material.ensure()
-            dev = material
-        }
+        let dev = try common.dev ? devMaterial(common, env) : nil
 
         // Listen address
         let listenText = try T.listen.resolve(flag: o.listen, environment: env)

@@ -19,13 +19,12 @@ struct Admin: ParsableCommand {
         @Option(help: "The page after this one (next_page_token of the previous page).") var pageToken = ""
 
         func run() throws {
-            let (options, token, _) = try caller.resolve(self.options)
-            let client = try options.client()
-            let reply = try perform {
+            let caller = try self.caller.resolve(options)
+            let reply = try caller.call { client, bearer in
                 try client.listUsers(ListUsersRequest(emailPrefix: emailPrefix, pageToken: pageToken, pageSize: pageSize),
-                                     options: options.bearer(token))
+                                     options: bearer)
             }
-            options.printer.result([("users", .array(reply.users.map { u in
+            caller.printer.result([("users", .array(reply.users.map { u in
                 .object([("user_id", .int(u.userId)), ("email", .string(u.email)), ("admin", .bool(u.admin)),
                          ("disabled", .bool(u.disabled)), ("registered_at", .int(u.registeredAt)), ("last_login_at", .int(u.lastLoginAt))])
             })), ("next_page_token", .string(reply.nextPageToken))], text: reply.users.map { u in
@@ -41,10 +40,9 @@ struct Admin: ParsableCommand {
         @OptionGroup var options: ConnectionOptions
         @OptionGroup var caller: CallerToken
         func run() throws {
-            let (options, token, _) = try caller.resolve(self.options)
-            let client = try options.client()
-            _ = try perform { try client.disableUser(DisableUserRequest(email: email), options: options.bearer(token)) }
-            options.printer.result([("disabled", .string(email))], text: ["\(email) is disabled."])
+            let caller = try self.caller.resolve(options)
+            _ = try caller.call { client, bearer in try client.disableUser(DisableUserRequest(email: email), options: bearer) }
+            caller.printer.result([("disabled", .string(email))], text: ["\(email) is disabled."])
         }
     }
 
@@ -54,10 +52,9 @@ struct Admin: ParsableCommand {
         @OptionGroup var options: ConnectionOptions
         @OptionGroup var caller: CallerToken
         func run() throws {
-            let (options, token, _) = try caller.resolve(self.options)
-            let client = try options.client()
-            _ = try perform { try client.enableUser(EnableUserRequest(email: email), options: options.bearer(token)) }
-            options.printer.result([("enabled", .string(email))], text: ["\(email) is enabled."])
+            let caller = try self.caller.resolve(options)
+            _ = try caller.call { client, bearer in try client.enableUser(EnableUserRequest(email: email), options: bearer) }
+            caller.printer.result([("enabled", .string(email))], text: ["\(email) is enabled."])
         }
     }
 
@@ -67,10 +64,9 @@ struct Admin: ParsableCommand {
         @OptionGroup var options: ConnectionOptions
         @OptionGroup var caller: CallerToken
         func run() throws {
-            let (options, token, _) = try caller.resolve(self.options)
-            let client = try options.client()
-            _ = try perform { try client.deleteUser(DeleteUserRequest(email: email), options: options.bearer(token)) }
-            options.printer.result([("deleted", .string(email))], text: ["\(email) is deleted."])
+            let caller = try self.caller.resolve(options)
+            _ = try caller.call { client, bearer in try client.deleteUser(DeleteUserRequest(email: email), options: bearer) }
+            caller.printer.result([("deleted", .string(email))], text: ["\(email) is deleted."])
         }
     }
 
@@ -82,10 +78,9 @@ struct Admin: ParsableCommand {
         @OptionGroup var options: ConnectionOptions
         @OptionGroup var caller: CallerToken
         func run() throws {
-            let (options, token, _) = try caller.resolve(self.options)
-            let client = try options.client()
-            let reply = try perform { try client.issueResetCode(IssueResetCodeRequest(email: email), options: options.bearer(token)) }
-            options.printer.result([("code", .string(reply.code)), ("expires_at", .int(reply.expiresAt))],
+            let caller = try self.caller.resolve(options)
+            let reply = try caller.call { client, bearer in try client.issueResetCode(IssueResetCodeRequest(email: email), options: bearer) }
+            caller.printer.result([("code", .string(reply.code)), ("expires_at", .int(reply.expiresAt))],
                                    text: ["Reset code for \(email): \(reply.code)", "Valid until \(isoTime(reply.expiresAt))."])
         }
     }
@@ -113,13 +108,12 @@ struct Admin: ParsableCommand {
                     throw CLIError.usage("--since: not an ISO 8601 time or a number of seconds")
                 }
             }
-            let (options, token, _) = try caller.resolve(self.options)
-            let client = try options.client()
-            let reply = try perform {
+            let caller = try self.caller.resolve(options)
+            let reply = try caller.call { client, bearer in
                 try client.auditEvents(AuditEventsRequest(email: email, kind: kind, since: sinceSeconds, pageToken: pageToken,
-                                                          pageSize: pageSize), options: options.bearer(token))
+                                                          pageSize: pageSize), options: bearer)
             }
-            options.printer.result([("events", .array(reply.events.map { e in
+            caller.printer.result([("events", .array(reply.events.map { e in
                 .object([("at_ms", .int(e.atMs)), ("kind", .string(e.kind)), ("user_id", .int(e.userId)), ("email", .string(e.email)),
                          ("client_address", .string(e.clientAddress)), ("detail", .string(e.detail)), ("count", .int(e.count))])
             })), ("next_page_token", .string(reply.nextPageToken))], text: reply.events.map { e in
@@ -141,17 +135,13 @@ struct Admin: ParsableCommand {
         var passwordStdin = false
 
         func run() throws {
-            let (options, token, _) = try caller.resolve(self.options)
+            let caller = try self.caller.resolve(options)
             let password = try PasswordReader.read(prompt: "Password: ", fromStandardInput: passwordStdin)
-            if !passwordStdin {
-                let again = try PasswordReader.read(prompt: "Password (again): ", fromStandardInput: false)
-                guard again == password else { throw CLIError.usage("the passwords differ") }
+            try PasswordReader.confirm(password, prompt: "Password (again): ", fromStandardInput: passwordStdin)
+            let reply = try caller.call { client, bearer in
+                try client.createUser(CreateUserRequest(email: email, password: password), options: bearer)
             }
-            let client = try options.client()
-            let reply = try perform {
-                try client.createUser(CreateUserRequest(email: email, password: password), options: options.bearer(token))
-            }
-            options.printer.result([("user_id", .int(reply.userId)), ("email", .string(email))],
+            caller.printer.result([("user_id", .int(reply.userId)), ("email", .string(email))],
                                    text: ["Created \(email) (user \(reply.userId))."])
         }
     }

@@ -1,16 +1,33 @@
 import ArgumentParser
 import AuthAPI
 import Foundation
+import RPCCore
 
 /// The caller's access token for the account commands: --token-file, AUTHCTL_TOKEN, or the kept credentials.
 struct CallerToken: ParsableArguments {
     @Option(help: TokenInput.fileHelp()) var tokenFile: String?
 
-    /// The connection options (following the kept credentials' server), the token, and the kept credentials when used.
-    func resolve(_ options: ConnectionOptions) throws -> (options: ConnectionOptions, token: String, kept: Credentials?) {
+    /// The caller: the token given, else the kept credentials' (whose server the options then follow).
+    func resolve(_ options: ConnectionOptions) throws -> Caller {
         let given = try TokenInput(argument: nil, file: tokenFile, variable: TokenInput.accessVariable).resolve()
         let kept = given == nil ? try StoredCredentials.require() : nil
-        return (options.following(kept), given ?? kept!.token, kept)
+        return Caller(options: options.following(kept), token: given ?? kept!.token, kept: kept)
+    }
+}
+
+/// An account command's caller: where to connect, the access token, and the kept credentials when
+/// the token came from them.
+struct Caller {
+    var options: ConnectionOptions
+    var token: String
+    var kept: Credentials?
+
+    var printer: Printer { options.printer }
+
+    /// One RPC with the token as bearer; a failure (connecting or the call's) becomes a `CLIError`.
+    func call<Reply>(_ body: (Auth.Client, CallOptions) throws -> Reply) throws(CLIError) -> Reply {
+        let client = try options.client()
+        return try perform { try body(client, options.bearer(token)) }
     }
 }
 
@@ -30,18 +47,14 @@ struct Passwd: ParsableCommand {
     var passwordStdin = false
 
     func run() throws {
-        let (options, token, kept) = try caller.resolve(self.options)
+        let caller = try self.caller.resolve(options)
         let current = try PasswordReader.read(prompt: "Current password: ", fromStandardInput: passwordStdin)
         let new = try PasswordReader.read(prompt: "New password: ", fromStandardInput: passwordStdin)
-        if !passwordStdin {
-            let again = try PasswordReader.read(prompt: "New password (again): ", fromStandardInput: false)
-            guard again == new else { throw CLIError.usage("the passwords differ") }
+        try PasswordReader.confirm(new, prompt: "New password (again): ", fromStandardInput: passwordStdin)
+        let reply = try caller.call { client, bearer in
+            try client.changePassword(ChangePasswordRequest(currentPassword: current, newPassword: new), options: bearer)
         }
-        let client = try options.client()
-        let reply = try perform {
-            try client.changePassword(ChangePasswordRequest(currentPassword: current, newPassword: new), options: options.bearer(token))
-        }
-        try TokenOutput.keepAndPrint(reply, email: kept?.email, verb: "Password changed; logged in", options: options)
+        try TokenOutput.keepAndPrint(reply, email: caller.kept?.email, verb: "Password changed; logged in", options: caller.options)
     }
 }
 
@@ -59,10 +72,9 @@ struct Sessions: ParsableCommand {
         @OptionGroup var caller: CallerToken
 
         func run() throws {
-            let (options, token, _) = try caller.resolve(self.options)
-            let client = try options.client()
-            let reply = try perform { try client.listSessions(ListSessionsRequest(), options: options.bearer(token)) }
-            options.printer.result([("sessions", .array(reply.sessions.map { s in
+            let caller = try self.caller.resolve(options)
+            let reply = try caller.call { client, bearer in try client.listSessions(ListSessionsRequest(), options: bearer) }
+            caller.printer.result([("sessions", .array(reply.sessions.map { s in
                 .object([("sid", .string(s.sid)), ("created_at", .int(s.createdAt)), ("last_refreshed_at", .int(s.lastRefreshedAt)),
                          ("client_address", .string(s.clientAddress)), ("current", .bool(s.current))])
             }))], text: reply.sessions.map { s in
@@ -81,10 +93,9 @@ struct Sessions: ParsableCommand {
         @OptionGroup var caller: CallerToken
 
         func run() throws {
-            let (options, token, _) = try caller.resolve(self.options)
-            let client = try options.client()
-            _ = try perform { try client.revokeSession(RevokeSessionRequest(sid: sid), options: options.bearer(token)) }
-            options.printer.result([("revoked", .string(sid))], text: ["Session \(sid) ended."])
+            let caller = try self.caller.resolve(options)
+            _ = try caller.call { client, bearer in try client.revokeSession(RevokeSessionRequest(sid: sid), options: bearer) }
+            caller.printer.result([("revoked", .string(sid))], text: ["Session \(sid) ended."])
         }
     }
 }
@@ -101,12 +112,11 @@ struct DeleteAccount: ParsableCommand {
     var passwordStdin = false
 
     func run() throws {
-        let (options, token, kept) = try caller.resolve(self.options)
+        let caller = try self.caller.resolve(options)
         let password = try PasswordReader.read(prompt: "Password: ", fromStandardInput: passwordStdin)
-        let client = try options.client()
-        _ = try perform { try client.deleteAccount(DeleteAccountRequest(password: password), options: options.bearer(token)) }
-        if kept != nil { Credentials.remove(at: Credentials.path()) }
-        options.printer.result([("deleted", .bool(true))], text: ["Account deleted."])
+        _ = try caller.call { client, bearer in try client.deleteAccount(DeleteAccountRequest(password: password), options: bearer) }
+        if caller.kept != nil { Credentials.remove(at: Credentials.path()) }
+        caller.printer.result([("deleted", .bool(true))], text: ["Account deleted."])
     }
 }
 
@@ -124,10 +134,7 @@ struct ResetPassword: ParsableCommand {
 
     func run() throws {
         let password = try PasswordReader.read(prompt: "New password: ", fromStandardInput: passwordStdin)
-        if !passwordStdin {
-            let again = try PasswordReader.read(prompt: "New password (again): ", fromStandardInput: false)
-            guard again == password else { throw CLIError.usage("the passwords differ") }
-        }
+        try PasswordReader.confirm(password, prompt: "New password (again): ", fromStandardInput: passwordStdin)
         let client = try options.client()
         _ = try perform {
             try client.resetPassword(ResetPasswordRequest(email: email, code: code, newPassword: password), options: options.plain)

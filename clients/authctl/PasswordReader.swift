@@ -21,11 +21,15 @@ enum PasswordReader {
         guard password.precomposedStringWithCanonicalMapping.count >= minimumLength else {
             throw CLIError.usage("the password is too short: at least \(minimumLength) characters")
         }
-        if !fromStandardInput {
-            let again = try read(prompt: "Password (again): ", fromStandardInput: false)
-            guard again == password else { throw CLIError.usage("the passwords differ") }
-        }
+        try confirm(password, prompt: "Password (again): ", fromStandardInput: fromStandardInput)
         return password
+    }
+
+    /// On a terminal, asks for `password` once more and refuses a different one; standard input
+    /// carries a single copy, so there is nothing to compare.
+    static func confirm(_ password: String, prompt: String, fromStandardInput: Bool) throws {
+        guard !fromStandardInput else { return }
+        guard try read(prompt: prompt, fromStandardInput: false) == password else { throw CLIError.usage("the passwords differ") }
     }
 
     private static func readStandardInput() throws -> String {

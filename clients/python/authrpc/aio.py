@@ -23,8 +23,8 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 from .channel import (_ChannelSettings, ALPN, CALL, CANCEL, COMPRESSION_ZLIB, ERROR, FLAG_COMPRESSED, GOAWAY, HEADER, PING, PONG, PREFACE,
                       REPLY, SETTING_COMPRESSION, SETTING_MAX_CALLS_IN_FLIGHT, SETTING_MAX_DECOMPRESSED_SIZE,
-                      SETTING_MAX_FRAME_SIZE, SETTINGS, MetadataArg, _frame, _inflate, _Malformed, _parse_goaway,
-                      _parse_reply_head, _read_string16, _string16)
+                      SETTING_MAX_FRAME_SIZE, SETTINGS, MetadataArg, _error_text, _frame, _Malformed, _parse_goaway,
+                      _parse_reply_head, _read_string16, _reply_message, _Retry, _string16)
 from .status import RpcError, StatusCode
 
 __all__ = ["AsyncChannel"]
@@ -210,20 +210,12 @@ class _AsyncConnection:
             future = self._pending.pop(call_id, None)
             if future is None or future.done():
                 return True  # cancelled or timed out earlier
-            if status != StatusCode.OK:
-                try:
-                    code = StatusCode(status)
-                except ValueError:
-                    code = StatusCode.UNKNOWN
-                future.set_exception(RpcError(code, text))
+            try:
+                body = _reply_message(status, text, payload[offset:], bool(flags & FLAG_COMPRESSED),
+                                      self._channel._max_decompressed_size)
+            except RpcError as e:
+                future.set_exception(e)
                 return True
-            body = payload[offset:]
-            if flags & FLAG_COMPRESSED:
-                try:
-                    body = _inflate(body, self._channel._max_decompressed_size)
-                except RpcError as e:
-                    future.set_exception(e)
-                    return True
             future.set_result(body)
             return True
         if frame_type == PING:
@@ -243,11 +235,7 @@ class _AsyncConnection:
                                                   not_processed=True))
             return True
         if frame_type == ERROR:
-            try:
-                text = _read_string16(payload, 1)[0]
-            except (ValueError, UnicodeDecodeError):
-                text = ""
-            self._fail_all(RpcError(StatusCode.UNAVAILABLE, f"server closed the connection: {text}"))
+            self._fail_all(RpcError(StatusCode.UNAVAILABLE, f"server closed the connection: {_error_text(payload)}"))
             return False
         raise _Malformed("a second SETTINGS" if frame_type == SETTINGS else f"unexpected frame type {frame_type}")
 
@@ -284,10 +272,6 @@ class _AsyncConnection:
             await self._writer.wait_closed()
         except (OSError, ssl.SSLError):
             pass
-
-
-class _Retry(Exception):
-    """The connection went away between lookup and use: take a new one."""
 
 
 class AsyncChannel(_ChannelSettings):

@@ -102,6 +102,30 @@ def _inflate(data: bytes, limit: int) -> bytes:
     return out
 
 
+def _reply_message(status: int, text: str, body: bytes, compressed: bool, limit: int) -> bytes:
+    """A REPLY's message, inflated within `limit` bytes when compressed; or raises the RpcError it
+    carries (a status this client does not know as UNKNOWN)."""
+    if status != StatusCode.OK:
+        try:
+            code = StatusCode(status)
+        except ValueError:
+            code = StatusCode.UNKNOWN
+        raise RpcError(code, text)
+    return _inflate(body, limit) if compressed else body
+
+
+def _error_text(payload: bytes) -> str:
+    """An ERROR frame's message ("" when malformed: the connection ends either way)."""
+    try:
+        return _read_string16(payload, 1)[0]
+    except (ValueError, UnicodeDecodeError):
+        return ""
+
+
+class _Retry(Exception):
+    """The connection went away between lookup and use: take a new one."""
+
+
 class _Waiter:
     __slots__ = ("event", "result", "error")
 
@@ -349,20 +373,12 @@ class _Connection:
                 waiter = self._pending.pop(call_id, None)
             if waiter is None:
                 return True  # cancelled or timed out earlier
-            if status != StatusCode.OK:
-                try:
-                    code = StatusCode(status)
-                except ValueError:
-                    code = StatusCode.UNKNOWN
-                waiter.resolve(error=RpcError(code, text))
+            try:
+                body = _reply_message(status, text, payload[offset:], bool(flags & FLAG_COMPRESSED),
+                                      self._channel._max_decompressed_size)
+            except RpcError as e:
+                waiter.resolve(error=e)
                 return True
-            body = payload[offset:]
-            if flags & FLAG_COMPRESSED:
-                try:
-                    body = _inflate(body, self._channel._max_decompressed_size)
-                except RpcError as e:
-                    waiter.resolve(error=e)
-                    return True
             waiter.resolve(result=body)
             return True
         if frame_type == PING:
@@ -387,11 +403,7 @@ class _Connection:
         return False
 
     def _peer_error(self, payload: bytes) -> bool:
-        try:
-            text, _ = _read_string16(payload, 1)
-        except (ValueError, UnicodeDecodeError):
-            text = ""
-        self._fail_all(RpcError(StatusCode.UNAVAILABLE, f"server closed the connection: {text}"))
+        self._fail_all(RpcError(StatusCode.UNAVAILABLE, f"server closed the connection: {_error_text(payload)}"))
         return False
 
     def _violation(self, code: StatusCode, message: str) -> None:
@@ -429,10 +441,6 @@ class _Connection:
         except OSError:
             pass
         self._sock.close()
-
-
-class _Retry(Exception):
-    """The connection went away between lookup and use: take a new one."""
 
 
 class _ChannelSettings:
