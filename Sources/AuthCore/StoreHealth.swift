@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Synchronization
 
 /// The store's health as the background probe and the store's callers last saw it, readable
@@ -24,12 +25,7 @@ final class StoreHealth: Sendable {
     }
 
     /// CLOCK_MONOTONIC in nanoseconds.
-    static func monotonicNow() -> Int64 {
-        var ts = timespec()
-        // clock_gettime(CLOCK_MONOTONIC): 0; it cannot fail with a valid clock and pointer.
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    static func monotonicNow() -> Int64 { MonotonicClock.nanoseconds() }
 
     /// The verdict at `now` (monotonic ns), or nil when no probe is running.
     func isHealthy(now: Int64 = StoreHealth.monotonicNow()) -> Bool? {

@@ -17,8 +17,10 @@ public final class ShardedCounters: @unchecked Sendable {
     public let slots: Int
     public let shardCount: Int
     /// Slots per shard, rounded up to whole 64-byte cache lines.
-    private let stride: Int
-    private let storage: UnsafeMutablePointer<Atomic<Int>>
+    @usableFromInline let stride: Int
+    // The hot-path members are @inlinable (and what they touch @usableFromInline) so a caller in
+    // another module adds in place, without a call or a retain of this object.
+    @usableFromInline let storage: UnsafeMutablePointer<Atomic<Int>>
 
     /// `slots` counters, all 0. `shardCount` is rounded up to a power of two.
     public init(slots: Int, shards: Int = 16) {
@@ -41,8 +43,8 @@ public final class ShardedCounters: @unchecked Sendable {
 
     /// The shard of the calling thread: a hash of its pthread handle (the address of its
     /// thread control block, so the low bits carry little).
-    @inline(__always)
-    private var shardBase: UnsafeMutablePointer<Atomic<Int>> {
+    @inlinable @inline(__always)
+    var shardBase: UnsafeMutablePointer<Atomic<Int>> {
         let handle = UInt64(UInt(bitPattern: Int(bitPattern: pthread_self())))
         let mixed = (handle >> 12) &* 0x9E37_79B9_7F4A_7C15
         return storage + Int(truncatingIfNeeded: mixed >> 40) & (shardCount - 1) * stride
@@ -50,7 +52,7 @@ public final class ShardedCounters: @unchecked Sendable {
 
     /// Adds `value` to counter `slot` and returns this shard's new value of it (a cheap per-thread
     /// sequence number, e.g. for sampling one call in N).
-    @inline(__always) @discardableResult
+    @inlinable @inline(__always) @discardableResult
     public func add(_ value: Int, at slot: Int) -> Int {
         shardBase[slot].wrappingAdd(value, ordering: .relaxed).newValue
     }
@@ -59,7 +61,7 @@ public final class ShardedCounters: @unchecked Sendable {
     /// read-modify-write) and returns the new value: cheaper than `add`, but two threads sharing a
     /// shard may lose an increment, so it is for sequences where that does not matter (sampling
     /// one call in N), never for counts anyone reads.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func bumpApproximately(at slot: Int) -> Int {
         let base = shardBase
         let value = base[slot].load(ordering: .relaxed) &+ 1
@@ -68,7 +70,7 @@ public final class ShardedCounters: @unchecked Sendable {
     }
 
     /// Adds to two counters of the calling thread's shard.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func add(_ value: Int, at slot: Int, _ second: Int, at secondSlot: Int) {
         let base = shardBase
         base[slot].wrappingAdd(value, ordering: .relaxed)

@@ -8,7 +8,8 @@ import RPCCore
 /// Durations: a blocking call is timed from `start` (queue wait included) to its reply. An inline
 /// call reads the clock for one call in `inlineSampling` per thread, and that observation counts
 /// `inlineSampling` times, so the histogram's rate and quantiles hold without a clock read on
-/// each Validate.
+/// each Validate. Inline calls are timed with `MonotonicClock` (a plain integer), not
+/// `ContinuousClock.Instant`, whose resilient layout costs runtime calls even when unsampled.
 public final class CallMetrics: Sendable {
     /// Upper bounds of the duration buckets, in seconds (+Inf is implied).
     public static let bucketBounds: [Double] = [
@@ -21,6 +22,8 @@ public final class CallMetrics: Sendable {
     private static let codes = StatusCode.allCases.count
     private static let protocols = WireProtocol.allCases
     private let methodNames: [String]
+    /// `methodNames.count`, kept apart so counting a call touches no array.
+    private let methodCount: Int
     private let counters: ShardedCounters
     private let boundsNanos: [Int]
     // Slot layout: [protocol][method][code] counts, then per method: buckets (+Inf last), the sum
@@ -32,6 +35,7 @@ public final class CallMetrics: Sendable {
     /// Counters for the methods of `table` (by `MethodTable.Entry.index`).
     public init(methods table: MethodTable) {
         methodNames = table.namesByIndex
+        methodCount = methodNames.count
         let methods = max(1, methodNames.count)
         histogramBase = Self.protocols.count * methods * Self.codes
         bucketsPerMethod = Self.bucketBounds.count + 2
@@ -54,7 +58,7 @@ public final class CallMetrics: Sendable {
     /// The slot counting calls of method `method` over protocol `p` (an index in `protocols`) that ended with `code`.
     @inline(__always)
     private func callSlot(protocol p: Int, method: Int, code: StatusCode) -> Int {
-        (p * methodNames.count + method) * Self.codes + Int(code.rawValue)
+        (p * methodCount + method) * Self.codes + Int(code.rawValue)
     }
 
     /// Whether the calling thread should time this inline call (true one time in `inlineSampling`).

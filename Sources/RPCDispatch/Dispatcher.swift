@@ -1,5 +1,6 @@
 import Logging
 import RPCCore
+import Support
 import Synchronization
 
 /// The dispatch contract every wire protocol shares: the method table, where a handler runs
@@ -91,14 +92,18 @@ public final class Dispatcher: Sendable {
         switch served.kind {
         case .inline:
             guard let metrics = callMetrics else { return .replied(run(served, request, context)) }
+            let wire = context.wireProtocol
             // The clock is read only for a sampled call.
-            let started = metrics.shouldSampleInline() ? ContinuousClock.now : nil
-            let reply = run(served, request, context)
-            metrics.count(method: method.index, protocol: context.wireProtocol, code: reply.code)
-            if let started {
-                metrics.observe(method: method.index, nanoseconds: (ContinuousClock.now - started).nanoseconds,
-                                weight: CallMetrics.inlineSampling)
+            guard metrics.shouldSampleInline() else {
+                let reply = run(served, request, context)
+                metrics.count(method: method.index, protocol: wire, code: reply.code)
+                return .replied(reply)
             }
+            let started = MonotonicClock.nanoseconds()
+            let reply = run(served, request, context)
+            metrics.count(method: method.index, protocol: wire, code: reply.code)
+            metrics.observe(method: method.index, nanoseconds: Int(MonotonicClock.nanoseconds() - started),
+                            weight: CallMetrics.inlineSampling)
             return .replied(reply)
         case .blocking:
             let held = heldBytes ?? request.count
