@@ -284,7 +284,10 @@ final class GRPCSession {
         guard stream.refusal == nil else { return 0 }
         if name.first == UInt8(ascii: ":") {
             if equals(name, ":path") {
-                stream.path = Array(value)
+                // Looked up in place: no copy of the path unless it names no method.
+                let named = value.first == UInt8(ascii: "/") ? UnsafeRawBufferPointer(rebasing: value.dropFirst()) : value
+                stream.pathMethod = value.first == UInt8(ascii: "/") ? core.dispatcher.methods.lookup(named) : nil
+                stream.unknownPath = stream.pathMethod == nil ? String(decoding: named, as: UTF8.self) : nil
             } else if equals(name, ":method") && !equals(value, "POST") {
                 stream.refusal = .http(status: 405)
             }
@@ -346,11 +349,8 @@ final class GRPCSession {
             }
             return
         }
-        guard stream.path.first == UInt8(ascii: "/"),
-              let method = stream.path.withUnsafeBytes({ core.dispatcher.methods.lookup(UnsafeRawBufferPointer(rebasing: $0.dropFirst())) })
-        else {
-            let name = String(decoding: stream.path.dropFirst(), as: UTF8.self)
-            deliver(.failure(.unimplemented, "unknown method \(name)"), on: stream)
+        guard let method = stream.pathMethod else {
+            deliver(.failure(.unimplemented, "unknown method \(stream.unknownPath ?? "")"), on: stream)
             return
         }
         stream.method = method
@@ -359,25 +359,26 @@ final class GRPCSession {
 
     private func dataReceived(_ streamID: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
         guard let stream = streams[streamID], let method = stream.method, !stream.finished else { return 0 }
-        let messages: [[UInt8]]
+        let unary = method.method.shape == .unary
+        var extraMessage = false
         do {
-            messages = try stream.assembler.append(bytes)
+            try stream.assembler.append(bytes) { message in
+                if !unary {
+                    stream.waiting.append(Array(message))
+                } else if stream.unaryRequest == nil {
+                    stream.unaryRequest = Array(message)
+                } else {
+                    extraMessage = true
+                }
+            }
         } catch {
             if error.code == .resourceExhausted { core.counters.callsRejectedOverload.increment() }
             deliver(.failure(error.code, error.message), on: stream)
             return 0
         }
-        for message in messages {
-            switch method.method.shape {
-            case .unary:
-                guard stream.unaryRequest == nil else {
-                    deliver(.failure(.internalError, "more than one request message for a unary method"), on: stream)
-                    return 0
-                }
-                stream.unaryRequest = message
-            case .replyPerMessage:
-                stream.waiting.append(message)
-            }
+        if extraMessage {
+            deliver(.failure(.internalError, "more than one request message for a unary method"), on: stream)
+            return 0
         }
         if method.method.shape == .replyPerMessage { startNext(stream) }
         return 0

@@ -10,7 +10,10 @@ final class GRPCStream {
     let openedAt: ContinuousClock.Instant
     /// Why the request is refused before any call runs (nil: acceptable so far).
     var refusal: Refusal?
-    var path: [UInt8] = []
+    /// The method its `:path` names, looked up as the header came (nil: none, or unknown).
+    var pathMethod: MethodTable.Entry?
+    /// A `:path` naming no method, without its leading `/`, for the UNIMPLEMENTED message.
+    var unknownPath: String?
     var metadata = Metadata()
     var timeout: Duration?
     var headerBytes = 0

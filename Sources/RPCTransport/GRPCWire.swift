@@ -76,34 +76,49 @@ struct GRPCMessageAssembler {
     /// Whether part of a message is held (an END_STREAM now cuts it short).
     var hasPartialMessage: Bool { !buffer.isEmpty }
 
-    /// Adds `chunk` and returns the messages it completes, in order. Throws RESOURCE_EXHAUSTED for
-    /// a message over the limit (known from its prefix, before its bytes come) and INTERNAL for a
-    /// compressed one (this server takes only `grpc-encoding: identity`).
-    mutating func append(_ chunk: UnsafeRawBufferPointer) throws(RPCError) -> [[UInt8]] {
+    /// Adds `chunk` and calls `each` with every message it completes, in order; the bytes are
+    /// valid only during the call. A chunk that starts on a message boundary (the usual case: one
+    /// DATA frame, one message) is cut in place, with nothing copied or allocated here. Throws
+    /// RESOURCE_EXHAUSTED for a message over the limit (known from its prefix, before its bytes
+    /// come) and INTERNAL for a compressed one (this server takes only `grpc-encoding: identity`).
+    mutating func append(_ chunk: UnsafeRawBufferPointer, each: (UnsafeRawBufferPointer) -> Void) throws(RPCError) {
+        if buffer.isEmpty {
+            let used = try Self.cut(chunk, maxMessageSize: maxMessageSize, each: each)
+            if used < chunk.count { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[used...])) }
+            return
+        }
         buffer.append(contentsOf: chunk)
-        var messages: [[UInt8]] = []
+        let cut: Result<Int, RPCError> = buffer.withUnsafeBytes { bytes in
+            do throws(RPCError) { return .success(try Self.cut(bytes, maxMessageSize: maxMessageSize, each: each)) } catch { return .failure(error) }
+        }
+        let used = try cut.get()
+        if used == buffer.count {
+            buffer.removeAll(keepingCapacity: false)
+        } else if used > 0 {
+            buffer.removeFirst(used)
+        }
+    }
+
+    /// Hands `each` the whole messages at the start of `bytes`; returns how many bytes they took.
+    private static func cut(_ bytes: UnsafeRawBufferPointer, maxMessageSize: Int,
+                            each: (UnsafeRawBufferPointer) -> Void) throws(RPCError) -> Int {
         var offset = 0
-        while buffer.count - offset >= GRPCWire.prefixSize {
-            let flag = buffer[offset]
-            let length = Int(buffer[offset + 1]) << 24 | Int(buffer[offset + 2]) << 16
-                | Int(buffer[offset + 3]) << 8 | Int(buffer[offset + 4])
+        while bytes.count - offset >= GRPCWire.prefixSize {
+            let flag = bytes[offset]
+            let length = Int(bytes[offset + 1]) << 24 | Int(bytes[offset + 2]) << 16
+                | Int(bytes[offset + 3]) << 8 | Int(bytes[offset + 4])
             if flag != 0 {
                 throw RPCError(.internalError, "compressed message without a grpc-encoding")
             }
             if length > maxMessageSize {
                 throw RPCError(.resourceExhausted, "message larger than the server's limit (\(maxMessageSize) bytes)")
             }
-            guard buffer.count - offset - GRPCWire.prefixSize >= length else { break }
+            guard bytes.count - offset - GRPCWire.prefixSize >= length else { break }
             let start = offset + GRPCWire.prefixSize
-            messages.append(Array(buffer[start..<start + length]))
+            each(UnsafeRawBufferPointer(rebasing: bytes[start..<start + length]))
             offset = start + length
         }
-        if offset == buffer.count {
-            buffer.removeAll(keepingCapacity: false)
-        } else if offset > 0 {
-            buffer.removeFirst(offset)
-        }
-        return messages
+        return offset
     }
 }
 

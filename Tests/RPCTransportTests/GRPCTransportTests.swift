@@ -370,22 +370,36 @@ final class GRPCWireTests: XCTestCase {
             var messages: [[UInt8]] = []
             for start in stride(from: 0, to: bytes.count, by: split) {
                 let chunk = Array(bytes[start..<min(start + split, bytes.count)])
-                messages += try chunk.withUnsafeBytes { try assembler.append($0) }
+                try feed(&assembler, chunk, into: &messages)
             }
             XCTAssertEqual(messages, [[], [1], [UInt8](repeating: 2, count: 300)], "split \(split)")
             XCTAssertFalse(assembler.hasPartialMessage)
         }
     }
 
+    /// Feeds `chunk` to `assembler`, adding the messages it completes to `messages`.
+    private func feed(_ assembler: inout GRPCMessageAssembler, _ chunk: [UInt8], into messages: inout [[UInt8]]) throws {
+        let outcome: Result<Void, RPCError> = chunk.withUnsafeBytes { bytes in
+            do throws(RPCError) {
+                try assembler.append(bytes) { messages.append(Array($0)) }
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try outcome.get()
+    }
+
     func testOversizedAndCompressedMessagesAreRefusedFromTheirPrefix() {
         var assembler = GRPCMessageAssembler(maxMessageSize: 10)
         let tooLong: [UInt8] = [0, 0, 0, 0, 11]
-        XCTAssertThrowsError(try tooLong.withUnsafeBytes { try assembler.append($0) }) {
+        var ignored: [[UInt8]] = []
+        XCTAssertThrowsError(try feed(&assembler, tooLong, into: &ignored)) {
             XCTAssertEqual(($0 as? RPCError)?.code, .resourceExhausted)
         }
         var other = GRPCMessageAssembler(maxMessageSize: 10)
         let compressed: [UInt8] = [1, 0, 0, 0, 1, 9]
-        XCTAssertThrowsError(try compressed.withUnsafeBytes { try other.append($0) }) {
+        XCTAssertThrowsError(try feed(&other, compressed, into: &ignored)) {
             XCTAssertEqual(($0 as? RPCError)?.code, .internalError)
         }
     }
