@@ -599,6 +599,7 @@ public final class AuthCore: Sendable {
                 databaseHealth.recordFailure()
                 throw AuthError.storeUnavailable(error)
             }
+            if error.kind == .conflict { throw AuthError.storeConflict(error) }
             logger.error("store failure", metadata: ["error": "\(error)"])
             throw AuthError.internal(error.description)
         } catch {

@@ -30,6 +30,9 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
     case refreshReused
     /// The store could not be reached in time (the service answers UNAVAILABLE).
     case storeUnavailable(StoreError)
+    /// A write kept conflicting with concurrent ones (deadlock, Galera certification) after the
+    /// store's retries; it was rolled back, so nothing was applied (the service answers ABORTED).
+    case storeConflict(StoreError)
     /// The revocation feed was not read within the staleness bound: a token cannot be trusted
     /// (the service answers UNAVAILABLE, Validate included).
     case revocationsStale
@@ -64,7 +67,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable, Equatable, CaseIterable {
         case invalidEmail, weakPassword, emailTaken, invalidCredentials, throttled, registrationThrottled
         case tokenExpired, tokenInvalid, tokenRevoked, missingToken, notAdmin, userNotFound
-        case refreshInvalid, refreshReused, storeUnavailable, revocationsStale, `internal`
+        case refreshInvalid, refreshReused, storeUnavailable, storeConflict, revocationsStale, `internal`
         case accountDisabled, registrationClosed, wrongPassword, resetCodeInvalid, resetThrottled, sessionNotFound, invalidRequest
         case invalidClientCredentials, scopeNotGranted, insufficientScope, serviceNotFound, serviceExists
     }
@@ -86,6 +89,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .refreshInvalid: .refreshInvalid
         case .refreshReused: .refreshReused
         case .storeUnavailable: .storeUnavailable
+        case .storeConflict: .storeConflict
         case .revocationsStale: .revocationsStale
         case .internal: .internal
         case .accountDisabled: .accountDisabled
@@ -123,6 +127,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
         case .storeUnavailable(let cause) where cause.outcomeUnknown:
             "Service temporarily unavailable; the request may or may not have taken effect."
         case .storeUnavailable: "Service temporarily unavailable. Try again."
+        case .storeConflict: "The request conflicted with concurrent ones and was not applied. Try again."
         case .revocationsStale: "Service temporarily unavailable (revocations not current). Try another instance."
         case .internal: "Internal error."
         case .accountDisabled: "Account disabled. Contact an administrator."
@@ -143,6 +148,7 @@ public enum AuthError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .storeUnavailable(let cause): "AuthError.storeUnavailable: \(cause)"
+        case .storeConflict(let cause): "AuthError.storeConflict: \(cause)"
         case .internal(let detail): "AuthError.internal: \(detail)"
         default: "AuthError.\(code.rawValue): \(message)"
         }

@@ -27,8 +27,11 @@ public final class InMemoryAuthStore: AuthStore {
     let signingKeyRows = Locked<[SigningKeyRecord]>([])
     /// Service accounts and roles (`ServiceAccountStore`, in InMemoryAuthStore+Services.swift).
     let serviceRows = Locked(InMemoryServiceRows())
-    /// When set, every call throws `.unavailable` (to test the core's handling of an outage).
+    /// When set, every call throws `.unavailable` (to test the core's handling of an outage), or
+    /// the kind `failingKind` says.
     public let failing = Locked(false)
+    /// What `failing` throws: `.conflict` stands for a write that kept conflicting after retries.
+    public let failingKind = Locked(StoreError.Kind.unavailable)
     /// When set, only the revocation feed (`revocations(since:now:)`) throws `.unavailable`: the
     /// feed stops while every other call (and the health ping) still answers.
     public let failingFeed = Locked(false)
@@ -39,7 +42,7 @@ public final class InMemoryAuthStore: AuthStore {
     public init() {}
 
     private func locked<T>(_ body: (inout State) throws -> T) throws -> T {
-        if failing.withLock({ $0 }) { throw StoreError(.unavailable, "in-memory store set to fail") }
+        if failing.withLock({ $0 }) { throw StoreError(failingKind.withLock { $0 }, "in-memory store set to fail") }
         let refused = failingAfterCalls.withLock { left -> Bool in
             guard let n = left else { return false }
             if n <= 0 { return true }

@@ -26,6 +26,8 @@ enum AuthErrorMapping {
             return RPCError(.notFound, error.message)
         case .storeUnavailable(let cause):
             return RPCError(.unavailable, error.message, cause: cause)
+        case .storeConflict(let cause):
+            return RPCError(.aborted, error.message, cause: cause)
         case .revocationsStale:
             return RPCError(.unavailable, error.message)
         case .internal:

@@ -170,7 +170,7 @@ public struct AuthServiceHandler: Auth.Handler {
             var metadata: Logger.Metadata = ["method": "\(method)", "peer": "\(context.peer)", "code": "\(rpc.code.name)"]
             if let traceparent = context.metadata.traceparent { metadata["traceparent"] = "\(traceparent)" }
             switch error {
-            case .storeUnavailable, .internal:
+            case .storeUnavailable, .storeConflict, .internal:
                 metadata["cause"] = "\(error)"
                 logger.error("call failed", metadata: metadata)
             default:

@@ -10,7 +10,8 @@ import Synchronization
 ///   UNAVAILABLE or let a call reach its deadline is held back for `quarantine` (still used when
 ///   every server is held back, so the client never refuses to try).
 /// - Retried on the next server, within the caller's deadline: a call the server certainly did not
-///   process (`RPCError.callWasNotProcessed`: never sent, or refused by GOAWAY) whatever its method;
+///   process (`RPCError.callWasNotProcessed`: never sent, or refused by GOAWAY) or answered ABORTED
+///   (a write that conflicted with concurrent ones and was rolled back) whatever its method;
 ///   a call answered UNAVAILABLE after it may have been processed only when its method descriptor
 ///   says a repeat is safe (`MethodDescriptor.idempotency`, from the schema's
 ///   `option idempotency_level`; for Auth: Validate, Status and Health).
@@ -136,7 +137,8 @@ public final class BalancedClient: ClientTransport {
             let until = ContinuousClock.now + quarantine
             heldUntil.withLock { $0[server] = until }
         }
-        let safe = error.callWasNotProcessed || (error.code == .unavailable && method.idempotency.allowsRepeat)
+        let safe = error.callWasNotProcessed || error.code == .aborted
+            || (error.code == .unavailable && method.idempotency.allowsRepeat)
         guard safe, !last else { return false }
         retryCount.add(1, ordering: .relaxed)
         return true

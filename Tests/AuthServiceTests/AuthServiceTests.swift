@@ -133,6 +133,16 @@ final class AuthServiceTests: XCTestCase {
         XCTAssertEqual(rpcError { try fixture.register() }, RPCError(.unavailable, "Service temporarily unavailable. Try again."))
     }
 
+    /// A write still conflicting after the store's retries was rolled back: ABORTED, safe to retry.
+    func testStoreConflictIsAborted() throws {
+        fixture.store.failingKind.withLock { $0 = .conflict }
+        fixture.store.failing.withLock { $0 = true }
+        XCTAssertEqual(rpcError { try fixture.register() },
+                       RPCError(.aborted, "The request conflicted with concurrent ones and was not applied. Try again."))
+        fixture.store.failing.withLock { $0 = false }
+        XCTAssertNoThrow(try fixture.register(), "the store answers again")
+    }
+
     func testValidateAnswersAndRefusals() throws {
         let tokens = try fixture.register()
         let valid = try fixture.client.validate(ValidateRequest(token: tokens.token))

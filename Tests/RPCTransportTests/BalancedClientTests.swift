@@ -111,6 +111,19 @@ final class BalancedClientTests: XCTestCase {
         }
     }
 
+    /// ABORTED: a write that conflicted and was rolled back took no effect, so any method moves on.
+    func testAbortedCallsAreRetriedWhateverTheMethod() throws {
+        let a = try TestHarness.startServer(), b = try TestHarness.startServer()
+        defer { a.shutdown(grace: .seconds(1)); b.shutdown(grace: .seconds(1)) }
+        let aborted = [StatusCode.aborted.rawValue] + Array("conflict".utf8)
+        let client = try BalancedClient(configurations: [configuration(a.port), configuration(b.port)])
+        XCTAssertEqual(EchoTestService.fail.idempotency, .unknown)
+        XCTAssertThrowsError(try client.unary(EchoTestService.fail, request: aborted, options: CallOptions())) {
+            XCTAssertEqual(($0 as? RPCError)?.code, .aborted, "both servers answered ABORTED")
+        }
+        XCTAssertEqual(client.retries, 1, "tried on the other server")
+    }
+
     func testDeadlineHoldsAcrossAttempts() async throws {
         let a = try TestHarness.startServer()
         defer { a.shutdown(grace: .seconds(1)) }

@@ -10,7 +10,9 @@ call reach its deadline is held back for `quarantine` seconds (it is still used 
 is held back). A failed call is retried on the next server, within the caller's deadline, only
 when that is safe:
 
-- always when the call was never processed (never sent, or refused by GOAWAY: `not_processed`);
+- always when the call was never processed (never sent, or refused by GOAWAY: `not_processed`), or
+  answered ABORTED (a write that conflicted with concurrent ones and was rolled back: nothing was
+  applied);
 - for UNAVAILABLE after it may have been processed, only when the method may be repeated: the
   generated clients name each method with an `authrpc.method.MethodDescriptor` carrying the
   schema's `idempotency_level` (for Auth: Validate, Status and Health); a plain method name counts
@@ -102,8 +104,8 @@ class MultiChannel:
             except RpcError as e:
                 if e.code in (StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED):
                     self._hold_back(index)
-                safe = e.not_processed or (e.code == StatusCode.UNAVAILABLE
-                                           and (allows_repeat(method) or method in self._idempotent))
+                safe = e.not_processed or e.code == StatusCode.ABORTED or (
+                    e.code == StatusCode.UNAVAILABLE and (allows_repeat(method) or method in self._idempotent))
                 if not safe or attempt == len(order) - 1:
                     raise
                 with self._lock:

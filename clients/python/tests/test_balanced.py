@@ -56,6 +56,16 @@ def test_a_call_never_processed_moves_to_the_next_server_whatever_the_method():
     assert m.unary("auth.v1.Auth/Register", b"") == b"B"
 
 
+def test_an_aborted_write_moves_to_the_next_server_whatever_the_method():
+    # ABORTED: the write conflicted with concurrent ones and was rolled back, so nothing was applied.
+    aborted = RpcError(StatusCode.ABORTED, "The request conflicted with concurrent ones and was not applied. Try again.")
+    a, b = FakeChannel("A", [aborted]), FakeChannel("B")
+    m = multi(a, b)
+    m._next = iter(range(0, 100))  # start at A
+    assert m.unary("auth.v1.Auth/Register", b"") == b"B"
+    assert m.retries == 1 and b.calls == ["auth.v1.Auth/Register"]
+
+
 def test_unavailable_after_processing_is_retried_only_for_idempotent_methods():
     maybe = RpcError(StatusCode.UNAVAILABLE, "connection failed")
     logout = MethodDescriptor("auth.v1.Auth/Logout")
