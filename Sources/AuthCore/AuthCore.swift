@@ -407,7 +407,7 @@ public final class AuthCore: Sendable {
 
     /// Pings the store once and records the outcome (the probe calls this; tests may too).
     public func probeHealth() {
-        let started = StoreHealth.monotonicNow()
+        let started = MonotonicClock.nanoseconds()
         let ok = store.isHealthy()
         let changed = databaseHealth.record(ok, startedAt: started)
         if changed {

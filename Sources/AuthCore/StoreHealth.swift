@@ -24,11 +24,8 @@ final class StoreHealth: Sendable {
         self.staleness = Int64(staleness / .nanoseconds(1))
     }
 
-    /// CLOCK_MONOTONIC in nanoseconds.
-    static func monotonicNow() -> Int64 { MonotonicClock.nanoseconds() }
-
     /// The verdict at `now` (monotonic ns), or nil when no probe is running.
-    func isHealthy(now: Int64 = StoreHealth.monotonicNow()) -> Bool? {
+    func isHealthy(now: Int64 = MonotonicClock.nanoseconds()) -> Bool? {
         guard active.load(ordering: .acquiring) else { return nil }
         let ok = succeededAt.load(ordering: .acquiring)
         return ok > 0 && ok > failedAt.load(ordering: .acquiring) && now - ok <= staleness
@@ -48,7 +45,7 @@ final class StoreHealth: Sendable {
     }
 
     /// A store call found the store unavailable: unhealthy until a probe started later succeeds.
-    func recordFailure(at now: Int64 = StoreHealth.monotonicNow()) {
+    func recordFailure(at now: Int64 = MonotonicClock.nanoseconds()) {
         var current = failedAt.load(ordering: .relaxed)
         while current < now {
             let (exchanged, original) = failedAt.compareExchange(expected: current, desired: now, ordering: .acquiringAndReleasing)

@@ -92,18 +92,14 @@ public final class Dispatcher: Sendable {
         switch served.kind {
         case .inline:
             guard let metrics = callMetrics else { return .replied(run(served, request, context)) }
-            let wire = context.wireProtocol
-            // The clock is read only for a sampled call.
-            guard metrics.shouldSampleInline() else {
-                let reply = run(served, request, context)
-                metrics.count(method: method.index, protocol: wire, code: reply.code)
-                return .replied(reply)
-            }
-            let started = MonotonicClock.nanoseconds()
+            // The clock is read only for a sampled call (0: not sampled).
+            let started = metrics.shouldSampleInline() ? MonotonicClock.nanoseconds() : 0
             let reply = run(served, request, context)
-            metrics.count(method: method.index, protocol: wire, code: reply.code)
-            metrics.observe(method: method.index, nanoseconds: Int(MonotonicClock.nanoseconds() - started),
-                            weight: CallMetrics.inlineSampling)
+            metrics.count(method: method.index, protocol: context.wireProtocol, code: reply.code)
+            if started != 0 {
+                metrics.observe(method: method.index, nanoseconds: Int(MonotonicClock.nanoseconds() - started),
+                                weight: CallMetrics.inlineSampling)
+            }
             return .replied(reply)
         case .blocking:
             let held = heldBytes ?? request.count

@@ -284,9 +284,10 @@ final class GRPCSession {
         guard stream.refusal == nil else { return 0 }
         if name.first == UInt8(ascii: ":") {
             if equals(name, ":path") {
-                // Looked up in place: no copy of the path unless it names no method.
-                let named = value.first == UInt8(ascii: "/") ? UnsafeRawBufferPointer(rebasing: value.dropFirst()) : value
-                stream.pathMethod = value.first == UInt8(ascii: "/") ? core.dispatcher.methods.lookup(named) : nil
+                // Looked up in place: the path is copied only when it names no method (for the error).
+                let slash = value.first == UInt8(ascii: "/")
+                let named = UnsafeRawBufferPointer(rebasing: value.dropFirst(slash ? 1 : 0))
+                stream.pathMethod = slash ? core.dispatcher.methods.lookup(named) : nil
                 stream.unknownPath = stream.pathMethod == nil ? String(decoding: named, as: UTF8.self) : nil
             } else if equals(name, ":method") && !equals(value, "POST") {
                 stream.refusal = .http(status: 405)
