@@ -27,17 +27,21 @@ public enum ExternalAuthorizationService {
     public static let scopesHeader = "x-auth-scopes"
 
     /// The method table to serve, on the same core (and validated-token cache) as `Auth`.
-    public static func service(core: AuthCore, logger: Logger,
+    /// `validateCallers` as for `Auth`'s Validate: with `.authenticated`, Check asks the same of its
+    /// caller (Envoy's own service token or bound client certificate), so it is no way around it.
+    public static func service(core: AuthCore, logger: Logger, validateCallers: ValidateCallers = .any,
                                now: @escaping @Sendable () -> Date = { Date() }) -> some RPCServiceProvider {
         let handler = AuthServiceHandler(core: core, logger: logger, now: now)
-        return Envoy_Service_Auth_V3_Authorization.service(Handler(auth: handler),
+        return Envoy_Service_Auth_V3_Authorization.service(Handler(auth: handler, checkCaller: validateCallers == .authenticated),
                                                            inline: [Envoy_Service_Auth_V3_Authorization.Method.check])
     }
 
     struct Handler: Envoy_Service_Auth_V3_Authorization.Handler {
         let auth: AuthServiceHandler
+        let checkCaller: Bool
 
         func check(_ request: Envoy_Service_Auth_V3_CheckRequest, context: ServerContext) throws -> Envoy_Service_Auth_V3_CheckResponse {
+            if checkCaller { try auth.checkValidateCaller(context) }
             let reply = try auth.reply(auth.core.validate(token: ExternalAuthorizationService.bearerToken(request) ?? ""))
             return ExternalAuthorizationService.response(reply)
         }
@@ -47,9 +51,7 @@ public enum ExternalAuthorizationService {
     static func bearerToken(_ request: Envoy_Service_Auth_V3_CheckRequest) -> String? {
         guard let headers = request.attributes?.request?.http?.headers,
               let value = headers.last(where: { $0.key.lowercased() == "authorization" })?.value else { return nil }
-        var metadata = Metadata()
-        metadata.add("authorization", value)
-        return metadata.bearerToken
+        return Metadata.bearerToken(authorization: value)
     }
 
     /// Envoy's answer for Validate's.

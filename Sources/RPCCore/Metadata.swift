@@ -42,7 +42,11 @@ public struct Metadata: Sendable, Equatable, Sequence, ExpressibleByDictionaryLi
 
     /// The bearer token of an `authorization: Bearer <token>` entry, if any.
     public var bearerToken: String? {
-        guard let value = self["authorization"] else { return nil }
+        self["authorization"].flatMap(Self.bearerToken(authorization:))
+    }
+
+    /// The token of an `authorization` header value `Bearer <token>`, if it is one.
+    public static func bearerToken(authorization value: String) -> String? {
         // The scheme is case-insensitive (RFC 9110): only its 7 characters are lower-cased (a small
         // string, no heap copy), not the whole value with the token.
         let prefix = "bearer "

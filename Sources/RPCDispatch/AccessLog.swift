@@ -1,5 +1,6 @@
 import Logging
 import RPCCore
+import Support
 
 /// One access-log line per call, written when the call's reply is known: protocol, method,
 /// status code, duration, peer, the user or service it acted for (`CallNote`, the mTLS client
@@ -22,10 +23,11 @@ struct AccessLog: Sendable {
         traceparent = context.metadata.traceparent
     }
 
-    func write(_ code: StatusCode, duration: Duration, subject: String?) {
+    /// Writes the line of a call that began at `began` (`MonotonicClock` nanoseconds).
+    func write(_ code: StatusCode, began: Int64, subject: String?) {
         var metadata: Logger.Metadata = [
             "protocol": "\(wireProtocol.rawValue)", "method": "\(method)", "code": "\(code.name)",
-            "duration_us": "\(duration.nanoseconds / 1_000)", "peer": "\(peer)",
+            "duration_us": "\((MonotonicClock.nanoseconds() - began) / 1_000)", "peer": "\(peer)",
         ]
         if let subject { metadata["user"] = "\(subject)" }
         if let service { metadata["service"] = "\(service)" }

@@ -8,7 +8,7 @@ import RPCCore
 /// Durations: a blocking call is timed from `start` (queue wait included) to its reply. An inline
 /// call reads the clock for one call in `inlineSampling` per thread, and that observation counts
 /// `inlineSampling` times, so the histogram's rate and quantiles hold without a clock read on
-/// each Validate. Inline calls are timed with `MonotonicClock` (a plain integer), not
+/// each Validate. Calls are timed with `MonotonicClock` (a plain integer), not
 /// `ContinuousClock.Instant`, whose resilient layout costs runtime calls even when unsampled.
 public final class CallMetrics: Sendable {
     /// Upper bounds of the duration buckets, in seconds (+Inf is implied).
@@ -121,14 +121,5 @@ public final class CallMetrics: Sendable {
                         value: Double(counters.sum(at: base + bucketsPerMethod - 1)) / 1e9)
             text.sample("authd_rpc_duration_seconds_count", labels: ["method": method], value: cumulative)
         }
-    }
-}
-
-extension Duration {
-    /// The duration in whole nanoseconds (saturating at Int.max).
-    var nanoseconds: Int {
-        let (seconds, attoseconds) = components
-        guard seconds < Int64(Int.max / 1_000_000_000) else { return Int.max }
-        return Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
     }
 }

@@ -66,19 +66,19 @@ public final class Dispatcher: Sendable {
         let note = CallNote()
         context.note = note
         let line = AccessLog(logger: accessLog, method: method.method.descriptor.fullName, context: context)
-        let began = ContinuousClock.now
+        let began = MonotonicClock.nanoseconds()
         let started = startCounted(method, request: request, context: context, heldBytes: heldBytes) {
             var completion = makeCompletion()
             let send = completion.onComplete
             completion.onComplete = { reply in
-                line.write(reply.code, duration: ContinuousClock.now - began, subject: note.subject)
+                line.write(reply.code, began: began, subject: note.subject)
                 send(reply)
             }
             return completion
         }
         switch started {
         case .replied(let reply), .overloaded(let reply):
-            line.write(reply.code, duration: ContinuousClock.now - began, subject: note.subject)
+            line.write(reply.code, began: began, subject: note.subject)
         case .queued:
             break
         }
@@ -110,11 +110,11 @@ public final class Dispatcher: Sendable {
             }
             var counted = makeCompletion()
             if let metrics = callMetrics {
-                let started = ContinuousClock.now, index = method.index, wire = context.wireProtocol
+                let started = MonotonicClock.nanoseconds(), index = method.index, wire = context.wireProtocol
                 let send = counted.onComplete
                 counted.onComplete = { reply in
                     metrics.count(method: index, protocol: wire, code: reply.code)
-                    metrics.observe(method: index, nanoseconds: (ContinuousClock.now - started).nanoseconds)
+                    metrics.observe(method: index, nanoseconds: Int(MonotonicClock.nanoseconds() - started))
                     send(reply)
                 }
             }

@@ -11,7 +11,7 @@ extension Authd {
         var services: [any RPCServiceProvider] = [
             AuthServiceHandler.service(core: core, logger: logger, validateCallers: validateCallers),
             HealthService.service(core: core),
-            ExternalAuthorizationService.service(core: core, logger: logger),
+            ExternalAuthorizationService.service(core: core, logger: logger, validateCallers: validateCallers),
         ]
         services += ReflectionService.services(listing: services.flatMap { $0.methods.map(\.descriptor.service) })
         return services

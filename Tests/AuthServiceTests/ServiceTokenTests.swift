@@ -4,6 +4,7 @@ import AuthCore
 import Foundation
 import RPCCore
 import RPCDispatch
+import StandardAPI
 @testable import AuthService
 import TestSupport
 import XCTest
@@ -29,12 +30,19 @@ final class ServiceTokenTests: XCTestCase {
     }
 
     private func client(_ callers: ValidateCallers = .any) throws -> Auth.Client {
-        let server = InProcessServer(services: [AuthServiceHandler.service(core: core, logger: AuthServiceFixture.logger, now: clock.function,
-                                                                           validateCallers: callers)],
-                                     workerThreads: 2, logger: AuthServiceFixture.logger)
+        try Auth.Client(transport: transport(callers))
+    }
+
+    /// A server of `Auth` and Envoy's `Authorization` (as authd serves them) with `callers`.
+    private func transport(_ callers: ValidateCallers) throws -> InProcessTransport {
+        let logger = AuthServiceFixture.logger
+        let server = InProcessServer(services: [
+            AuthServiceHandler.service(core: core, logger: logger, now: clock.function, validateCallers: callers),
+            ExternalAuthorizationService.service(core: core, logger: logger, validateCallers: callers, now: clock.function),
+        ], workerThreads: 2, logger: logger)
         try server.start()
         servers.append(server)
-        return Auth.Client(transport: server.transport(defaultTimeout: .seconds(30)))
+        return server.transport(defaultTimeout: .seconds(30))
     }
 
     func testServiceTokenAndValidateWithRequiredScopes() throws {
@@ -96,5 +104,26 @@ final class ServiceTokenTests: XCTestCase {
 
         // The default serves anyone, as before.
         XCTAssertTrue(try client().validate(ValidateRequest(token: user.token)).valid)
+    }
+
+    /// Envoy's Check answers what Validate answers, so it asks the same of its caller: no way around
+    /// `--validate-callers authenticated` through ext_authz.
+    func testValidateCallersAuthenticatedAppliesToEnvoyCheck() throws {
+        let envoy = try Envoy_Service_Auth_V3_Authorization.Client(transport: transport(.authenticated))
+        let secret = try core.createService(clientID: "envoy", scopes: [], authority: .operatorCommand).clientSecret
+        let service = try client().serviceToken(ServiceTokenRequest(clientId: "envoy", clientSecret: secret))
+        let user = try client().register(RegisterRequest(email: "ada@example.com", password: "correct horse battery"))
+        var http = Envoy_Service_Auth_V3_AttributeContext.HttpRequest(method: "GET", path: "/x")
+        http.headers.append(.init(key: "authorization", value: "Bearer \(user.token)"))
+        let request = Envoy_Service_Auth_V3_CheckRequest(attributes: .init(request: .init(http: http)))
+
+        for options in [CallOptions(), .bearer(user.token)] {
+            let error = rpcError { _ = try envoy.check(request, options: options) }
+            XCTAssertEqual(error?.code, .unauthenticated)
+            XCTAssertEqual(error?.message, "Validate requires a service token or a bound client certificate.")
+        }
+        let answer = try envoy.check(request, options: .bearer(service.token))
+        XCTAssertEqual(answer.status?.code, 0, "OK for the user's token")
+        XCTAssertEqual(answer.okResponse?.headers.first?.header?.value, String(user.userId))
     }
 }
