@@ -8,8 +8,6 @@
 static inline int32_t CNghttp2_frame_stream_id(const nghttp2_frame *frame) { return frame->hd.stream_id; }
 static inline uint8_t CNghttp2_frame_type(const nghttp2_frame *frame) { return frame->hd.type; }
 static inline uint8_t CNghttp2_frame_flags(const nghttp2_frame *frame) { return frame->hd.flags; }
-/// The category of a HEADERS frame (request, response, trailers); meaningful only for HEADERS.
-static inline int CNghttp2_headers_category(const nghttp2_frame *frame) { return (int)frame->headers.cat; }
 
 /// One header field pointing at caller-owned bytes (never copied by the caller; nghttp2 copies
 /// them when the frame is submitted).

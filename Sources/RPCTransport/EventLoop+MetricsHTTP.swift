@@ -11,12 +11,8 @@ extension EventLoop {
     func acceptMetricsConnections() {
         guard let listenFD = metricsListenFD else { return }
         while true {
-            // accept4 returns -1 with EAGAIN when none is waiting, EMFILE/ENFILE out of descriptors.
-            let fd = CEpoll_accept4(listenFD, nil, nil, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
-            if fd < 0 {
-                if CEpoll_errno() == EINTR || CEpoll_errno() == ECONNABORTED { continue }
-                return
-            }
+            var address = sockaddr_storage()
+            guard let fd = accept(from: listenFD, token: Self.metricsListenToken, address: &address) else { return }
             guard let handler = core.metricsHandler, httpConnections.count < Self.maxMetricsConnections else {
                 close(fd)
                 continue

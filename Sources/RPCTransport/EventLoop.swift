@@ -52,9 +52,9 @@ final class EventLoop: @unchecked Sendable {
     /// (`refreshClock`): one clock read per batch of frames instead of several per call. Deadlines
     /// ("counted from when the server reads the frame") and activity stamps use it.
     private(set) var now = ContinuousClock.now
-    /// Out of file descriptors: the listener is taken out of the epoll set until the next tick,
-    /// so level-triggered readiness does not spin.
-    private var acceptPaused = false
+    /// Listeners (and their tokens) taken out of the epoll set when descriptors ran out, so their
+    /// level-triggered readiness does not spin the loop; put back at the next tick.
+    private var pausedListeners: [(fd: Int32, token: UInt64)] = []
     /// Shared receive buffer: connections copy only what a frame still lacks.
     let readBuffer: UnsafeMutableRawBufferPointer
 
@@ -220,10 +220,11 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private func acceptConnections() {
-        guard !shuttingDown else { return }
+    /// One connection waiting on `listenFD` (registered with `token`), its peer in `address`; nil
+    /// when none is waiting or accept failed. Out of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM),
+    /// the listener leaves the epoll set until the next tick (`pausedListeners`).
+    func accept(from listenFD: Int32, token: UInt64, address: inout sockaddr_storage) -> Int32? {
         while true {
-            var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             // accept4 returns -1 with EAGAIN when none is waiting; EMFILE/ENFILE when out of descriptors.
             let fd = withUnsafeMutablePointer(to: &address) {
@@ -231,18 +232,25 @@ final class EventLoop: @unchecked Sendable {
                     CEpoll_accept4(listenFD, $0, &length, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
                 }
             }
-            if fd < 0 {
-                let e = CEpoll_errno()
-                if e == EINTR || e == ECONNABORTED { continue }
-                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
-                    core.logger.warning("accept failed, pausing accepts", metadata: ["errno": "\(e)"])
-                    deleteFromEpoll(listenFD)
-                    acceptPaused = true
-                } else if e != EAGAIN && e != EWOULDBLOCK {
-                    core.logger.warning("accept failed", metadata: ["errno": "\(e)"])
-                }
-                return
+            if fd >= 0 { return fd }
+            let e = CEpoll_errno()
+            if e == EINTR || e == ECONNABORTED { continue }
+            if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
+                core.logger.warning("accept failed, pausing accepts", metadata: ["errno": "\(e)"])
+                deleteFromEpoll(listenFD)
+                pausedListeners.append((listenFD, token))
+            } else if e != EAGAIN && e != EWOULDBLOCK {
+                core.logger.warning("accept failed", metadata: ["errno": "\(e)"])
             }
+            return nil
+        }
+    }
+
+    private func acceptConnections() {
+        guard !shuttingDown else { return }
+        while true {
+            var address = sockaddr_storage()
+            guard let fd = accept(from: listenFD, token: Self.listenToken, address: &address) else { return }
             if core.connectionCount.add(1, ordering: .relaxed).newValue > core.limits.maxConnections {
                 _ = core.connectionCount.subtract(1, ordering: .relaxed)
                 core.counters.connectionsRefused.increment()
@@ -381,9 +389,11 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func checkTimers(now: ContinuousClock.Instant) {
-        if acceptPaused && !shuttingDown {
-            acceptPaused = false
-            try? add(fd: listenFD, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, token: Self.listenToken)
+        if !pausedListeners.isEmpty && !shuttingDown {
+            for listener in pausedListeners {
+                try? add(fd: listener.fd, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, token: listener.token)
+            }
+            pausedListeners = []
         }
         if let graceDeadline, now >= graceDeadline {
             for connection in Array(connections.values) {

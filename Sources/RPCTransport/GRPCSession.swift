@@ -28,7 +28,7 @@ final class GRPCSession {
     private(set) var settingsReceived = false
     private var goingAway = false
     /// A flood was refused: GOAWAY ENHANCE_YOUR_CALM is queued and nothing more is read.
-    private(set) var refusedFlood = false
+    private var refusedFlood = false
     private var pings: FrameRateLimit
     private var settingsFrames: FrameRateLimit
     private var resets: FrameRateLimit
@@ -68,7 +68,7 @@ final class GRPCSession {
         var option: OpaquePointer?
         precondition(nghttp2_option_new(&option) == 0, "out of memory")
         defer { nghttp2_option_del(option) }
-        // Streams beyond the per-connection call limit are refused even before our SETTINGS is acknowledged.
+        // A peer that makes us queue SETTINGS/PING acknowledgements it never reads is cut off.
         nghttp2_option_set_max_outbound_ack(option, 100)
         nghttp2_option_set_max_settings(option, 16)
         nghttp2_option_set_max_continuations(option, Self.maxContinuations)
@@ -255,6 +255,8 @@ final class GRPCSession {
         if goingAway {
             stream.refusal = .grpc(.unavailable, "server shutting down")
         } else if streams.count >= core.limits.maxCallsInFlightPerConnection {
+            // Checked here as well as advertised (SETTINGS_MAX_CONCURRENT_STREAMS): it holds even
+            // before the client has acknowledged our SETTINGS.
             stream.refusal = .grpc(.resourceExhausted, "too many calls in flight on this connection, try again later")
         }
         streams[streamID] = stream
@@ -304,8 +306,9 @@ final class GRPCSession {
             if !equals(value, "identity") {
                 stream.refusal = .grpc(.unimplemented, "grpc-encoding \(String(decoding: value, as: UTF8.self)) is not supported (identity only)")
             }
-        } else if equals(name, "te") || name.starts(with: "grpc-".utf8) {
-            // Reserved by gRPC (te: trailers, grpc-accept-encoding, …): not metadata.
+        } else if equals(name, "te") || equals(name, "user-agent") || name.starts(with: "grpc-".utf8) {
+            // Reserved by gRPC (te: trailers, grpc-accept-encoding, …) or part of the call's
+            // definition (user-agent, which every client sends and no handler reads): not metadata.
         } else {
             stream.metadata.add(lowercasedKey: String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
         }

@@ -13,7 +13,7 @@ final class MetricsHTTPConnection {
     private var output: [UInt8] = []
     private var written = 0
     /// The response is queued: nothing more is read.
-    private(set) var responding = false
+    private var responding = false
 
     /// How long a client has to send its request and take the response.
     static let timeout: Duration = .seconds(5)

@@ -61,7 +61,6 @@ struct ServerConnectionStateMachine {
         blocking = BlockingCallLimit(limit: maxBlockingCalls)
     }
 
-    var maxBlockingCalls: Int { blocking.limit }
     /// Calls in flight that were queued for a worker (waiting or running).
     var blockingCalls: Int { blocking.count }
 

@@ -119,7 +119,7 @@ enum SettingTable {
         help: "Seconds a service's previous secret keeps working after `authd admin service rotate-secret` (read by that command)")
     static let validateCallers = Setting<ValidateCallers>(
         flag: "validate-callers", variable: "AUTHD_VALIDATE_CALLERS", default: .any,
-        help: "Who may call Validate: any (whoever reaches the port), or authenticated (a service token in authorization, or a client certificate bound to a service account; else UNAUTHENTICATED)")
+        help: "Who may call Validate (and Envoy's Check): any (whoever reaches the port), or authenticated (a service token in authorization, or a client certificate bound to a service account; else UNAUTHENTICATED)")
 
     // MARK: serve: passwords
 
