@@ -54,12 +54,14 @@ final class GRPCEndToEndTests: XCTestCase {
     }
 
     /// h2load (nghttp2-client) sends gRPC Validate requests over TLS with ALPN h2: every one is
-    /// answered 200 (bounded: 2,000 requests).
+    /// answered 200, and (h2load reads no trailers) the server counts every one gRPC status OK
+    /// (bounded: 2,000 requests).
     func testH2loadDrivesValidate() throws {
         guard let h2load = ["/usr/bin/h2load", "/usr/local/bin/h2load"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("h2load is not installed (Debian nghttp2-client; scripts/lib.sh installs it)")
+            throw TestSetupError("h2load is not installed (Debian nghttp2-client; scripts/lib.sh installs it)")
         }
-        let authd = try AuthdProcess.start()
+        let metricsPort = try freeLoopbackPort()
+        let authd = try AuthdProcess.start(arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
         defer { authd.stop() }
         let connection = try authd.connect()
         defer { connection.close() }
@@ -79,5 +81,8 @@ final class GRPCEndToEndTests: XCTestCase {
         XCTAssertTrue(run.stdout.contains("2000 succeeded, 0 failed, 0 errored"), run.stdout)
         XCTAssertTrue(run.stdout.contains("status codes: 2000 2xx"), run.stdout)
         XCTAssertTrue(run.stdout.contains("Application protocol: h2"), run.stdout)
+        let exposition = try httpGet(port: metricsPort, "/metrics").body
+        XCTAssertEqual(sample(exposition, #"authd_rpc_requests_total{protocol="grpc",method="auth.v1.Auth/Validate",code="OK"}"#), 2000,
+                       "every call's grpc-status was OK")
     }
 }

@@ -33,17 +33,13 @@ final class StandardServicesEndToEndTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
         XCTAssertTrue(run.stdout.contains("4 passed"), run.stdout)
 
-        // The same with the standard gRPC clients over HTTP/2: they run once the server negotiates
-        // h2, and skip saying so before.
+        // The same with the standard gRPC clients over HTTP/2.
         let grpcFile = TestEnvironment.packageRoot.appendingPathComponent("clients/python/tests/test_grpc_standard.py").path
         let grpc = try ProcessRunner.run(python, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", grpcFile],
                                          environment: environment, timeout: 120)
         XCTAssertEqual(grpc.status, 0, grpc.stdout + grpc.stderr)
-        if grpc.stdout.contains("skipped") {
-            XCTAssertTrue(grpc.stdout.contains("does not negotiate ALPN h2"), grpc.stdout)
-        } else {
-            XCTAssertTrue(grpc.stdout.contains("3 passed"), grpc.stdout)
-        }
+        XCTAssertFalse(grpc.stdout.contains("skipped"), grpc.stdout)
+        XCTAssertTrue(grpc.stdout.contains("3 passed"), grpc.stdout)
 
         // The database goes away: NOT_SERVING once the core's probe notices; then back: SERVING.
         db.stop()

@@ -80,25 +80,6 @@ public final class PrivateMariaDB: @unchecked Sendable {
         return DatabaseSettings(socket: nil, host: host, port: port, user: user, password: password, database: database)
     }
 
-    /// A port on 127.0.0.1 that nothing listens on now (the kernel's choice for port 0).
-    public static func freeLoopbackPort() throws -> Int {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestSetupError("socket: errno \(errno)") }
-        defer { Glibc.close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(fd, $0, length) == 0 && Glibc.getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw TestSetupError("binding 127.0.0.1:0: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// Runs SQL as root through the `mariadb` command-line client.
     @discardableResult
     public func sql(_ statements: String, timeout: TimeInterval = 30) throws -> String {

@@ -24,7 +24,7 @@ from typing import Deque, Dict, List, Optional, Tuple
 from .channel import (_ChannelSettings, ALPN, CALL, CANCEL, COMPRESSION_ZLIB, ERROR, FLAG_COMPRESSED, GOAWAY, HEADER, PING, PONG, PREFACE,
                       REPLY, SETTING_COMPRESSION, SETTING_MAX_CALLS_IN_FLIGHT, SETTING_MAX_DECOMPRESSED_SIZE,
                       SETTING_MAX_FRAME_SIZE, SETTINGS, MetadataArg, _error_text, _frame, _Malformed, _parse_goaway,
-                      _parse_reply_head, _read_string16, _reply_message, _Retry, _string16)
+                      _parse_reply_head, _reply_message, _Retry, _string16)
 from .status import RpcError, StatusCode
 
 __all__ = ["AsyncChannel"]
@@ -82,7 +82,7 @@ class _AsyncConnection:
     async def _read_settings(self) -> None:
         frame_type, _, _, payload = await self._read_frame()
         if frame_type == ERROR:
-            text = _read_string16(payload, 1)[0] if len(payload) >= 3 else ""
+            text = _error_text(payload)
             raise ConnectionError(f"server closed the connection: {text}")
         if frame_type != SETTINGS or len(payload) % 6:
             raise ConnectionError("protocol error from server: the first frame must be SETTINGS")

@@ -3,13 +3,10 @@ grpcio-health-checking's Health stub, grpcio-reflection's ProtoReflectionDescrip
 and xds-protos' Envoy Authorization stub, over a grpc.secure_channel.
 
 Needs a live authd: AUTHD_GRPC_ADDRESS and AUTHD_GRPC_CA (AUTHD_STD_ADDRESS/AUTHD_STD_CA are
-used when those are not set). Skips, saying why, when the server does not negotiate h2 (a build
-without the HTTP/2 transport).
+used when those are not set).
 """
 
 import os
-import socket
-import ssl
 import uuid
 
 import pytest
@@ -19,26 +16,9 @@ CA = os.environ.get("AUTHD_GRPC_CA") or os.environ.get("AUTHD_STD_CA")
 pytestmark = pytest.mark.skipif(ADDRESS is None, reason="needs a live authd (AUTHD_GRPC_ADDRESS, AUTHD_GRPC_CA)")
 
 
-def _negotiates_h2():
-    host, port = ADDRESS.rsplit(":", 1)
-    context = ssl.create_default_context(cafile=CA)
-    context.check_hostname = False
-    context.set_alpn_protocols(["h2"])
-    with socket.create_connection((host, int(port)), timeout=5) as raw:
-        try:
-            with context.wrap_socket(raw, server_hostname=host) as tls:
-                return tls.selected_alpn_protocol() == "h2"
-        except ssl.SSLError as error:
-            if "NO_APPLICATION_PROTOCOL" in str(error).upper().replace(" ", "_"):
-                return False  # the server refused every protocol offered: h2 is not one it speaks
-            raise
-
-
 @pytest.fixture(scope="module")
 def grpc_channel():
     import grpc
-    if not _negotiates_h2():
-        pytest.skip("the server does not negotiate ALPN h2 (this build has no gRPC/HTTP/2 transport)")
     with open(CA, "rb") as f:
         credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
     options = [("grpc.ssl_target_name_override", "localhost")]
