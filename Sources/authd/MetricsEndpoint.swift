@@ -17,7 +17,8 @@ final class MetricsEndpoint: Sendable {
     private let core: AuthCore
     private let store: MariaDBStore?
     /// Set once the server exists (the handler is made before it).
-    private let server = ServerReference()
+    /// Set once the server is up, read from the I/O threads.
+    private let server = Locked<RPCServer?>(nil)
 
     init(core: AuthCore, store: MariaDBStore?) {
         self.core = core
@@ -26,7 +27,7 @@ final class MetricsEndpoint: Sendable {
 
     /// The server whose counters are reported; call it once, right after creating it.
     func attach(_ server: RPCServer) {
-        self.server.set(server)
+        self.server.withLock { $0 = server }
     }
 
     /// The handler for `RPCServer(metricsHandler:)`.
@@ -53,7 +54,7 @@ final class MetricsEndpoint: Sendable {
 
     /// Why authd should not get traffic now, or nil when it should.
     func notReadyReason() -> String? {
-        guard let server = server.get(), server.port != 0 else { return "not listening" }
+        guard let server = server.withLock({ $0 }), server.port != 0 else { return "not listening" }
         guard core.databaseAnswers else { return "database not answering" }
         guard core.revocationsAreFresh else { return "revocation feed stale" }
         return nil
@@ -64,7 +65,7 @@ final class MetricsEndpoint: Sendable {
         var text = MetricsText(format: format)
         text.family("authd_build_info", type: .info, help: "authd's version (always 1).")
         text.sample("authd_build_info", labels: ["version": Self.version], value: 1)
-        if let server = server.get() {
+        if let server = server.withLock({ $0 }) {
             server.callMetrics?.write(to: &text)
             let statistics = server.statistics
             text.family("authd_overloaded_total", type: .counter,
@@ -120,11 +121,4 @@ final class MetricsEndpoint: Sendable {
         ProcessMetrics.write(to: &text)
         return text.finish()
     }
-}
-
-/// A reference set once, read from any thread.
-private final class ServerReference: Sendable {
-    private let value = Locked<RPCServer?>(nil)
-    func set(_ server: RPCServer) { value.withLock { $0 = server } }
-    func get() -> RPCServer? { value.withLock { $0 } }
 }

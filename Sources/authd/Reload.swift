@@ -49,7 +49,7 @@ struct ReloadStatus: Codable, Equatable {
 /// others still run; the server keeps serving either way. Logs each outcome and, with a pid file,
 /// writes it to the status file `authd reload` waits on.
 final class Reloader: Sendable {
-    private let steps: Locked<[ReloadStep]>
+    private let steps: [ReloadStep]
     private let statusFile: String?
     private let logger: Logger
     private let queue = DispatchQueue(label: "authd.reload")
@@ -57,14 +57,9 @@ final class Reloader: Sendable {
     private let generation = Locked(0)
 
     init(steps: [ReloadStep], statusFile: String?, logger: Logger) {
-        self.steps = Locked(steps)
+        self.steps = steps
         self.statusFile = statusFile
         self.logger = logger
-    }
-
-    /// Adds a step, run after those already there.
-    func add(_ step: ReloadStep) {
-        steps.withLock { $0.append(step) }
     }
 
     /// Writes the initial status (no reload yet); call it once the server handles SIGHUP.
@@ -86,7 +81,7 @@ final class Reloader: Sendable {
         }
         writeStatusLogged(ReloadStatus(pid: getpid(), generation: number, state: .running, steps: []))
         var outcomes: [ReloadStatus.Step] = []
-        for step in steps.withLock({ $0 }) {
+        for step in steps {
             do {
                 let change = try step.run()
                 logger.notice("reload: \(step.name) reloaded", metadata: [

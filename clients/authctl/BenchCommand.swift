@@ -82,10 +82,7 @@ struct Bench: ParsableCommand {
         let kind = self.scenario
         var service: (clientID: String, secret: String)?
         if kind == .serviceToken, let clientId {
-            guard let line = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), !line.isEmpty else {
-                throw CLIError.usage("--client-secret-stdin: no secret on standard input")
-            }
-            service = (clientId, line)
+            service = (clientId, try PasswordReader.readClientSecret())
         }
         let progress = ProgressLine()
         // With several --server addresses, connections are spread over them round-robin.

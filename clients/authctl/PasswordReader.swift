@@ -32,6 +32,15 @@ enum PasswordReader {
         guard try read(prompt: prompt, fromStandardInput: false) == password else { throw CLIError.usage("the passwords differ") }
     }
 
+    /// A client secret given on standard input (`--client-secret-stdin`): its first line, trimmed;
+    /// a usage error when there is none.
+    static func readClientSecret() throws -> String {
+        guard let line = Swift.readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), !line.isEmpty else {
+            throw CLIError.usage("--client-secret-stdin: no secret on standard input")
+        }
+        return line
+    }
+
     private static func readStandardInput() throws -> String {
         guard var line = Swift.readLine(strippingNewline: true) else {
             throw CLIError.usage("--password-stdin: no password on standard input")

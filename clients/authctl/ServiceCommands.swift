@@ -26,13 +26,7 @@ struct ServiceTokenCommand: ParsableCommand {
     var scopes: [String] = []
 
     func run() throws {
-        var secret = ""
-        if clientSecretStdin {
-            guard let line = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), !line.isEmpty else {
-                throw CLIError.usage("--client-secret-stdin: no secret on standard input")
-            }
-            secret = line
-        }
+        let secret = clientSecretStdin ? try PasswordReader.readClientSecret() : ""
         let client = try options.client()
         let reply = try perform {
             try client.serviceToken(ServiceTokenRequest(clientId: clientId, clientSecret: secret, scopes: scopes), options: options.plain)
