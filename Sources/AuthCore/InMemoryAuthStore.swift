@@ -343,6 +343,7 @@ public final class InMemoryAuthStore: AuthStore {
             s.resetCodes[userID] = nil
             for k in s.known.keys where k.hasPrefix("\(userID) ") { s.known[k] = nil }
             for i in s.audit.indices where s.audit[i].userID == userID { s.audit[i].email = nil }
+            serviceRows.withLock { $0.roles[userID] = nil }  // as MariaDB's deleteUser deletes them
             return ended
         }
     }

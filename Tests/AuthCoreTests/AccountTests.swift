@@ -103,8 +103,10 @@ final class AccountTests: StoreTestCase {
             XCTAssertTrue(rows.allSatisfy { $0.email == nil }, "no email left in a deleted user's audit rows")
             let again = try core.register(email: "eve@example.com", password: password, clientAddress: nil)
             XCTAssertNotEqual(again.userID, t.userID)
+            try core.setRole(email: "eve@example.com", role: "auditor", granted: true, authority: .token(root))
             try core.deleteUser(email: "eve@example.com", authority: .token(root))
             XCTAssertEqual(AuthError.code { try core.deleteUser(email: "eve@example.com", authority: .token(root)) }, .userNotFound)
+            XCTAssertEqual(try core.serviceStore().roles(userID: again.userID), [], "a deleted user's roles go with it")
         }
     }
 
