@@ -284,11 +284,7 @@ extension AuthCore {
             auditRefusal(.passwordCheckThrottled, bucket: bucket, in: buckets, at: at, userID: user.id, clientAddress: clientAddress)
             throw AuthError.throttled(retryAfter: retryAfter)
         }
-        var matches = false
-        if let normalized = passwordPolicy.normalized(password) {
-            matches = hasher.verify(normalized, against: user.passwordHash)
-            if !matches, !normalized.utf8.elementsEqual(password.utf8) { matches = hasher.verify(password, against: user.passwordHash) }
-        }
+        let matches = passwordPolicy.normalized(password).map { verifyPassword(password, normalized: $0, against: user.passwordHash).matches } ?? false
         guard matches else {
             audit(.passwordCheckFailed, userID: user.id, clientAddress: clientAddress)
             throw AuthError.wrongPassword

@@ -157,19 +157,13 @@ public final class AuthCore: Sendable {
             }
             var matches = false, typedFormMatched = false
             let normalized = passwordPolicy.normalized(password)
-            // Bytes, not String ==, which compares canonical equivalents as equal.
-            let typedDiffers = normalized.map { !$0.utf8.elementsEqual(password.utf8) } ?? false
             if let user, let normalized {
-                matches = hasher.verify(normalized, against: user.passwordHash)
-                if !matches, typedDiffers {
-                    typedFormMatched = hasher.verify(password, against: user.passwordHash)
-                    matches = typedFormMatched
-                }
+                (matches, typedFormMatched) = verifyPassword(password, normalized: normalized, against: user.passwordHash)
             } else {
                 // The same argon2id runs as for a known user with a wrong password.
                 let stand = normalized ?? String(decoding: password.utf8.prefix(64), as: UTF8.self)
                 hasher.verifyDummy(stand)
-                if typedDiffers { hasher.verifyDummy(password) }
+                if let normalized, !normalized.utf8.elementsEqual(password.utf8) { hasher.verifyDummy(password) }
             }
             guard matches, let user, let normalized else {
                 audit(.loginFailed, userID: user?.id, email: parsed?.value, clientAddress: clientAddress)
@@ -194,6 +188,17 @@ public final class AuthCore: Sendable {
                 audit: AuditEvent(at: now(), kind: .loginSucceeded, userID: user.id, email: user.email, clientAddress: clientAddress)))
             return try issuedTokens(userID: user.id, isAdmin: user.isAdmin, refresh: refresh, at: at)
         }
+    }
+
+    /// Whether `password` (`normalized`: its NFC form) matches `hash`: the NFC form, or when that
+    /// fails and the typed bytes differ, the password as typed (a hash made before passwords were
+    /// normalized); `typedFormMatched` then says the hash should be replaced.
+    func verifyPassword(_ password: String, normalized: String, against hash: String) -> (matches: Bool, typedFormMatched: Bool) {
+        if hasher.verify(normalized, against: hash) { return (true, false) }
+        // Bytes, not String ==, which compares canonical equivalents as equal.
+        guard !normalized.utf8.elementsEqual(password.utf8) else { return (false, false) }
+        let typed = hasher.verify(password, against: hash)
+        return (typed, typed)
     }
 
     /// Audits an attempt the throttle refused: one row per denying bucket and window, counting
